@@ -1,0 +1,81 @@
+"""Timing helpers shared by the benchmark scripts.
+
+Each benchmark prints our median time beside the reference tool's for the
+same data, measured in one run: R through ``Rscript`` (timed inside R, so R's
+start-up is excluded) and lifelines where it has the method. Machines are
+noisy, so we report medians over repeats and the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+import pandas as pd
+
+
+def time_python(fn, *, repeat: int = 50, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return median(samples)
+
+
+def have_r(*packages: str) -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    probe = ";".join(f"library({p})" for p in packages) or "1"
+    return subprocess.run(["Rscript", "-e", probe], capture_output=True).returncode == 0
+
+
+def time_r(data: pd.DataFrame, setup: str, expr: str, *, repeat: int = 50, warmup: int = 2,
+           timeout: float = 3600) -> float:
+    """Median wall time in seconds of the R expression ``expr``.
+
+    ``data`` is written to CSV and read as ``d``; ``setup`` runs once (load
+    packages, build objects) before timing.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "d.csv"
+        data.to_csv(path, index=False)
+        script = f"""
+suppressPackageStartupMessages({{ {setup} }})
+d <- read.csv("{path.as_posix()}")
+for (k in seq_len({warmup})) invisible({expr})
+s <- numeric({repeat})
+for (k in seq_len({repeat})) {{ t0 <- proc.time()[["elapsed"]]; invisible({expr}); s[k] <- proc.time()[["elapsed"]] - t0 }}
+cat(sprintf("%.9f\\n", median(s)))
+"""
+        # proc.time has 1 ms resolution: for fast calls time a batch instead
+        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError(f"R failed: {out.stderr.strip()}")
+        return float(out.stdout.strip().splitlines()[-1])
+
+
+def time_r_batch(data: pd.DataFrame, setup: str, expr: str, *, batch: int = 100,
+                 repeat: int = 15) -> float:
+    """Median per-call time of a fast R expression, timing batches of ``batch`` calls."""
+    loop = f"for (b in seq_len({batch})) invisible({expr})"
+    return time_r(data, setup, f"{{ {loop} }}", repeat=repeat) / batch
+
+
+def row(label: str, ours: float, **others: float) -> str:
+    """One printed line: our median and each reference's, with the ratio reference/ours."""
+    parts = [f"{label:<38} ours {ours * 1e3:10.3f} ms"]
+    for name, t in others.items():
+        if t is None:
+            parts.append(f"{name} n/a")
+        else:
+            parts.append(f"{name} {t * 1e3:10.3f} ms ({t / ours:7.1f}x)")
+    return " | ".join(parts)

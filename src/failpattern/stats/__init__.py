@@ -1,0 +1,1 @@
+"""Statistical core: array kernels and the public estimators built on them."""
