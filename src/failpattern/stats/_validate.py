@@ -26,13 +26,18 @@ def _labels(values) -> np.ndarray | None:
     return None
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages show ``2``, not ``np.int64(2)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def describe_positions(mask: np.ndarray, values: np.ndarray, labels: np.ndarray | None = None) -> str:
     """Text listing the first few positions where ``mask`` is true, with their values."""
     where = np.flatnonzero(mask)
     parts = []
     for i in where[:_SHOW]:
-        place = f"index {labels[i]!r}" if labels is not None else f"position {i}"
-        parts.append(f"{place} = {values[i]!r}")
+        place = f"index {_plain(labels[i])!r}" if labels is not None else f"position {i}"
+        parts.append(f"{place} = {_plain(values[i])!r}")
     more = f" (and {where.size - _SHOW} more)" if where.size > _SHOW else ""
     return ", ".join(parts) + more
 
