@@ -20,10 +20,16 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, comment="#", na_values=["NA"], keep_default_na=False)
 
 
+def _generated(root: Path) -> set[Path]:
+    """Files R writes: top-level fixtures and the exported datasets (not hand-kept
+    oracles such as ``spss31_km/``, which no script produces)."""
+    found = list(root.glob("*.csv")) + list((root / "datasets").glob("*.csv"))
+    return {p.relative_to(root) for p in found}
+
+
 def compare(new_dir: Path, old_dir: Path) -> list[str]:
     problems = []
-    new = {p.relative_to(new_dir) for p in new_dir.rglob("*.csv")}
-    old = {p.relative_to(old_dir) for p in old_dir.rglob("*.csv")}
+    new, old = _generated(new_dir), _generated(old_dir)
     for rel in sorted(new ^ old):
         side = "regenerated only" if rel in new else "committed only"
         problems.append(f"{rel}: {side}")
