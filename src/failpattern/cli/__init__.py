@@ -22,5 +22,14 @@ def main() -> None:
     """
 
 
+def _register() -> None:
+    # imported here so that ``failpattern --version`` does not pay for pandas
+    from failpattern.cli.analyze import analyze
+
+    main.add_command(analyze)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,157 @@
+"""Dates: parsing, their order, and the durations and events they imply.
+
+Why: many registries export dates, not months. Ni et al. 2019 define
+PFS1 = crizotinib start to first progression or death, PFS2 = first
+progression to second progression or death, OS = diagnosis to death;
+patients without the event are censored at the last follow-up. Deriving the
+durations here, with one documented month length, keeps every analysis on the
+same clock, and cross-checking them against months the researcher also typed
+in catches transcription errors.
+
+Months are days / ``days_per_month``; the default 30.4375 = 365.25 / 12 is
+the mean Gregorian month (the convention of R ``lubridate`` and of SPSS's
+``DATEDIFF`` divided by the mean month length).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+import numpy as np
+import pandas as pd
+
+
+__all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "check_order", "derive_endpoints"]
+
+#: Mean Gregorian month in days (365.25 / 12).
+DAYS_PER_MONTH = 365.25 / 12
+
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+
+
+def tolerance_months(months):
+    """How far a typed duration may differ from the one computed from dates.
+
+    ``max(0.5, 0.02 * months)``: half a month covers rounding to whole months,
+    and 2 % covers a different month length (30 or 31 days instead of 30.4375).
+    """
+    return np.maximum(0.5, 0.02 * np.abs(months))
+
+
+def parse_date(value) -> tuple[pd.Timestamp | None, str | None]:
+    """A date cell as a ``Timestamp``, or ``(None, reason)`` when it is not a date.
+
+    Native dates (Excel, Parquet, DataFrames) are taken as they are; text must
+    be ISO ``YYYY-MM-DD`` (a time part is ignored), because ``03/04/2015`` means
+    two different days in Europe and the US.
+    """
+    if isinstance(value, (pd.Timestamp, _dt.datetime, _dt.date, np.datetime64)):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, OverflowError):
+            return None, "is outside the dates failpattern can handle (years 1678-2261)"
+        if pd.isna(ts):
+            return None, "must be a date"
+        return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize(), None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return None, ("must be a date, not a number: in Excel format the column as Date, "
+                      "in CSV write YYYY-MM-DD")
+    text = str(value).strip()
+    m = _ISO.match(text)
+    if m:
+        try:
+            return pd.Timestamp(int(m[1]), int(m[2]), int(m[3])), None
+        except ValueError:
+            return None, "is not a real calendar date (YYYY-MM-DD)"
+    if _SLASHED.match(text):
+        return None, "is ambiguous (day/month order); write dates as YYYY-MM-DD"
+    return None, "must be a date written as YYYY-MM-DD"
+
+
+# (earlier, later, rule, what it means). Equal dates are allowed.
+_ORDER = (
+    ("diagnosis_date", "crizotinib_start_date", "dates_out_of_order", "crizotinib cannot start before diagnosis"),
+    ("crizotinib_start_date", "first_progression_date", "dates_out_of_order",
+     "first progression must be on or after crizotinib start"),
+    ("first_progression_date", "second_progression_date", "dates_out_of_order",
+     "second progression must be on or after the first"),
+    ("crizotinib_start_date", "death_date", "dates_out_of_order", "death must be on or after crizotinib start"),
+    ("diagnosis_date", "death_date", "dates_out_of_order", "death must be on or after diagnosis"),
+    ("first_progression_date", "death_date", "progression_after_death", "first progression is dated after death"),
+    ("second_progression_date", "death_date", "progression_after_death", "second progression is dated after death"),
+    ("crizotinib_start_date", "last_followup_date", "dates_out_of_order",
+     "last follow-up must be on or after crizotinib start"),
+    ("first_progression_date", "last_followup_date", "dates_out_of_order",
+     "first progression is dated after the last follow-up"),
+    ("second_progression_date", "last_followup_date", "dates_out_of_order",
+     "second progression is dated after the last follow-up"),
+    ("last_followup_date", "death_date", "dates_out_of_order", "last follow-up (alive) is dated after death"),
+)
+
+
+def check_order(dates: pd.DataFrame, ctx) -> pd.Series:
+    """Report dates in an impossible order; return a mask of the rows with such dates.
+
+    Parameters
+    ----------
+    dates : DataFrame
+        The date columns present (``datetime64``; missing = ``NaT``).
+    ctx : RowContext
+        Gives ``log``, ``lines`` and ``ids`` to name the rows.
+    """
+    bad_rows = pd.Series(False, index=dates.index)
+    for early, late, rule, why in _ORDER:
+        if early not in dates or late not in dates:
+            continue
+        bad = (dates[early] > dates[late]).fillna(False)
+        for i in np.flatnonzero(bad.to_numpy()):
+            e, l_ = dates[early].iat[i].date(), dates[late].iat[i].date()
+            ctx.add(rule, i, f"{late}+{early}", f"{l_} < {e}",
+                    f"{why}: {late} {l_} is before {early} {e}")
+        bad_rows |= bad
+    return bad_rows
+
+
+def _months(start: pd.Series, end: pd.Series, dpm: float) -> pd.Series:
+    return ((end - start).dt.days / dpm).astype("Float64")
+
+
+def derive_endpoints(dates: pd.DataFrame, dpm: float) -> dict[str, pd.Series]:
+    """Durations and events implied by the dates, for the endpoints whose dates are all present.
+
+    PFS1 needs crizotinib_start_date, first_progression_date, death_date and
+    last_followup_date; PFS2 also second_progression_date (and is defined only
+    for patients with a first progression); OS needs diagnosis_date, death_date
+    and last_followup_date. An event ends follow-up; without one the patient is
+    censored at the last follow-up.
+
+    Returns
+    -------
+    dict
+        Any of ``pfs1_months``, ``pfs1_event``, ``pfs1_kind`` (``progression``,
+        ``death`` or ``censored``), ``pfs2_months``, ``pfs2_event``,
+        ``os_months``, ``os_event``.
+    """
+    have = set(dates.columns)
+    out: dict[str, pd.Series] = {}
+    lf = dates.get("last_followup_date")
+    dd = dates.get("death_date")
+    fp = dates.get("first_progression_date")
+    if {"crizotinib_start_date", "first_progression_date", "death_date", "last_followup_date"} <= have:
+        end = fp.fillna(dd).fillna(lf)
+        out["pfs1_months"] = _months(dates["crizotinib_start_date"], end, dpm)
+        out["pfs1_event"] = (fp.notna() | dd.notna()).astype("Int64")
+        kind = np.where(fp.notna(), "progression", np.where(dd.notna(), "death", "censored"))
+        out["pfs1_kind"] = pd.Series(kind, index=dates.index)
+    if {"first_progression_date", "second_progression_date", "death_date", "last_followup_date"} <= have:
+        sp = dates["second_progression_date"]
+        end = sp.fillna(dd).fillna(lf)
+        progressed = fp.notna()
+        out["pfs2_months"] = _months(fp, end, dpm).where(progressed, pd.NA)
+        out["pfs2_event"] = (sp.notna() | dd.notna()).astype("Int64").where(progressed, pd.NA)
+    if {"diagnosis_date", "death_date", "last_followup_date"} <= have:
+        out["os_months"] = _months(dates["diagnosis_date"], dd.fillna(lf), dpm)
+        out["os_event"] = dd.notna().astype("Int64")
+    return out

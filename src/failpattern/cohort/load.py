@@ -1,0 +1,155 @@
+"""``load_cohort``: read a researcher's cohort file, check every rule, and report all problems at once.
+
+Why: the stats functions validate arrays (``stats/_validate.py``); this is the
+file- and table-level validator above them. It reads CSV, Excel, Parquet or a
+DataFrame (:mod:`~failpattern.cohort.read`), types each cell
+(:mod:`~failpattern.cohort.cells`), derives and cross-checks durations,
+events and failure patterns (:mod:`~failpattern.cohort.checks`), and either
+returns a frozen :class:`~failpattern.cohort.model.Cohort` or raises one
+:class:`~failpattern.cohort.problems.CohortError` listing every problem with
+its row, patient, column, value and rule. The format is documented in
+``docs/cohort-format.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from failpattern.cohort.cells import is_missing, type_column
+from failpattern.cohort.checks import check_consistency, check_values, reconcile_dates, reconcile_pattern
+from failpattern.cohort.dates import DAYS_PER_MONTH
+from failpattern.cohort.model import Cohort
+from failpattern.cohort.problems import ProblemLog, RowContext
+from failpattern.cohort.read import RawTable, read_table
+from failpattern.cohort.schema import COLUMNS, column
+from failpattern.errors import InputError
+
+__all__ = ["load_cohort", "normalise_name"]
+
+_KNOWN = [c.name for c in COLUMNS]
+_HOW = {
+    "pfs1_months": "or give the dates crizotinib_start_date, first_progression_date, death_date and "
+                   "last_followup_date",
+    "pfs1_event": "or give failure_pattern, or the dates",
+    "failure_pattern": "or give fail_original_site and fail_new_site with pfs1_event",
+    "os_months": "or give the dates diagnosis_date, death_date and last_followup_date",
+    "os_event": "or give the dates diagnosis_date, death_date and last_followup_date",
+}
+
+
+def normalise_name(name: str) -> str:
+    """Header as matched against the format: trimmed, lower case, spaces and hyphens as ``_``."""
+    return re.sub(r"[\s\-]+", "_", str(name).strip()).lower()
+
+
+def _suggest(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _columns(raw: RawTable, log: ProblemLog) -> tuple[dict[str, int], dict[str, int]]:
+    """Map format columns and extra columns to their positions; log header problems."""
+    known, extra, seen = {}, {}, {}
+    for j, original in enumerate(raw.header):
+        name = normalise_name(original)
+        if not name:
+            if all(is_missing(r[j]) for r in raw.rows):
+                continue  # an empty, unnamed column (a spreadsheet artefact)
+            name = f"unnamed_{j + 1}"
+        if name in seen:
+            log.add("duplicate_column", f"column {name!r} appears at positions {seen[name] + 1} and {j + 1}; "
+                    "keep one", line=1, column=name)
+            continue
+        seen[name] = j
+        if name in _KNOWN:
+            known[name] = j
+            continue
+        extra[name] = j
+        guess = _suggest(name, _KNOWN)
+        hint = f"; did you mean {guess!r}?" if guess else "; it is kept but not used by any analysis"
+        log.add("unknown_column", f"column {original!r} is not part of the cohort format{hint}",
+                line=1, column=name, severity="warning")
+    return known, extra
+
+
+def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
+    for c in COLUMNS:
+        if c.required and c.name not in df:
+            guess = _suggest(c.name, extra)
+            hint = f" (the file has {guess!r}: did you mean {c.name!r}?)" if guess else ""
+            how = f", {_HOW[c.name]}" if c.name in _HOW else ""
+            log.add("missing_column", f"required column {c.name!r} is missing{hint}; add it{how}",
+                    line=1, column=c.name)
+
+
+def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
+                encoding: str | None = None) -> Cohort:
+    """Read and validate a cohort (one row per patient) in the failpattern cohort format.
+
+    Parameters
+    ----------
+    path_or_frame : str, Path or DataFrame
+        A ``.csv`` / ``.tsv`` / ``.txt`` (comma, semicolon or tab separated,
+        UTF-8), ``.xlsx`` / ``.xlsm`` (sheet ``cohort`` if present, else the
+        first sheet) or ``.parquet`` file, or a DataFrame. The file is only read.
+    days_per_month : float, default 30.4375
+        Month length (days) used to derive durations from dates; 30.4375 =
+        365.25 / 12.
+    encoding : str, optional
+        Text encoding of a CSV file; by default UTF-8 (with or without BOM),
+        or UTF-16 when the file starts with its byte-order mark.
+
+    Returns
+    -------
+    Cohort
+        Validated, in canonical dtypes; see :class:`~failpattern.cohort.model.Cohort`.
+
+    Raises
+    ------
+    CohortError
+        Listing every problem in the file (``.problems``), when any is an error.
+    InputError
+        When ``days_per_month`` is not a plausible month length.
+    """
+    if isinstance(days_per_month, bool) or not isinstance(days_per_month, (int, float)) \
+            or not math.isfinite(days_per_month) or not 27.0 <= days_per_month <= 32.0:
+        raise InputError(f"days_per_month: must be a month length in days between 27 and 32 "
+                         f"(default 30.4375 = 365.25 / 12); got {days_per_month!r}")
+    source = "<DataFrame>" if isinstance(path_or_frame, pd.DataFrame) else str(path_or_frame)
+    log = ProblemLog(Path(source).name if source != "<DataFrame>" else source)
+    raw = read_table(path_or_frame, encoding, log)
+    if raw is None:
+        log.raise_if_errors()
+    known, extra = _columns(raw, log)
+    ids = [None] * len(raw.rows)
+    if "patient_id" in known:
+        ids = [None if is_missing(r[known["patient_id"]]) else str(r[known["patient_id"]]).strip()
+               for r in raw.rows]
+        ids = [i[:-2] if i and re.fullmatch(r"\d+\.0", i) else i for i in ids]
+    ctx = RowContext(log, raw.lines, ids)
+    typed, broken = {}, {}
+    for name in [c.name for c in COLUMNS if c.name in known]:
+        j = known[name]
+        typed[name], broken[name] = type_column(column(name), [r[j] for r in raw.rows], ctx, raw.ragged)
+    df = pd.DataFrame(typed, index=pd.RangeIndex(len(raw.rows)))
+    broken = pd.DataFrame(broken, index=df.index, dtype=bool)
+    present = tuple(df.columns)
+    derived, kind = reconcile_dates(df, broken, ctx, float(days_per_month))
+    derived += reconcile_pattern(df, broken, ctx, kind)
+    _check_required(df, extra, log)
+    check_values(df, broken, ctx, raw.ragged)
+    if not raw.ragged:  # misaligned rows would only add noise
+        check_consistency(df, ctx)
+    log.raise_if_errors()
+    order = [c.name for c in COLUMNS if c.name in df]
+    frame = df[order].copy()
+    for name, j in extra.items():
+        frame[name] = pd.Series([None if is_missing(r[j]) else r[j] for r in raw.rows],
+                                dtype=object).infer_objects()
+    return Cohort(frame, source, tuple(raw.lines), present, tuple(derived), tuple(extra),
+                  log.warnings, float(days_per_month))

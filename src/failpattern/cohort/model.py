@@ -1,0 +1,196 @@
+"""The validated cohort, and the patients each analysis can use.
+
+Why: a loaded file is checked once; afterwards every analysis asks the same
+object which patients it may use (:meth:`Cohort.rows_for`). Patients outside
+an analysis's population (e.g. no progression, for PFS2) are simply not part
+of it; patients inside it with an empty value the analysis needs are
+*excluded* and listed with the reason, so no row disappears silently. An
+analysis whose columns are absent is reported as unsupported, with the
+columns it lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from failpattern.cohort.problems import Problem
+from failpattern.cohort.schema import ANALYSES, PROGRESSION_PATTERNS, analysis, column
+
+__all__ = ["Cohort", "Exclusion"]
+
+_POPULATION_COLUMNS = {"all": (), "progressed": ("failure_pattern",), "brain_mets": ("brain_mets",),
+                       "brain_progression": ("failure_pattern", "fail_brain")}
+_POPULATION_TEXT = {"all": "all patients", "progressed": "patients with a first progression",
+                    "brain_mets": "patients with baseline brain metastases",
+                    "brain_progression": "patients whose first progression involved the brain"}
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A patient left out of an analysis, and why."""
+
+    patient_id: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A validated cohort: one row per patient in canonical dtypes.
+
+    Build it with :func:`failpattern.cohort.load_cohort`.
+
+    Attributes
+    ----------
+    source : str
+        The file read, or ``"<DataFrame>"``.
+    lines : tuple of int
+        Each patient's row number in the source (CSV line / sheet row; header = 1).
+    columns_present : tuple of str
+        Format columns found in the source.
+    derived : tuple of str
+        Format columns computed by the loader (from dates, site flags or the pattern).
+    extra_columns : tuple of str
+        Columns not in the format, kept unchanged after the format columns.
+    warnings : tuple of Problem
+        Warning-level notes (e.g. unknown columns).
+    days_per_month : float
+        Month length used to turn dates into months.
+    """
+
+    _frame: pd.DataFrame = field(repr=False)
+    source: str
+    lines: tuple[int, ...] = field(repr=False)
+    columns_present: tuple[str, ...]
+    derived: tuple[str, ...]
+    extra_columns: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = field(default=(), repr=False)
+    days_per_month: float = 365.25 / 12
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The patients (a copy, so the cohort itself cannot change)."""
+        return self._frame.copy()
+
+    @property
+    def n_patients(self) -> int:
+        return len(self._frame)
+
+    def missing_for(self, key: str) -> tuple[str, ...]:
+        """Columns analysis ``key`` needs but the cohort lacks (empty when it is supported)."""
+        a = analysis(key)
+        have = set(self._frame.columns)
+        lack = [c for c in a.needs + _POPULATION_COLUMNS[a.population] if c not in have]
+        if a.uses and a.one_of_uses and not any(c in have for c in a.uses):
+            lack.append("one of " + ", ".join(a.uses))
+        return tuple(dict.fromkeys(lack))
+
+    def supports(self, key: str) -> bool:
+        """Whether the cohort has the columns analysis ``key`` needs."""
+        return not self.missing_for(key)
+
+    def _population(self, population: str) -> tuple[pd.Series, list[tuple[int, str]]]:
+        df = self._frame
+        if population == "all":
+            return pd.Series(True, index=df.index), []
+        progressed = df["failure_pattern"].isin(PROGRESSION_PATTERNS)
+        if population == "progressed":
+            return progressed, []
+        flag = "brain_mets" if population == "brain_mets" else "fail_brain"
+        base = progressed if population == "brain_progression" else pd.Series(True, index=df.index)
+        unknown = base & df[flag].isna()
+        out = [(i, f"{flag} is empty, so it is unknown whether the patient belongs to "
+                   f"{_POPULATION_TEXT[population]}") for i in unknown.to_numpy().nonzero()[0]]
+        return base & (df[flag] == 1).fillna(False), out
+
+    def rows_for(self, key: str, columns=None) -> tuple[pd.DataFrame, tuple[Exclusion, ...]]:
+        """The patients analysis ``key`` can use, and those it must leave out.
+
+        Parameters
+        ----------
+        key : str
+            An analysis of :data:`failpattern.cohort.schema.ANALYSES`.
+        columns : sequence of str, optional
+            The covariates of the analysis actually used (default: every one
+            present). Needed columns are always checked.
+
+        Returns
+        -------
+        included : DataFrame
+            Rows of :attr:`data` in the analysis's population with every needed value.
+        excluded : tuple of Exclusion
+            Patients in the population left out, in file order, with the reason.
+
+        Raises
+        ------
+        CohortError
+            When the cohort lacks columns the analysis needs (the message lists them).
+        """
+        from failpattern.cohort.problems import ProblemLog  # raises CohortError
+
+        a = analysis(key)
+        missing = self.missing_for(key)
+        if missing:
+            log = ProblemLog(self.source)
+            log.add("missing_column", f"analysis {key!r} ({a.title}) needs column(s) "
+                    f"{', '.join(missing)}, which the cohort does not have", column="+".join(missing))
+            log.raise_if_errors()
+        df = self._frame
+        uses = [c for c in a.uses if c in df] if columns is None else list(columns)
+        unknown = [c for c in uses if c not in df]
+        if unknown:
+            raise KeyError(f"columns not in the cohort: {', '.join(unknown)}")
+        member, out = self._population(a.population)
+        reasons: dict[int, list[str]] = {i: [r] for i, r in out}
+        for name in dict.fromkeys(a.needs + tuple(uses)):
+            if name == "failure_pattern":  # empty = censored, a valid value once loaded
+                continue
+            empty = df[name].isna() & member
+            parent = column(name).parent
+            if parent:
+                empty &= (df[parent] == 1).fillna(True) if parent in df else True
+            for i in empty.to_numpy().nonzero()[0]:
+                reasons.setdefault(int(i), []).append(f"{name} is empty")
+        keep = member.copy()
+        keep.iloc[list(reasons)] = False
+        excluded = tuple(Exclusion(str(df["patient_id"].iat[i]), self.lines[i], "; ".join(r))
+                         for i, r in sorted(reasons.items()))
+        return df[keep.to_numpy()].copy(), excluded
+
+    @property
+    def excluded(self) -> dict[str, tuple[Exclusion, ...]]:
+        """For each supported analysis, the patients it leaves out (see :meth:`rows_for`)."""
+        return {a.key: self.rows_for(a.key)[1] for a in ANALYSES if self.supports(a.key)}
+
+    def analyses(self) -> pd.DataFrame:
+        """One row per analysis: supported, missing columns, patients included and excluded."""
+        rows = []
+        for a in ANALYSES:
+            missing = self.missing_for(a.key)
+            n_in = n_out = None
+            if not missing:
+                inc, exc = self.rows_for(a.key)
+                n_in, n_out = len(inc), len(exc)
+            rows.append({"analysis": a.key, "title": a.title, "supported": not missing,
+                         "missing": ", ".join(missing), "included": n_in, "excluded": n_out})
+        return pd.DataFrame(rows).astype({"included": "Int64", "excluded": "Int64"})
+
+    def events(self) -> pd.DataFrame:
+        """Patients, events and censored per endpoint present (PFS1, PFS2, OS)."""
+        df = self._frame
+        rows = []
+        for ep, label in (("pfs1", "PFS1"), ("pfs2", "PFS2"), ("os", "OS")):
+            if f"{ep}_event" in df:
+                ev = df[f"{ep}_event"].dropna()
+                rows.append({"endpoint": label, "patients": len(ev), "events": int(ev.sum()),
+                             "censored": int((ev == 0).sum())})
+        return pd.DataFrame(rows, columns=["endpoint", "patients", "events", "censored"])
+
+    def pattern_counts(self) -> pd.Series:
+        """Patients by first failure: OF, DF, ODF, death (without progression) and censored."""
+        pattern = self._frame["failure_pattern"]
+        counts = pattern.value_counts().reindex(["OF", "DF", "ODF", "death"], fill_value=0)
+        counts["censored"] = int(pattern.isna().sum())
+        return counts.astype(int)
