@@ -25,8 +25,10 @@ def main() -> None:
 def _register() -> None:
     # imported here so that ``failpattern --version`` does not pay for pandas
     from failpattern.cli.analyze import analyze
+    from failpattern.cli.card import card
 
     main.add_command(analyze)
+    main.add_command(card)
 
 
 _register()

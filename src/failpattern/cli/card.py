@@ -2,17 +2,21 @@
 
 A thin layer over :func:`failpattern.study.load_study` and
 :func:`failpattern.study.recompute_aggregates`. A card that breaks the schema
-prints every problem on stderr and exits with status 1, without a traceback.
+prints every problem on stderr and exits with status 2 (as ``failpattern analyze``
+does for a bad cohort file), without a traceback.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from failpattern.errors import FailpatternError
+
+if TYPE_CHECKING:  # pandas is imported only when the command runs, not when it is registered
+    import pandas as pd
 
 __all__ = ["card"]
 
@@ -78,7 +82,7 @@ def card(name_or_path: str, aggregates: bool, show_all: bool) -> None:
         agg = recompute_aggregates(study)
     except FailpatternError as exc:
         click.echo(str(exc), err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(2) from None
     shown = (agg if show_all else agg[~agg.kind.isin(["proportion", "sum"])]).copy()
     signs = {"lt": "< ", "le": "<= ", "gt": "> ", "ge": ">= ", "approx": "~"}
     shown["published"] = [f"{signs.get(r.relation, '')}{r.published:.{int(r.decimals)}f}"

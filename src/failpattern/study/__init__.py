@@ -1,0 +1,23 @@
+"""Study cards: the numbers a published study reports, as validated data.
+
+``load_study("ni2019")`` returns a :class:`StudyCard`; ``recompute_aggregates``
+re-derives from the published counts whatever can be re-derived without the
+individual data (percentages, contingency-table p-values, Wald p-values from
+confidence intervals) and sets it beside the published value.
+"""
+
+from failpattern.study.aggregate import recompute_aggregates
+from failpattern.study.card import (
+    CardNumber,
+    CardProblem,
+    Check,
+    Population,
+    StudyCard,
+    StudyCardError,
+    load_study,
+)
+
+__all__ = [
+    "CardNumber", "CardProblem", "Check", "Population", "StudyCard", "StudyCardError",
+    "load_study", "recompute_aggregates",
+]
