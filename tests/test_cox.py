@@ -1,0 +1,401 @@
+"""Cox regression against R survival::coxph (tests/reference/cox.R), hand-computed values,
+error handling and invariance properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from failpattern.errors import ConvergenceError, InputError
+from failpattern.stats._coxfit import _Design
+from failpattern.stats.cox import cox, cox_fit
+from fixtures import dataset, reference
+
+RTOL = 1e-10
+
+LUNG = ["age", "sex", "ph_ecog"]
+VETERAN = ["trt", "karno", "age", "prior", "smallcell", "adeno", "large"]
+PBC = ["age", "log_bili", "albumin", "edema"]
+
+
+def _lung() -> pd.DataFrame:
+    # complete cases on the model columns: drops the one row with ph_ecog missing
+    return dataset("lung").dropna(subset=["time", "event", *LUNG]).reset_index(drop=True)
+
+
+def _veteran() -> pd.DataFrame:
+    vet = dataset("veteran").copy()
+    for level in ("smallcell", "adeno", "large"):  # squamous is the reference level
+        vet[level] = (vet["celltype"] == level).astype(int)
+    return vet
+
+
+def _pbc() -> pd.DataFrame:
+    pbc = dataset("pbc").copy()
+    pbc["death"] = (pbc["status"] == 2).astype(int)  # transplant counts as censored
+    pbc["log_bili"] = np.log(pbc["bili"])
+    return pbc
+
+
+def _case(name: str):
+    """Data and keyword arguments reproducing each case of tests/reference/cox.R."""
+    lung_kw = dict(duration="time", event="event")
+    vet_kw = dict(duration="time", event="event")
+    table = {
+        "lung_efron": (_lung, dict(lung_kw, covariates=LUNG)),
+        "lung_breslow": (_lung, dict(lung_kw, covariates=LUNG, ties="breslow")),
+        "lung_sex_efron": (_lung, dict(lung_kw, covariates="sex")),
+        "lung_sex_breslow": (_lung, dict(lung_kw, covariates=["sex"], ties="breslow")),
+        # inst is missing for one patient: that row is dropped, as in cox.R
+        "lung_strata_inst": (lambda: _lung().dropna(subset=["inst"]),
+                             dict(lung_kw, covariates=LUNG, strata="inst")),
+        "veteran_efron": (_veteran, dict(vet_kw, covariates=VETERAN)),
+        "veteran_breslow": (_veteran, dict(vet_kw, covariates=VETERAN, ties="breslow")),
+        "veteran_strata_celltype_efron": (
+            _veteran, dict(vet_kw, covariates=VETERAN[:4], strata="celltype")),
+        "veteran_strata_celltype_breslow": (
+            _veteran, dict(vet_kw, covariates=VETERAN[:4], strata=["celltype"], ties="breslow")),
+        "veteran_strata_two": (
+            _veteran, dict(vet_kw, covariates=VETERAN[:3], strata=["celltype", "prior"])),
+        "pbc_efron": (_pbc, dict(duration="time", event="death", covariates=PBC)),
+    }
+    make, kwargs = table[name]
+    return make(), kwargs
+
+
+CASES = ["lung_efron", "lung_breslow", "lung_sex_efron", "lung_sex_breslow", "lung_strata_inst",
+         "veteran_efron", "veteran_breslow", "veteran_strata_celltype_efron",
+         "veteran_strata_celltype_breslow", "veteran_strata_two", "pbc_efron"]
+
+
+def _ours(fit) -> dict[str, np.ndarray]:
+    s = fit.summary
+    tests = {"lr": fit.likelihood_ratio_test, "score": fit.score_test, "wald": fit.wald_test}
+    out = {q: s[q].to_numpy() for q in ("coef", "se", "z", "p", "hr", "hr_lower", "hr_upper")}
+    out["loglik"] = np.array([fit.loglik_null, fit.loglik])
+    for key, t in tests.items():
+        out[key] = np.array([t.statistic, t.df, t.p_value])
+    out["n"] = np.array([fit.n])
+    out["nevent"] = np.array([fit.n_events])
+    out["covariance"] = fit.covariance.ravel(order="F")
+    return out
+
+
+def _relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_matches_r_coxph(case):
+    data, kwargs = _case(case)
+    fit = cox(data, **kwargs)
+    assert fit.converged
+    for quantity, ours in _ours(fit).items():
+        theirs = reference("cox", case, quantity)
+        assert ours.shape == theirs.shape, quantity
+        err = _relative_error(ours, theirs)
+        assert err <= RTOL, f"{case} {quantity}: relative error {err:.3g}"
+
+
+@pytest.mark.parametrize("case", ["lung_efron", "veteran_strata_two", "pbc_efron"])
+def test_iterations_close_to_r(case):
+    # both stop on a 1e-12 relative loglik change; we also require a tiny next step
+    data, kwargs = _case(case)
+    r_iter = reference("cox", case, "iter")[0]
+    assert r_iter <= cox(data, **kwargs).iterations <= r_iter + 2
+
+
+def test_covariate_units_do_not_matter():
+    # age in 1e9-fold larger units and sex coded 0/1e6: coef scale inversely, nothing else moves
+    data, kwargs = _case("lung_efron")
+    fit = cox(data.assign(age=data["age"] * 1e-9, sex=data["sex"] * 1e6), **kwargs)
+    expected = reference("cox", "lung_efron", "coef") * np.array([1e9, 1e-6, 1.0])
+    np.testing.assert_allclose(fit.coef, expected, rtol=1e-8)
+    assert fit.loglik == pytest.approx(reference("cox", "lung_efron", "loglik")[1], rel=1e-12)
+
+
+def test_matrix_fitter_equals_public_function():
+    data, kwargs = _case("veteran_strata_celltype_efron")
+    fit = cox(data, **kwargs)
+    codes = pd.factorize(data["celltype"])[0]
+    raw = cox_fit(data[VETERAN[:4]].to_numpy(float), data["time"].to_numpy(float),
+                  data["event"].to_numpy(), strata_codes=codes)
+    np.testing.assert_allclose(raw.coef, fit.coef, rtol=1e-12)
+    assert raw.loglik == pytest.approx(fit.loglik, rel=1e-14)
+
+
+def test_result_is_frozen_and_tabular():
+    data, kwargs = _case("lung_efron")
+    fit = cox(data, **kwargs, alpha=0.10)
+    with pytest.raises(ValueError):
+        fit.covariance[0, 0] = 1.0
+    with pytest.raises(AttributeError):
+        fit.loglik = 0.0
+    table = fit.to_frame()
+    assert list(table.columns) == ["covariate", "coef", "se", "hr", "hr_lower", "hr_upper",
+                                   "z", "p"]
+    assert table["covariate"].tolist() == LUNG
+    # alpha = 0.10: limits at z_0.95 = 1.6448536269514722
+    s = fit.summary
+    np.testing.assert_allclose(np.log(s["hr_upper"]), s["coef"] + 1.6448536269514722 * s["se"],
+                               rtol=1e-12)
+
+
+# --- hand-computed tiny example -----------------------------------------------------------
+#
+#   patient  time  event  x
+#      1       1     1    1
+#      2       2     1    0
+#      3       2     1    1      (tied with patient 2)
+#      4       3     0    0
+#      5       4     1    0
+#
+# Breslow at beta = 0 (every risk score exp(0) = 1):
+#   t=1: risk set {1..5}, 5 at risk, sum x = 2, mean 2/5;  event x = 1
+#   t=2: risk set {2..5}, 4 at risk, sum x = 1, mean 1/4;  two events, x = 0 + 1
+#   t=4: risk set {5},    1 at risk, mean 0;               event x = 0
+#   score U = (1 - 2/5) + (1 - 2 * 1/4) + (0 - 0) = 3/5 + 1/2 = 11/10
+#   information I = sum over events of the risk-set variance of x:
+#       t=1: 2/5 - (2/5)^2 = 6/25;  t=2 (counted twice): 2 * (1/4 - 1/16) = 3/8;  t=4: 0
+#       I = 6/25 + 3/8 = 123/200
+#   score statistic U^2 / I = (121/100) / (123/200) = 242/123
+#   loglik(0) = -(log 5 + 2 log 4 + log 1) = -log 80
+TINY = pd.DataFrame({"time": [1, 2, 2, 3, 4], "event": [1, 1, 1, 0, 1], "x": [1, 0, 1, 0, 0]})
+
+
+def test_hand_computed_breslow_score_test():
+    fit = cox(TINY, duration="time", event="event", covariates="x", ties="breslow")
+    assert fit.score_test.statistic == pytest.approx(242 / 123, rel=1e-13)
+    assert fit.score_test.df == 1
+    assert fit.loglik_null == pytest.approx(-np.log(80), rel=1e-14)
+
+
+def test_hand_computed_efron_null_loglik():
+    # Efron at t=2: denominators 4 and 4 - (1/2)(1 + 1) = 3, so loglik(0) = -(log 5 + log 4
+    # + log 3 + log 1) = -log 60
+    fit = cox(TINY, duration="time", event="event", covariates="x")
+    assert fit.loglik_null == pytest.approx(-np.log(60), rel=1e-14)
+
+
+# --- failures -------------------------------------------------------------------------------
+
+def _separation() -> pd.DataFrame:
+    return pd.DataFrame({q: reference("cox", "separation", q) for q in ("time", "event", "x", "z")})
+
+
+@pytest.mark.parametrize("model", [["x"], ["x", "z"]])
+def test_separation_names_the_diverging_covariate(model):
+    # R warns for both models (x alone: coefficient may be infinite; x + z: did not converge)
+    suffix = "_".join(model)
+    warned = (reference("cox", "separation", f"warned_infinite_{suffix}")[0]
+              + reference("cox", "separation", f"warned_not_converged_{suffix}")[0])
+    assert warned >= 1
+    with pytest.raises(ConvergenceError, match=r"'x'.*diverges.*Firth") as info:
+        cox(_separation(), duration="time", event="event", covariates=model)
+    assert "'z'" not in str(info.value)
+
+
+def test_separation_found_when_iterations_run_out():
+    # R's default 20 iterations: R says "Ran out of iterations" for x + z; we name x
+    data = _separation()
+    with pytest.raises(ConvergenceError, match=r"'x'.*diverges") as info:
+        cox_fit(data[["x", "z"]].to_numpy(), data["time"].to_numpy(),
+                data["event"].to_numpy().astype(int), max_iter=20, names=["x", "z"])
+    assert "after 20 iterations" in str(info.value)
+
+
+def test_collinear_covariates_are_named():
+    data = _veteran()
+    data["squamous"] = (data["celltype"] == "squamous").astype(int)
+    with pytest.raises(ConvergenceError, match="collinear") as info:
+        cox(data, duration="time", event="event",
+            covariates=["karno", "smallcell", "adeno", "large", "squamous"])
+    message = str(info.value)
+    assert all(f"'{c}'" in message for c in ("smallcell", "adeno", "large", "squamous"))
+    assert "'karno'" not in message
+
+
+def test_covariate_constant_within_strata_is_named():
+    with pytest.raises(ConvergenceError, match="'prior'.*no information"):
+        cox(_veteran(), duration="time", event="event", covariates=["karno", "prior"],
+            strata="prior")
+
+
+def test_non_convergence_reports_iterations():
+    data, kwargs = _case("pbc_efron")
+    with pytest.raises(ConvergenceError, match="did not converge in 2 iterations"):
+        cox_fit(data[PBC].to_numpy(float), data["time"].to_numpy(float),
+                data["death"].to_numpy(), max_iter=2)
+
+
+def test_missing_values_are_not_dropped():
+    data = dataset("lung")  # ph_ecog is missing in row 13 of the file, inst in one other row
+    with pytest.raises(InputError, match=r"1 row\(s\) have missing.*position 13 = 'ph_ecog'"):
+        cox(data, duration="time", event="event", covariates=LUNG)
+    with pytest.raises(InputError, match=r"never dropped silently.*index \d+ = 'inst'"):
+        cox(data.dropna(subset=LUNG), duration="time", event="event", covariates=LUNG,
+            strata="inst")
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(event=[0, 0, 0, 0, 0]), "all observations are censored"),
+    (dict(x=["a", "b", "a", "b", "a"]), "not numeric"),
+    (dict(x=[1, 1, 1, 1, 1]), "constant"),
+    (dict(time=[1, -2, 2, 3, 4]), "negative"),
+    (dict(event=[1, 2, 1, 0, 1]), "0 \\(censored\\) or 1"),
+])
+def test_invalid_input(change, match):
+    data = TINY.assign(**change)
+    with pytest.raises(InputError, match=match):
+        cox(data, duration="time", event="event", covariates="x")
+
+
+def test_invalid_arguments():
+    with pytest.raises(InputError, match="ties"):
+        cox(TINY, duration="time", event="event", covariates="x", ties="exact")
+    with pytest.raises(InputError, match="alpha"):
+        cox(TINY, duration="time", event="event", covariates="x", alpha=1.5)
+    with pytest.raises(InputError, match="'nope' is not in data"):
+        cox(TINY, duration="time", event="event", covariates="x", strata="nope")
+
+
+# --- properties -----------------------------------------------------------------------------
+
+@st.composite
+def survival_frames(draw, distinct_times=False):
+    n = draw(st.integers(8, 25))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.integers(0, 2, size=n).astype(float)
+    if np.all(x2 == x2[0]):
+        x2[0] = 1.0 - x2[0]
+    hazard = np.exp(0.5 * x1 - 0.4 * x2)
+    if distinct_times:
+        time = rng.exponential(1.0 / hazard)
+    else:
+        time = np.ceil(rng.exponential(3.0 / hazard))  # whole numbers: many ties
+    event = (rng.uniform(size=n) < 0.75).astype(int)
+    event[:3] = 1
+    return pd.DataFrame({"time": time, "event": event, "x1": x1, "x2": x2})
+
+
+def _fit_or_none(data, **kwargs):
+    try:
+        return cox(data, duration="time", event="event", covariates=["x1", "x2"], **kwargs)
+    except ConvergenceError:  # small random samples can separate; properties need a finite fit
+        return None
+
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(survival_frames(), st.sampled_from(["efron", "breslow"]), st.integers(0, 2**32 - 1))
+def test_row_order_does_not_matter(data, ties, seed):
+    fit = _fit_or_none(data, ties=ties)
+    if fit is None:
+        return
+    shuffled = data.sample(frac=1.0, random_state=np.random.default_rng(seed).integers(2**31))
+    again = cox(shuffled, duration="time", event="event", covariates=["x1", "x2"], ties=ties)
+    np.testing.assert_allclose(again.coef, fit.coef, rtol=1e-9, atol=1e-10)
+    assert again.loglik == pytest.approx(fit.loglik, rel=1e-10)
+
+
+@SETTINGS
+@given(survival_frames(), st.floats(1e-3, 1e3))
+def test_rescaling_time_leaves_coef_unchanged(data, factor):
+    fit = _fit_or_none(data)
+    if fit is None:
+        return
+    scaled = cox(data.assign(time=data["time"] * factor), duration="time", event="event",
+                 covariates=["x1", "x2"])
+    np.testing.assert_allclose(scaled.coef, fit.coef, rtol=1e-9, atol=1e-10)
+
+
+@SETTINGS
+@given(survival_frames(), st.floats(-100, 100))
+def test_shifting_a_covariate_leaves_coef_unchanged(data, shift):
+    fit = _fit_or_none(data)
+    if fit is None:
+        return
+    moved = cox(data.assign(x1=data["x1"] + shift), duration="time", event="event",
+                covariates=["x1", "x2"])
+    np.testing.assert_allclose(moved.coef, fit.coef, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(moved.covariance, fit.covariance, rtol=1e-8, atol=1e-12)
+
+
+@SETTINGS
+@given(survival_frames(distinct_times=True))
+def test_efron_equals_breslow_without_ties(data):
+    efron = _fit_or_none(data, ties="efron")
+    if efron is None:
+        return
+    breslow = cox(data, duration="time", event="event", covariates=["x1", "x2"], ties="breslow")
+    np.testing.assert_allclose(breslow.coef, efron.coef, rtol=1e-10, atol=1e-12)
+    assert breslow.loglik == pytest.approx(efron.loglik, rel=1e-12)
+
+
+@SETTINGS
+@given(survival_frames())
+def test_efron_differs_from_breslow_with_ties(data):
+    # guards the property above against a fitter that ignores `ties`
+    efron = _fit_or_none(data, ties="efron")
+    if efron is None or not data.loc[data["event"] == 1, "time"].duplicated().any():
+        return
+    breslow = cox(data, duration="time", event="event", covariates=["x1", "x2"], ties="breslow")
+    assert breslow.loglik_null < efron.loglik_null
+
+
+def _naive_partial_likelihood(X, time, event, strata, beta, efron):
+    """Textbook loops over strata, event times and tied events (the definition, O(n^2))."""
+    eta = X @ beta
+    r = np.exp(eta)
+    loglik, score, info = 0.0, np.zeros(X.shape[1]), np.zeros((X.shape[1],) * 2)
+    for s in np.unique(strata):
+        for t in np.unique(time[(strata == s) & (event == 1)]):
+            risk = (strata == s) & (time >= t)
+            dead = risk & (time == t) & (event == 1)
+            d = int(dead.sum())
+            loglik += eta[dead].sum()
+            score += X[dead].sum(axis=0)
+            for k in range(d):
+                f = k / d if efron else 0.0
+                s0 = r[risk].sum() - f * r[dead].sum()
+                s1 = r[risk] @ X[risk] - f * (r[dead] @ X[dead])
+                s2 = ((X[risk].T * r[risk]) @ X[risk]) - f * ((X[dead].T * r[dead]) @ X[dead])
+                loglik -= np.log(s0)
+                score -= s1 / s0
+                info += s2 / s0 - np.outer(s1, s1) / s0**2
+    return loglik, score, info
+
+
+@SETTINGS
+@given(survival_frames(), st.integers(1, 3), st.booleans(),
+       st.lists(st.floats(-1.5, 1.5), min_size=2, max_size=2))
+def test_kernel_equals_textbook_definition(data, n_strata, efron, beta):
+    # heavy ties (whole-number times) and up to three strata, at an arbitrary beta
+    X = data[["x1", "x2"]].to_numpy()
+    time, event = data["time"].to_numpy(float), data["event"].to_numpy()
+    strata = np.arange(len(data)) % n_strata
+    beta = np.array(beta)
+    ours = _Design(X, time, event, strata if n_strata > 1 else None, efron).evaluate(beta)
+    naive = _naive_partial_likelihood(X, time, event, strata, beta, efron)
+    assert ours[0] == pytest.approx(naive[0], rel=1e-12)
+    np.testing.assert_allclose(ours[1], naive[1], rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ours[2], naive[2], rtol=1e-9, atol=1e-10)
+
+
+@SETTINGS
+@given(survival_frames())
+def test_one_stratum_equals_no_strata(data):
+    fit = _fit_or_none(data)
+    if fit is None:
+        return
+    one = cox(data.assign(site="A"), duration="time", event="event", covariates=["x1", "x2"],
+              strata="site")
+    np.testing.assert_allclose(one.coef, fit.coef, rtol=1e-10, atol=1e-12)
+    assert one.score_test.statistic == pytest.approx(fit.score_test.statistic, rel=1e-10)
