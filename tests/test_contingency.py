@@ -1,0 +1,350 @@
+"""Tests of failpattern.stats.contingency against R (tests/reference/contingency.R)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from fractions import Fraction
+from math import factorial, prod
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from failpattern.errors import InputError
+from failpattern.stats import contingency as ct_module
+from failpattern.stats.contingency import ContingencyResult, contingency_test, crosstab_test
+from fixtures import cases, dataset, reference
+
+RTOL = 1e-9
+CASES = cases("contingency")
+
+
+def fixture_table(case: str) -> np.ndarray:
+    dim = reference("contingency", case, "dim").astype(int)
+    return reference("contingency", case, "observed").astype(np.int64).reshape(dim)
+
+
+def ref(case: str, quantity: str) -> float:
+    return float(reference("contingency", case, quantity)[0])
+
+
+# ------------------------------------------------------------------ R fixtures
+
+def test_fixture_has_the_paper_and_dataset_cases():
+    for case in ("veteran_celltype_trt", "lung_sex_ph_ecog", "paper_brain_progression",
+                 "paper_multiple_progression", "table1_brain_metastases", "medium_3x3"):
+        assert case in CASES
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pearson_matches_r(case):
+    res = contingency_test(fixture_table(case), method="pearson")
+    assert res.method == "pearson"
+    np.testing.assert_allclose(res.statistic, ref(case, "pearson_statistic"), rtol=RTOL)
+    np.testing.assert_allclose(res.p_value, ref(case, "pearson_p"), rtol=RTOL)
+    assert res.df == ref(case, "df")
+    np.testing.assert_allclose(res.expected.ravel(), reference("contingency", case, "expected"),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if (fixture_table(c).shape == (2, 2))])
+def test_yates_matches_r(case):
+    res = contingency_test(fixture_table(case), method="yates")
+    assert res.method == "yates"
+    np.testing.assert_allclose(res.statistic, ref(case, "yates_statistic"), rtol=RTOL)
+    np.testing.assert_allclose(res.p_value, ref(case, "yates_p"), rtol=RTOL)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fisher_p_matches_r(case):
+    res = contingency_test(fixture_table(case), method="fisher")
+    assert res.method == "fisher"
+    assert np.isnan(res.statistic)
+    np.testing.assert_allclose(res.p_value, ref(case, "fisher_p"), rtol=RTOL)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if (fixture_table(c).shape == (2, 2))])
+def test_fisher_odds_ratio_matches_r(case):
+    res = contingency_test(fixture_table(case), method="fisher")
+    tight, r_estimate = ref(case, "fisher_estimate_tight"), ref(case, "fisher_estimate")
+    if np.isinf(tight) or tight == 0:
+        assert res.odds_ratio == tight == r_estimate
+    else:
+        np.testing.assert_allclose(res.odds_ratio, tight, rtol=RTOL)
+        # fisher.test itself stops uniroot at its default tolerance (~1.2e-4 on the scale)
+        np.testing.assert_allclose(res.odds_ratio, r_estimate, rtol=1e-4)
+
+
+def test_larger_tables_report_no_odds_ratio():
+    assert np.isnan(contingency_test(fixture_table("small_3x3"), method="fisher").odds_ratio)
+
+
+def test_dataset_tables_are_the_ones_r_used():
+    vet = dataset("veteran")
+    res = crosstab_test(vet["celltype"], vet["trt"], method="fisher")
+    np.testing.assert_array_equal(res.observed, fixture_table("veteran_celltype_trt"))
+    assert res.row_labels == ("adeno", "large", "smallcell", "squamous")
+    np.testing.assert_allclose(res.p_value, ref("veteran_celltype_trt", "fisher_p"), rtol=RTOL)
+    lung = dataset("lung").dropna(subset=["ph_ecog"])
+    res = crosstab_test(lung["sex"], lung["ph_ecog"], method="pearson")
+    np.testing.assert_array_equal(res.observed, fixture_table("lung_sex_ph_ecog"))
+    np.testing.assert_allclose(res.p_value, ref("lung_sex_ph_ecog", "pearson_p"), rtol=RTOL)
+    assert res.observed[:, 3].sum() == 1  # the sparse ph_ecog = 3 column
+
+
+def test_paper_brain_progression_p_values_are_fisher():
+    # Ni et al. 2019 print p = 0.012 (17/35 vs 13/58) and p = 0.002 (15/17 vs 4/13).
+    for case, printed in (("paper_brain_progression", 0.012), ("paper_multiple_progression", 0.002)):
+        table = fixture_table(case)
+        assert round(contingency_test(table, method="fisher").p_value, 3) == printed
+        assert round(contingency_test(table, method="pearson").p_value, 3) != printed
+        assert round(contingency_test(table, method="yates").p_value, 3) != printed
+    # Table 1, presence of brain metastases (13/51 non-RT vs 22/42 RT): printed p = 0.010
+    table = fixture_table("table1_brain_metastases")
+    assert round(contingency_test(table, method="fisher").p_value, 3) == 0.010
+    assert round(contingency_test(table, method="pearson").p_value, 3) != 0.010
+
+
+# ------------------------------------------------------------------ hand-computed
+
+def test_hand_computed_2x2():
+    # [[3, 1], [1, 3]]: margins all 4, E = 2 in every cell.
+    res = contingency_test([[3, 1], [1, 3]], method="pearson")
+    np.testing.assert_allclose(res.expected, np.full((2, 2), 2.0))
+    assert res.statistic == pytest.approx(2.0, rel=1e-15)  # 4 * 1^2 / 2
+    from scipy.special import erfc
+    assert res.p_value == pytest.approx(erfc(1.0), rel=1e-12)  # P(chi2_1 > 2) = erfc(1)
+    yates = contingency_test([[3, 1], [1, 3]], method="yates")
+    assert yates.statistic == pytest.approx(0.5, rel=1e-15)  # 4 * 0.5^2 / 2
+    assert yates.p_value == pytest.approx(erfc(0.5), rel=1e-12)
+    # hypergeometric weights C(4,x) C(4,4-x) for x = 0..4: 1, 16, 36, 16, 1 (of 70);
+    # x = 3 has 16, so p = (1 + 16 + 16 + 1) / 70
+    fisher = contingency_test([[3, 1], [1, 3]], method="fisher")
+    assert fisher.p_value == pytest.approx(34 / 70, rel=1e-12)
+
+
+def test_odds_ratio_at_ends_of_support():
+    assert contingency_test([[5, 0], [0, 5]], method="fisher").odds_ratio == np.inf
+    assert contingency_test([[0, 5], [5, 0]], method="fisher").odds_ratio == 0.0
+
+
+def test_odds_ratio_is_one_when_observed_equals_null_mean():
+    assert contingency_test([[4, 4], [4, 4]]).odds_ratio == pytest.approx(1.0, rel=1e-12)
+
+
+# ------------------------------------------------------------------ brute-force Fisher
+
+def brute_force_fisher(table: np.ndarray) -> float:
+    """Exact Fisher p by listing every table with the observed margins (rational arithmetic)."""
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    n = int(table.sum())
+    const = Fraction(prod(factorial(int(v)) for v in rows) * prod(factorial(int(v)) for v in cols),
+                     factorial(n))
+
+    def prob(t):
+        denominator = 1
+        for v in t.ravel():
+            denominator *= factorial(int(v))
+        return const / denominator
+
+    r, c = table.shape
+    ranges = [range(min(rows[i], cols[j]) + 1) for i in range(r - 1) for j in range(c - 1)]
+    probs = []
+    for free in itertools.product(*ranges):
+        t = np.zeros((r, c), dtype=np.int64)
+        t[:-1, :-1] = np.reshape(free, (r - 1, c - 1))
+        t[:-1, -1] = rows[:-1] - t[:-1, :-1].sum(axis=1)
+        t[-1, :] = cols - t[:-1, :].sum(axis=0)
+        if (t >= 0).all() and t[-1].sum() == rows[-1]:
+            probs.append(prob(t))
+    assert sum(probs) == 1
+    observed = prob(table)
+    limit = observed * Fraction(10**7 + 1, 10**7)
+    return float(sum(p for p in probs if p <= limit))
+
+
+small_tables = st.integers(2, 3).flatmap(
+    lambda r: st.integers(2, 3).flatmap(
+        lambda c: st.lists(st.lists(st.integers(0, 5), min_size=c, max_size=c), min_size=r, max_size=r)
+    )
+).map(np.array).filter(lambda t: (t.sum(axis=0) > 0).all() and (t.sum(axis=1) > 0).all())
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_tables.filter(lambda t: t.sum() <= 24))
+def test_fisher_equals_brute_force_enumeration(table):
+    res = contingency_test(table, method="fisher")
+    assert res.p_value == pytest.approx(brute_force_fisher(table), rel=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_tables.filter(lambda t: t.shape == (2, 2)))
+def test_network_algorithm_agrees_with_hypergeometric_on_2x2(table):
+    assert ct_module._fisher_rxc(table) == pytest.approx(ct_module._fisher_2x2(table), rel=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=4), st.data())
+def test_bounds_and_compositions_equal_brute_force(caps, data):
+    total = data.draw(st.integers(0, sum(caps)))
+    lf = np.array([np.log(float(factorial(k))) for k in range(40)])
+    every = [xs for xs in itertools.product(*[range(c + 1) for c in caps]) if sum(xs) == total]
+    listed = ct_module._compositions(total, caps)
+    assert sorted(map(tuple, listed.tolist())) == sorted(every)
+    values = [sum(lf[x] for x in xs) for xs in every]
+    low, high = ct_module._extremes(total, tuple(caps), lf)
+    assert low == pytest.approx(min(values), abs=1e-12)
+    assert high == pytest.approx(max(values), abs=1e-12)
+
+
+# ------------------------------------------------------------------ invariants
+
+@settings(max_examples=60, deadline=None)
+@given(small_tables)
+def test_transpose_and_permutation_leave_p_unchanged(table):
+    for method in ("pearson", "fisher"):
+        p = contingency_test(table, method=method).p_value
+        assert 0.0 <= p <= 1.0
+        assert contingency_test(table.T, method=method).p_value == pytest.approx(p, rel=1e-10, abs=1e-14)
+        flipped = table[::-1, ::-1]
+        assert contingency_test(flipped, method=method).p_value == pytest.approx(p, rel=1e-10, abs=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_tables.filter(lambda t: t.shape == (2, 2)))
+def test_yates_is_never_more_significant_than_pearson(table):
+    yates = contingency_test(table, method="yates")
+    pearson = contingency_test(table, method="pearson")
+    assert 0.0 <= yates.p_value <= 1.0
+    assert yates.p_value >= pearson.p_value - 1e-15
+    # swapping the rows of a 2x2 table inverts the conditional odds ratio
+    swapped = contingency_test(table[::-1], method="fisher").odds_ratio
+    if 0 < yates.odds_ratio < np.inf:
+        assert swapped == pytest.approx(1.0 / yates.odds_ratio, rel=1e-9)
+
+
+# ------------------------------------------------------------------ auto rule
+
+def test_auto_2x2_uses_fisher_when_an_expected_count_is_below_5():
+    res = contingency_test(fixture_table("paper_multiple_progression"), method="auto")
+    assert res.expected.min() < 5
+    assert res.method == "fisher" and res.requested == "auto"
+    assert res.p_value == contingency_test(fixture_table("paper_multiple_progression"),
+                                           method="fisher").p_value
+    assert "expected" in res.reason
+
+
+def test_auto_2x2_uses_pearson_when_all_expected_at_least_5():
+    res = contingency_test(fixture_table("paper_brain_progression"), method="auto")
+    assert res.expected.min() >= 5
+    assert res.method == "pearson"
+    np.testing.assert_allclose(res.p_value, ref("paper_brain_progression", "pearson_p"), rtol=RTOL)
+
+
+def test_auto_larger_table_rules():
+    # 1 of 10 expected counts < 5 (E = 2, 10%), none < 1: Pearson
+    one_small = np.array([[28, 28, 28, 30, 6], [10, 10, 10, 8, 2]])
+    res = contingency_test(one_small, method="auto")
+    assert (res.expected < 5).sum() == 1 and res.expected.min() >= 1
+    assert res.method == "pearson"
+    # 4 of 6 expected counts < 5 (more than 20%): Fisher
+    two_small = np.array([[20, 4, 3], [20, 4, 3]])
+    assert contingency_test(two_small, method="auto").method == "fisher"
+    # one expected count < 1 (0.5 of 6 cells is < 20%): Fisher
+    tiny = np.array([[30, 30, 1], [30, 30, 0]])
+    res = contingency_test(tiny, method="auto")
+    assert res.expected.min() < 1 and res.method == "fisher"
+    assert "< 1" in res.reason
+    # the lung 2 x 4 table has a column of 1 patient
+    assert contingency_test(fixture_table("lung_sex_ph_ecog"), method="auto").method == "fisher"
+
+
+# ------------------------------------------------------------------ result object
+
+def test_result_is_frozen_and_arrays_read_only():
+    res = contingency_test([[17, 18], [13, 45]])
+    assert isinstance(res, ContingencyResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.p_value = 0.5
+    with pytest.raises(ValueError):
+        res.expected[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        res.observed[0, 0] = 1
+
+
+def test_summary_and_to_frame():
+    frame = pd.DataFrame([[17, 18], [13, 45]], index=["BBM", "no BBM"], columns=["brain PD", "other"])
+    res = contingency_test(frame, method="fisher")
+    summary = res.summary
+    assert summary.shape[0] == 1
+    assert summary.loc[0, "p_value"] == res.p_value and summary.loc[0, "method"] == "fisher"
+    assert summary.loc[0, "n"] == 93
+    cells = res.to_frame()
+    assert list(cells["row"]) == ["BBM", "BBM", "no BBM", "no BBM"]
+    assert list(cells["column"]) == ["brain PD", "other", "brain PD", "other"]
+    np.testing.assert_array_equal(cells["observed"], [17, 18, 13, 45])
+    np.testing.assert_allclose(cells["expected"], res.expected.ravel())
+
+
+def test_crosstab_matches_table():
+    x = ["a"] * 17 + ["a"] * 18 + ["b"] * 13 + ["b"] * 45
+    y = [1] * 17 + [0] * 18 + [1] * 13 + [0] * 45
+    res = crosstab_test(x, y, method="fisher")
+    np.testing.assert_array_equal(res.observed, [[18, 17], [45, 13]])
+    assert res.col_labels == (0, 1)
+    np.testing.assert_allclose(res.p_value, ref("paper_brain_progression", "fisher_p"), rtol=RTOL)
+
+
+# ------------------------------------------------------------------ validation
+
+@pytest.mark.parametrize("table, fragment", [
+    ([[1, -2], [3, 4]], "negative"),
+    ([[1, 2.5], [3, 4]], "not whole numbers"),
+    ([[1, np.nan], [3, 4]], "missing (NaN)"),
+    ([[1, np.inf], [3, 4]], "infinite"),
+    ([[0, 0], [3, 4]], "row 0 sum(s) to zero"),
+    ([[0, 2], [0, 4]], "column 0 sum(s) to zero"),
+    ([1, 2, 3, 4], "1 dimension"),
+    (np.ones((2, 2, 2)), "3 dimension"),
+    ([[1, 2, 3]], "at least 2 rows and 2 columns"),
+    ("1 2; 3 4", "string"),
+    ([["a", 2], [3, 4]], "not numeric"),
+])
+def test_invalid_tables(table, fragment):
+    with pytest.raises(InputError, match="table") as err:
+        contingency_test(table)
+    assert fragment in str(err.value)
+
+
+def test_error_names_cell_and_value():
+    frame = pd.DataFrame([[3, 1], [2, -1]], index=["RT", "non-RT"], columns=["yes", "no"])
+    with pytest.raises(InputError) as err:
+        contingency_test(frame)
+    assert "[row 'non-RT', column 'no'] = -1" in str(err.value)
+    with pytest.raises(InputError) as err:
+        contingency_test(pd.DataFrame([[3, 0], [2, 0]], columns=["yes", "no"]))
+    assert "column 'no'" in str(err.value)
+
+
+def test_yates_refuses_larger_tables():
+    with pytest.raises(InputError, match="2 x 2 tables only"):
+        contingency_test(fixture_table("veteran_celltype_trt"), method="yates")
+
+
+def test_unknown_method():
+    with pytest.raises(InputError, match="method"):
+        contingency_test([[1, 2], [3, 4]], method="chisq")
+    with pytest.raises(InputError, match="method"):
+        crosstab_test([1, 2], [1, 2], method="g-test")
+
+
+def test_crosstab_validation():
+    with pytest.raises(InputError, match="x: 1 value"):
+        crosstab_test(["a", None, "b"], [1, 2, 1])
+    with pytest.raises(InputError, match="same length"):
+        crosstab_test(["a", "b", "b"], [1, 2])
+    with pytest.raises(InputError, match="y: needs at least 2 groups"):
+        crosstab_test(["a", "b", "b"], [1, 1, 1])
