@@ -26,7 +26,7 @@ def _labels(values) -> np.ndarray | None:
     return None
 
 
-def _plain(value):
+def plain_value(value):
     """A numpy scalar as the Python value it holds, so messages show ``2``, not ``np.int64(2)``."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -36,8 +36,8 @@ def describe_positions(mask: np.ndarray, values: np.ndarray, labels: np.ndarray 
     where = np.flatnonzero(mask)
     parts = []
     for i in where[:_SHOW]:
-        place = f"index {_plain(labels[i])!r}" if labels is not None else f"position {i}"
-        parts.append(f"{place} = {_plain(values[i])!r}")
+        place = f"index {plain_value(labels[i])!r}" if labels is not None else f"position {i}"
+        parts.append(f"{place} = {plain_value(values[i])!r}")
     more = f" (and {where.size - _SHOW} more)" if where.size > _SHOW else ""
     return ", ".join(parts) + more
 
@@ -58,7 +58,7 @@ def _one_dimensional(values, name: str) -> np.ndarray:
     return arr
 
 
-def _numeric(values, name: str) -> np.ndarray:
+def as_numbers(values, name: str) -> np.ndarray:
     arr = _one_dimensional(values, name)
     if arr.dtype == bool:
         return arr.astype(np.float64)
@@ -80,7 +80,7 @@ def _numeric(values, name: str) -> np.ndarray:
 
 def as_durations(values, name: str = "time") -> np.ndarray:
     """Finite, non-negative follow-up times as ``float64``."""
-    arr = _numeric(values, name)
+    arr = as_numbers(values, name)
     labels = _labels(values)
     for mask, rule in ((np.isnan(arr), "missing (NaN)"),
                        (np.isinf(arr), "infinite"),
@@ -92,7 +92,7 @@ def as_durations(values, name: str = "time") -> np.ndarray:
 
 
 def _codes(values, name: str, allowed: str) -> np.ndarray:
-    arr = _numeric(values, name)
+    arr = as_numbers(values, name)
     labels = _labels(values)
     bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0)
     if bad.any():

@@ -29,7 +29,7 @@ from scipy import stats
 
 from failpattern.errors import InputError
 from failpattern.stats._result import frozen
-from failpattern.stats._validate import (_numeric, as_groups, check_choice, check_lengths,
+from failpattern.stats._validate import (as_groups, as_numbers, check_choice, check_lengths,
                                          describe_positions)
 
 __all__ = ["TwoSampleResult", "two_sample_test", "METHODS"]
@@ -169,7 +169,7 @@ def two_sample_test(values, group, *, method: str = "mann-whitney",
         raise InputError(f"continuity: must be True or False, got {continuity!r}")
     if continuity and method != "mann-whitney":
         raise InputError(f"continuity: applies to method='mann-whitney' only, not {method!r}")
-    y = _numeric(values, "values")
+    y = as_numbers(values, "values")
     bad = ~np.isfinite(y)
     if bad.any():
         labels = np.asarray(values.index) if isinstance(values, pd.Series) else None

@@ -1,0 +1,304 @@
+"""Array kernels of the Fine-Gray fit (private; inputs are trusted).
+
+All risk-set sums are computed on the distinct observed times with one sort,
+``np.add.reduceat`` group sums and cumulative sums, so one evaluation of the
+log pseudo-likelihood, score and information costs O(n p^2) after the single
+O(n log n) sort done by :func:`prepare`. The derivation is in the docstring of
+:mod:`failpattern.stats.finegray`; the names below follow it:
+
+``k``      index of a distinct time ``tau_k`` (``m`` of them),
+``d_k``    failures of the cause of interest at ``tau_k``,
+``G_k``    censoring Kaplan-Meier just before ``tau_k`` (crr's ``G(t-)``),
+``r_i``    ``exp(x_i b)`` (shifted by the largest linear predictor),
+``S0_k``   weighted risk-set sum at ``tau_k``,
+``lam_k``  Breslow increment ``d_k / S0_k``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from failpattern.errors import ConvergenceError
+from failpattern.stats._tables import time_table
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Data sorted by time, with the censoring weights, ready for repeated evaluation.
+
+    ``f`` failure times of interest (distinct times with ``d_k > 0``), ``c``
+    distinct times with a censoring; per-row indices point into those lists.
+    """
+
+    x: np.ndarray          # (n, p) covariates, sorted by time, centred at their means
+    w: np.ndarray          # (n, 2p + 2) [1, x, 1/g, x/g], the last two zero unless competing
+    starts: np.ndarray     # (m,) first sorted row of each distinct time
+    fail: np.ndarray       # (n,) float 1.0 for a failure of the cause of interest
+    fail_rows: np.ndarray  # rows failing from the cause of interest
+    cens_rows: np.ndarray  # censored rows
+    n_comp: int            # competing failures
+    events: np.ndarray     # (f,) distinct-time index of each failure time of interest
+    d: np.ndarray          # (f,) failures of interest there
+    G: np.ndarray          # (f,) censoring KM just before them (crr's G(t-))
+    inv_g: np.ndarray      # (n,) 1 / G(t_i-) for competing rows, 0 otherwise
+    n_le: np.ndarray       # (n,) number of failure times of interest <= t_i
+    cens_times: np.ndarray  # (c,) distinct-time index of each censoring time
+    n_before: np.ndarray   # (c,) number of failure times of interest < that time
+    c_count: np.ndarray    # (c,) number censored there
+    c_risk: np.ndarray     # (c,) number with time >= that time
+    c_le: np.ndarray       # (n,) number of censoring times <= t_i
+    x_fail_sum: np.ndarray  # (p,) sum of x over failures of interest
+
+
+def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int) -> Prepared:
+    """Sort once and tabulate; ``cause`` 0 = censored, ``cause_of_interest``, others competing."""
+    order = np.argsort(time, kind="stable")
+    t = time[order]
+    c = cause[order]
+    kind = np.where(c == 0, 0, np.where(c == cause_of_interest, 1, 2))
+    table = time_table(t, kind, n_causes=2)
+    group = table.index
+    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+    d = table.events[:, 0, 0].astype(np.float64)
+    n_cens = table.censored[:, 0].astype(np.float64)
+    at_risk = table.at_risk[:, 0].astype(np.float64)
+    # censoring KM; crr evaluates it at t * (1 - 100 eps): the left limit G(t-),
+    # except at t = 0 where that point is 0 itself and the right value G(0) is used
+    after = np.cumprod(1.0 - n_cens / at_risk)
+    G = np.concatenate([[1.0], after[:-1]])
+    if table.time[0] == 0.0:
+        G[0] = after[0]
+    xs = x[order]
+    xs = xs - xs.mean(axis=0)
+    fail = kind == 1
+    comp = kind == 2
+    inv_g = np.where(comp, 1.0 / G[group], 0.0)
+    ones = np.column_stack([np.ones(len(t)), xs])
+    w = np.concatenate([ones, ones * inv_g[:, None]], axis=1)
+    events = np.flatnonzero(d)
+    n_le = np.cumsum(d > 0)
+    cens_times = np.flatnonzero(n_cens)
+    return Prepared(
+        x=xs, w=w, starts=starts, fail=fail.astype(np.float64), fail_rows=np.flatnonzero(fail),
+        cens_rows=np.flatnonzero(kind == 0), n_comp=int(comp.sum()), events=events,
+        d=d[events], G=G[events], inv_g=inv_g, n_le=n_le[group], cens_times=cens_times,
+        n_before=n_le[cens_times] - (d[cens_times] > 0), c_count=n_cens[cens_times],
+        c_risk=at_risk[cens_times], c_le=np.cumsum(n_cens > 0)[group],
+        x_fail_sum=xs[fail].sum(axis=0))
+
+
+def _cum0(a: np.ndarray) -> np.ndarray:
+    """``out[j]`` = sum of the first ``j`` rows of ``a`` (length ``len(a) + 1``)."""
+    out = np.zeros((a.shape[0] + 1,) + a.shape[1:])
+    a.cumsum(axis=0, out=out[1:])
+    return out
+
+
+def _rcum0(a: np.ndarray) -> np.ndarray:
+    """``out[j]`` = sum of rows ``j, j+1, ...`` of ``a`` (length ``len(a) + 1``, last 0)."""
+    out = np.zeros((a.shape[0] + 1,) + a.shape[1:])
+    a[::-1].cumsum(axis=0, out=out[-2::-1])
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Log pseudo-likelihood, score, information and the sums they came from at one ``b``."""
+
+    loglik: float
+    score: np.ndarray
+    information: np.ndarray | None
+    r: np.ndarray         # (n,) exp(x b) shifted by the largest x b
+    lam: np.ndarray       # (f,) Breslow increments d_k / S0_k
+    xbar: np.ndarray      # (f, p) weighted covariate means S1 / S0
+    pre: np.ndarray       # (m, p + 1) competing sums r/g, r x/g over rows with t < tau_k
+
+
+def evaluate(prep: Prepared, beta: np.ndarray, information: bool = True) -> Evaluation:
+    """Everything Newton-Raphson needs at ``beta`` in O(n p^2)."""
+    with np.errstate(all="ignore"):  # overflow/underflow shows up as a non-finite loglik
+        return _evaluate(prep, beta, information)
+
+
+def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    x, F = prep.x, prep.events
+    q = x.shape[1] + 1
+    eta = x @ beta
+    eta -= eta.max()
+    r = np.exp(eta)
+    sums = np.add.reduceat(r[:, None] * prep.w, prep.starts, axis=0)   # (m, 2p + 2)
+    pre = sums[:, q:].cumsum(axis=0)
+    pre -= sums[:, q:]                                                  # competing, t < tau_k
+    risk = sums[::-1, :q].cumsum(axis=0)[::-1][F]                   # t >= tau_k
+    risk += prep.G[:, None] * pre[F]                                    # S0, S1 at tau_k
+    s0 = risk[:, 0]
+    lam = prep.d / s0
+    xbar = risk[:, 1:] / s0[:, None]
+    loglik = float(prep.fail @ eta - prep.d @ np.log(s0))
+    score = prep.x_fail_sum - prep.d @ xbar
+    info = None
+    if information:
+        # sum_k lam_k S2_k = X' diag(a) X, swapping the sums over k and over rows:
+        # failures at tau_k <= t_i, and for competing rows those after t_i weighted G_k / g_i
+        both = np.empty((lam.size + 1, 2))
+        both[:, 0] = _cum0(lam)
+        both[:, 1] = _rcum0(lam * prep.G)
+        at = both[prep.n_le]                                   # one gather for both sums
+        a = r * (at[:, 0] + prep.inv_g * at[:, 1])
+        info = (x.T * a) @ x - (xbar.T * prep.d) @ xbar
+    return Evaluation(loglik, score, info, r, lam, xbar, pre)
+
+
+def influence(prep: Prepared, ev: Evaluation) -> np.ndarray:
+    """Per-row ``eta_i + psi_i`` of Fine & Gray's sandwich (sorted order), (n, p)."""
+    x, k = prep.x, prep.n_le
+    lamx = ev.lam[:, None] * ev.xbar
+    lg = _rcum0(ev.lam * prep.G)
+    lgx = _rcum0(lamx * prep.G[:, None])
+    # eta_i: dN_i part minus the compensator part over failures of interest
+    a = _cum0(ev.lam)[k] + prep.inv_g * lg[k]
+    b = _cum0(lamx)[k] + prep.inv_g[:, None] * lgx[k]
+    out = -ev.r[:, None] * (x * a[:, None] - b)
+    rows = prep.fail_rows
+    out[rows] += x[rows] - ev.xbar[k[rows] - 1]
+    # psi_i: the estimated censoring weights, int q(u) / pi(u) dM^c_i(u)
+    u = prep.n_before
+    pre = ev.pre[prep.cens_times]
+    q = pre[:, 1:] * lg[u][:, None] - pre[:, :1] * lgx[u]            # (c, p)
+    out -= _cum0(q * (prep.c_count / prep.c_risk ** 2)[:, None])[prep.c_le]
+    rows = prep.cens_rows
+    j = prep.c_le[rows] - 1
+    out[rows] += q[j] / prep.c_risk[j][:, None]
+    return out
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Arrays of a converged fit."""
+
+    coef: np.ndarray
+    information: np.ndarray
+    meat: np.ndarray
+    covariance: np.ndarray
+    loglik: float
+    loglik_null: float
+    score: np.ndarray
+    iterations: int
+    converged: bool
+
+
+def _coefs(names, beta) -> str:
+    return ", ".join(f"{n}={b:.6g}" for n, b in zip(names, beta))
+
+
+def _solve(info: np.ndarray, rhs: np.ndarray, beta: np.ndarray, names,
+           start: np.ndarray | None) -> np.ndarray:
+    """Newton step ``info^{-1} rhs``; a singular ``info`` is a ConvergenceError with advice.
+
+    At the start (``start is None``) the information is checked for
+    collinearity. Later, ``start`` is the diagonal of the starting information:
+    an entry that fell below 1e-8 of it means a coefficient running off to
+    infinity, even where rounding has made the score exactly zero.
+    """
+    diag = np.diag(info)
+    if start is None:
+        ok = bool(np.all(np.isfinite(info)) and np.all(diag > 0))
+        if ok:  # Cholesky of the correlation form: diag(L)_j^2 = 1 - R^2 of x_j on earlier x's
+            scale = np.sqrt(diag)
+            try:
+                chol = np.linalg.cholesky(info / np.outer(scale, scale))
+                ok = bool(np.min(np.diag(chol)) ** 2 > 1e-12)
+            except np.linalg.LinAlgError:
+                ok = False
+        if not ok:
+            raise ConvergenceError(
+                f"Fine-Gray: the information matrix is singular at the start "
+                f"({_coefs(names, beta)}); covariates are collinear, or one does not vary "
+                "within the risk sets of the events. Drop or combine the offending covariates.")
+        return np.linalg.solve(info, rhs)
+    ok = bool((diag > 1e-8 * start).all())
+    if ok:
+        try:
+            step = np.linalg.solve(info, rhs)
+            ok = bool(np.isfinite(step).all())
+        except np.linalg.LinAlgError:
+            ok = False
+    if ok:
+        return step
+    raise ConvergenceError(
+        f"Fine-Gray: the information matrix became singular during Newton-Raphson "
+        f"({_coefs(names, beta)}): the pseudo-likelihood keeps increasing as a coefficient "
+        "grows without bound (monotone likelihood, separation: e.g. no failures of interest "
+        "in one level of a binary covariate). Remove or merge that covariate.")
+
+
+def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1e-9,
+        max_iter: int = 50) -> Fit:
+    """Newton-Raphson with crr's backtracking rule, then the sandwich variance.
+
+    Steps larger than ``sqrt(tol)`` relative to ``max(|b_j|, 1)`` are
+    backtracked as in crr (halve until the loglik rises by 1e-4 of the predicted
+    gain); smaller steps are in Newton's quadratic region and taken in full,
+    since the loglik may no longer resolve them. Converged when crr's criterion
+    ``max |U_j| max(|b_j|, 1) < max(|loglik|, 1) tol`` holds with such a small
+    step, which is then taken as a final polish, so ``b`` is accurate to
+    rounding. A coefficient diverging under separation keeps a step near one;
+    it ends in a collapsed information (see :func:`_solve`), a failed line
+    search or ``max_iter``, all ConvergenceError.
+    """
+    p = prep.x.shape[1]
+    beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
+    ev = evaluate(prep, beta)
+    null = ev.loglik if not beta.any() else evaluate(prep, np.zeros(p), information=False).loglik
+    iterations = 0
+    start = None
+    while True:
+        step = _solve(ev.information, ev.score, beta, names, start)
+        start = np.diag(ev.information) if start is None else start
+        limit = max(abs(ev.loglik), 1.0) * tol
+        scale = np.maximum(np.abs(beta), 1.0)
+        small = (np.abs(ev.score) * scale).max() < limit
+        rel = (np.abs(step) / scale).max()
+        if iterations == max_iter and not (small and rel < np.sqrt(tol)):
+            growing = [n for n, s, b in zip(names, step, beta) if abs(s) > 1e-3 * max(abs(b), 1.0)]
+            raise ConvergenceError(
+                f"Fine-Gray: no convergence after {max_iter} Newton-Raphson iterations "
+                f"({_coefs(names, beta)}; still moving: "
+                f"{', '.join(map(str, growing)) or 'none'}). A coefficient that keeps growing "
+                "means monotone likelihood (separation: e.g. no events of interest in one level "
+                "of a binary covariate); remove or merge that covariate, or raise max_iter.")
+        if small and rel < 1e-12:
+            break  # b is already exact to rounding
+        if rel < np.sqrt(tol):
+            # quadratic region: take the full step (the loglik may no longer resolve it);
+            # once crr's criterion holds this last step polishes b to rounding error
+            beta = beta + step
+            iterations += 1
+            ev = evaluate(prep, beta)
+            if small:
+                break
+            continue
+        gain = float(step @ ev.score)  # twice the predicted increase of the loglik
+        for _ in range(21):
+            trial = evaluate(prep, beta + step)
+            if math.isfinite(trial.loglik) and trial.loglik >= ev.loglik + 1e-4 * gain:
+                break
+            step = step * 0.5
+        else:
+            raise ConvergenceError(
+                "Fine-Gray: step halving failed to increase the pseudo-likelihood at "
+                f"{_coefs(names, beta)}. If a coefficient is large, the likelihood is monotone "
+                "(separation: e.g. no failures of interest in one level of a binary covariate); "
+                "remove or merge that covariate. Otherwise rescale covariates (e.g. to SD units).")
+        beta = beta + step
+        iterations += 1
+        ev = trial
+    resid = influence(prep, ev)
+    meat = resid.T @ resid
+    inv = np.linalg.inv(ev.information)
+    cov = inv @ meat @ inv
+    return Fit(beta, ev.information, meat, (cov + cov.T) / 2, ev.loglik, null, ev.score,
+               iterations, True)
