@@ -1,9 +1,29 @@
 """failpattern: a survival-analysis reproduction toolkit.
 
-The public API is re-exported here; see the README for the contract.
+The public API (documented in the README) is re-exported here::
+
+    from failpattern import kaplan_meier, logrank, cox, cumulative_incidence, fine_gray
+    from failpattern import contingency_test, two_sample_test, load_cohort, load_study
 """
 
 from failpattern._version import __version__
+from failpattern.cohort import Cohort, CohortError, load_cohort
 from failpattern.errors import ConvergenceError, FailpatternError, InputError
+from failpattern.stats import (ContingencyResult, CoxResult, CumulativeIncidenceResult,
+                               GrayTestResult, KaplanMeierResult, LogRankResult, TwoSampleResult,
+                               contingency_test, cox, crosstab_test, cumulative_incidence,
+                               kaplan_meier, logrank, two_sample_test)
+from failpattern.study import StudyCard, StudyCardError, load_study
 
-__all__ = ["__version__", "ConvergenceError", "FailpatternError", "InputError"]
+__all__ = [
+    "__version__",
+    # statistics
+    "kaplan_meier", "logrank", "cox", "cumulative_incidence",
+    "contingency_test", "crosstab_test", "two_sample_test",
+    "KaplanMeierResult", "LogRankResult", "CoxResult", "CumulativeIncidenceResult",
+    "GrayTestResult", "ContingencyResult", "TwoSampleResult",
+    # cohorts and study cards
+    "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError",
+    # errors
+    "FailpatternError", "InputError", "ConvergenceError",
+]

@@ -1,1 +1,21 @@
-"""Statistical core: array kernels and the public estimators built on them."""
+"""Statistical core: array kernels and the public estimators built on them.
+
+Each public function validates its arguments (``_validate``), then calls a
+private kernel that trusts its input; results are immutable objects.
+"""
+
+from failpattern.stats.cif import CumulativeIncidenceResult, GrayTestResult, cumulative_incidence
+from failpattern.stats.contingency import ContingencyResult, contingency_test, crosstab_test
+from failpattern.stats.cox import CoxResult, cox, cox_fit
+from failpattern.stats.km import KaplanMeierResult, kaplan_meier
+from failpattern.stats.logrank import LogRankResult, logrank
+from failpattern.stats.twosample import TwoSampleResult, two_sample_test
+
+__all__ = [
+    "kaplan_meier", "KaplanMeierResult",
+    "logrank", "LogRankResult",
+    "cox", "cox_fit", "CoxResult",
+    "cumulative_incidence", "CumulativeIncidenceResult", "GrayTestResult",
+    "contingency_test", "crosstab_test", "ContingencyResult",
+    "two_sample_test", "TwoSampleResult",
+]

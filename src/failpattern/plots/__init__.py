@@ -1,0 +1,22 @@
+"""Publication figures for failpattern results.
+
+Results objects never plot; these functions take them and return a
+:class:`matplotlib.figure.Figure` (made without pyplot, so no global figure
+state and no display backend is needed):
+
+* :func:`plot_km` — Kaplan-Meier curves, censor marks, medians, log-rank p,
+  numbers at risk (Ni et al. 2019, Fig. 1a-d);
+* :func:`plot_cumulative_incidence` — cumulative incidence of competing
+  failure patterns, overlaid or stacked, with "any progression" and an
+  optional 1 − KM overlay (Fig. 2);
+* :func:`plot_forest` — hazard ratios with intervals, reproduced beside
+  published (Table 3);
+* :func:`save_figure` — PNG / SVG / PDF, atomic, no accidental overwrite.
+"""
+
+from failpattern.plots._save import save_figure
+from failpattern.plots.cif import plot_cumulative_incidence
+from failpattern.plots.forest import plot_forest
+from failpattern.plots.km import plot_km
+
+__all__ = ["plot_km", "plot_cumulative_incidence", "plot_forest", "save_figure"]
