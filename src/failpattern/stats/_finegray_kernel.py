@@ -191,7 +191,7 @@ class Fit:
 
 
 def _coefs(names, beta) -> str:
-    return ", ".join(f"{n}={b:.6g}" for n, b in zip(names, beta))
+    return ", ".join(f"{n}={b:.6g}" for n, b in zip(names, beta, strict=True))
 
 
 def _solve(info: np.ndarray, rhs: np.ndarray, beta: np.ndarray, names,
@@ -263,7 +263,8 @@ def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1
         small = (np.abs(ev.score) * scale).max() < limit
         rel = (np.abs(step) / scale).max()
         if iterations == max_iter and not (small and rel < np.sqrt(tol)):
-            growing = [n for n, s, b in zip(names, step, beta) if abs(s) > 1e-3 * max(abs(b), 1.0)]
+            growing = [n for n, s, b in zip(names, step, beta, strict=True)
+                       if abs(s) > 1e-3 * max(abs(b), 1.0)]
             raise ConvergenceError(
                 f"Fine-Gray: no convergence after {max_iter} Newton-Raphson iterations "
                 f"({_coefs(names, beta)}; still moving: "

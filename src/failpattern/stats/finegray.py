@@ -41,9 +41,10 @@ ones lie in Newton's quadratic region and are taken in full. The fit stops
 when ``crr``'s criterion ``max |U_j| max(|b_j|, 1) < max(|loglik|, 1) tol``
 holds, after one last such full step, so ``b`` is exact to rounding (``crr``
 stops at the criterion itself; the reference fixture runs it with
-``gtol = 1e-12``, and the estimates agree to ~1e-14 relative). Separation (a coefficient diverging) is
-detected by the information collapsing, the line search failing or
-``max_iter``, and raises :class:`~failpattern.errors.ConvergenceError`.
+``gtol = 1e-12``, and the estimates agree to ~1e-14 relative). Separation
+(a coefficient diverging) is detected by the information collapsing, the
+line search failing or ``max_iter``, and raises
+:class:`~failpattern.errors.ConvergenceError`.
 
 Algorithm, O(n log n)
 ---------------------
