@@ -11,17 +11,18 @@ from failpattern.cohort import Cohort, CohortError, load_cohort
 from failpattern.errors import ConvergenceError, FailpatternError, InputError
 from failpattern.stats import (ContingencyResult, CoxResult, CumulativeIncidenceResult,
                                GrayTestResult, KaplanMeierResult, LogRankResult, TwoSampleResult,
-                               contingency_test, cox, crosstab_test, cumulative_incidence,
+                               FineGrayResult, contingency_test, cox, crosstab_test,
+                               cumulative_incidence, fine_gray,
                                kaplan_meier, logrank, two_sample_test)
 from failpattern.study import StudyCard, StudyCardError, load_study
 
 __all__ = [
     "__version__",
     # statistics
-    "kaplan_meier", "logrank", "cox", "cumulative_incidence",
+    "kaplan_meier", "logrank", "cox", "cumulative_incidence", "fine_gray",
     "contingency_test", "crosstab_test", "two_sample_test",
     "KaplanMeierResult", "LogRankResult", "CoxResult", "CumulativeIncidenceResult",
-    "GrayTestResult", "ContingencyResult", "TwoSampleResult",
+    "GrayTestResult", "FineGrayResult", "ContingencyResult", "TwoSampleResult",
     # cohorts and study cards
     "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError",
     # errors

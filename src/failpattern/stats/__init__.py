@@ -7,6 +7,7 @@ private kernel that trusts its input; results are immutable objects.
 from failpattern.stats.cif import CumulativeIncidenceResult, GrayTestResult, cumulative_incidence
 from failpattern.stats.contingency import ContingencyResult, contingency_test, crosstab_test
 from failpattern.stats.cox import CoxResult, cox, cox_fit
+from failpattern.stats.finegray import FineGrayResult, fine_gray, fine_gray_fit
 from failpattern.stats.km import KaplanMeierResult, kaplan_meier
 from failpattern.stats.logrank import LogRankResult, logrank
 from failpattern.stats.twosample import TwoSampleResult, two_sample_test
@@ -16,6 +17,7 @@ __all__ = [
     "logrank", "LogRankResult",
     "cox", "cox_fit", "CoxResult",
     "cumulative_incidence", "CumulativeIncidenceResult", "GrayTestResult",
+    "fine_gray", "fine_gray_fit", "FineGrayResult",
     "contingency_test", "crosstab_test", "ContingencyResult",
     "two_sample_test", "TwoSampleResult",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 
 def frozen(arr) -> np.ndarray:
@@ -18,6 +19,15 @@ def frozen(arr) -> np.ndarray:
     return out
 
 
-def frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A defensive copy of a result table; callers get a fresh copy each time via properties."""
-    return frame.copy(deep=True)
+def wald_table(coef: np.ndarray, se: np.ndarray, names, alpha: float, ratio: str) -> pd.DataFrame:
+    """Per-coefficient Wald table: coef, se, ``ratio``, its limits, z, two-sided p.
+
+    ``ratio`` names the exponentiated coefficient ("hr" for Cox, "shr" for Fine-Gray).
+    """
+    z = coef / se
+    half = float(ndtri(1.0 - alpha / 2.0)) * se
+    return pd.DataFrame({
+        "coef": coef, "se": se, ratio: np.exp(coef),
+        f"{ratio}_lower": np.exp(coef - half), f"{ratio}_upper": np.exp(coef + half),
+        "z": z, "p": 2.0 * ndtr(-np.abs(z)),
+    }, index=pd.Index(list(names), name="covariate"))

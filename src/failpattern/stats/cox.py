@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc, ndtr, ndtri
+from scipy.special import chdtrc
 
 from failpattern.errors import InputError
 from failpattern.stats._coxfit import CoxFit, cox_fit
-from failpattern.stats._result import frozen, frozen_frame
+from failpattern.stats._result import frozen, wald_table
 from failpattern.stats._validate import (
     as_durations,
     as_events,
@@ -125,15 +125,7 @@ class CoxResult:
     @property
     def summary(self) -> pd.DataFrame:
         """One row per covariate: coef, se, hr, hr_lower, hr_upper, z, p (Wald)."""
-        se = self.se
-        z = self.coef / se
-        crit = float(ndtri(1.0 - self.alpha / 2.0))
-        frame = pd.DataFrame({
-            "coef": self.coef, "se": se, "hr": np.exp(self.coef),
-            "hr_lower": np.exp(self.coef - crit * se), "hr_upper": np.exp(self.coef + crit * se),
-            "z": z, "p": 2.0 * ndtr(-np.abs(z)),
-        }, index=pd.Index(self.covariates, name="covariate"))
-        return frozen_frame(frame)
+        return wald_table(self.coef, self.se, self.covariates, self.alpha, "hr")
 
     def to_frame(self) -> pd.DataFrame:
         """The summary as a flat table (``covariate`` a column), ready to write out."""

@@ -78,11 +78,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from failpattern.errors import InputError
 from failpattern.stats import _finegray_kernel as _k
-from failpattern.stats._result import frozen
+from failpattern.stats._result import frozen, wald_table
 from failpattern.stats._validate import (as_causes, as_durations, check_alpha, check_choice,
                                          check_lengths, covariate_matrix, frame_column)
 
@@ -148,15 +147,7 @@ class FineGrayResult:
     @property
     def summary(self) -> pd.DataFrame:
         """Per covariate: coef, se, shr, shr_lower, shr_upper, z, p (two-sided Wald)."""
-        se = self.se
-        z = self.coef / se
-        half = norm.ppf(1.0 - self.alpha / 2.0) * se
-        frame = pd.DataFrame({
-            "coef": self.coef, "se": se, "shr": np.exp(self.coef),
-            "shr_lower": np.exp(self.coef - half), "shr_upper": np.exp(self.coef + half),
-            "z": z, "p": 2.0 * norm.sf(np.abs(z)),
-        }, index=pd.Index(list(self.names), name="covariate"))
-        return frame
+        return wald_table(self.coef, self.se, self.names, self.alpha, "shr")
 
     def to_frame(self) -> pd.DataFrame:
         """The summary with the covariate as a column and the fit's n, events and loglik."""
