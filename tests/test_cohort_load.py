@@ -251,3 +251,19 @@ def test_native_dates_with_time_zone_and_time_of_day():
     d = load_cohort(frame).data
     assert d["pfs1_months"].iloc[0] == pytest.approx(365 / 30.4375)
     assert str(d["crizotinib_start_date"].dtype) == "datetime64[ns]"
+
+
+@pytest.mark.parametrize(("suffix", "module"), [(".parquet", "pyarrow"), (".xlsx", "openpyxl")])
+def test_missing_optional_reader_says_how_to_install(tmp_path, monkeypatch, suffix, module):
+    import importlib.util
+
+    path = tmp_path / f"cohort{suffix}"
+    path.write_bytes(b"not read: the reader is missing")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == module else real(name, *a))
+    with pytest.raises(CohortError) as info:
+        load_cohort(path)
+    (problem,) = info.value.problems
+    assert problem.rule == "missing_reader" and problem.value == module
+    assert "pip install 'failpattern[io]'" in str(info.value)

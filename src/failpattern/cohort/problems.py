@@ -20,6 +20,7 @@ __all__ = ["Problem", "CohortError", "ProblemLog", "RowContext", "RULES", "forma
 RULES: dict[str, str] = {
     # whole file
     "file_not_found": "there is no file at that path",
+    "missing_reader": "reading this kind of file needs an optional package: pip install 'failpattern[io]'",
     "unknown_extension": "the file type is not one failpattern reads (.csv, .tsv, .txt, .xlsx, .xlsm, .parquet)",
     "not_a_table": "the file is not a table (binary data, JSON, or a damaged spreadsheet)",
     "unreadable_encoding": "the text is not UTF-8; save it as 'CSV UTF-8' or pass encoding=",

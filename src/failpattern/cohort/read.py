@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import importlib.util
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,23 @@ def _finish(header, rows, lines, ragged, kind, log) -> RawTable | None:
     return RawTable([str(h) for h in header], rows, lines, ragged, kind)
 
 
+def _have(module: str, what: str, log: ProblemLog) -> bool:
+    """Whether the optional reader ``module`` is installed; if not, say how to get it."""
+    if importlib.util.find_spec(module) is not None:
+        return True
+    log.add("missing_reader", f"reading {what} files needs the optional package {module!r}; "
+            "install it with: pip install 'failpattern[io]' (or save the cohort as CSV)",
+            value=module)
+    return False
+
+
 def _read_excel(path: Path, log: ProblemLog) -> RawTable | None:
+    if not _have("openpyxl", "Excel", log):
+        return None
+    import zipfile
+
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
-    import zipfile
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -197,6 +211,8 @@ def read_table(source, encoding: str | None, log: ProblemLog) -> RawTable | None
     if suffix in EXCEL_SUFFIXES:
         return _read_excel(path, log)
     if suffix in PARQUET_SUFFIXES:
+        if not _have("pyarrow", "Parquet", log):
+            return None
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for damaged files
