@@ -7,6 +7,8 @@ confidence intervals) and sets it beside the published value.
 """
 
 from failpattern.study.aggregate import recompute_aggregates
+from failpattern.study.compare import compare, summarize
+from failpattern.study.plan import PlanResult, run_plan
 from failpattern.study.card import (
     CardNumber,
     CardProblem,
@@ -19,5 +21,5 @@ from failpattern.study.card import (
 
 __all__ = [
     "CardNumber", "CardProblem", "Check", "Population", "StudyCard", "StudyCardError",
-    "load_study", "recompute_aggregates",
+    "load_study", "recompute_aggregates", "run_plan", "PlanResult", "compare", "summarize",
 ]

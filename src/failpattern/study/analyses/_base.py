@@ -1,0 +1,364 @@
+"""Shared machinery of the plan: the context, patient selection and the paper's groupings.
+
+Why this module exists: every analysis of the plan needs the same three things.
+
+* Arrays, extracted once from the validated cohort (``Cohort.data``), so the
+  statistics kernels run on plain numpy arrays rather than going through
+  pandas and the public wrappers' validation each time (the plan's cohort is
+  already validated by :func:`~failpattern.cohort.load_cohort`).
+* Patient selection that agrees with :meth:`Cohort.rows_for`. ``rows_for``
+  builds DataFrames and reason strings (milliseconds per call), so
+  :meth:`Context.select` computes the same inclusion mask with numpy and
+  records ``(analysis key, columns)``; the result's ``exclusions`` then calls
+  ``rows_for`` lazily for the reasons. ``tests/test_plan.py`` checks that both
+  select the same patients. Patients whose value cannot be put in the paper's
+  two groups (T stage ``TX``, N stage ``NX``, T0) are excluded too, with their
+  own reason.
+* The paper's dichotomisations (Tables 1 and 3, the Cox model of PFS1), in
+  one table, :data:`BINARIES`, with the cut-offs read from the study card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from failpattern.cohort.model import Exclusion
+from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
+
+__all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings"]
+
+#: Columns of :attr:`PlanResult.values`.
+ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "analysis", "method", "convention", "n_used",
+              "n_excluded", "note")
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Choices the plan takes from the study card (defaults: Ni et al. 2019).
+
+    Attributes
+    ----------
+    age_cutoff, tumor_size_cutoff, met_organs_cutoff : float
+        Card ids ``protocol.t3.age_cutoff`` (age <= 50 vs > 50),
+        ``protocol.t3.tumor_size_cutoff`` (< 3.5 vs >= 3.5 cm) and
+        ``protocol.pfs1.met_organs_cutoff`` (< 3 vs >= 3 organs).
+    met_lesions_cutoff : float
+        1-5 vs >= 6 lesions (Table 1/3 row labels; no protocol id).
+    landmarks : tuple of float
+        Times (months) of the cumulative incidences reported (the card's
+        ``at`` values of the failure-pattern rates, 12 and 24).
+    t3_multi : tuple of str
+        Covariates of the multivariable Fine-Gray model (the card's ``t3.multi.*`` rows).
+    contingency : dict
+        Card id -> test (``pearson``/``yates``/``fisher``) that reproduces the
+        printed p-value from the printed counts (via
+        :func:`~failpattern.study.aggregate.recompute_aggregates`).
+    death : str
+        ``"competing"`` or ``"censored"``: death without progression in the Fine-Gray models.
+    """
+
+    age_cutoff: float = 50.0
+    tumor_size_cutoff: float = 3.5
+    met_organs_cutoff: float = 3.0
+    met_lesions_cutoff: float = 6.0
+    landmarks: tuple = (12.0, 24.0)
+    t3_multi: tuple = ("histology", "tumor_size", "met_organs", "met_lesions", "brain_met")
+    contingency: dict = field(default_factory=dict)
+    death: str = "competing"
+
+
+@dataclass(frozen=True)
+class Binary:
+    """One dichotomised variable of the paper.
+
+    Attributes
+    ----------
+    name : str
+        The card's variable name (``t1.<name>.*``, ``t3.*.<name>.*``).
+    column : str
+        Cohort column it is derived from.
+    levels : tuple of str
+        Card level names: (level coded 1, level coded 0).
+    label : str
+        The grouping in words, ``reference vs comparison`` as Table 3 prints it.
+    rule : callable
+        ``rule(values, settings)`` -> boolean array for level 1 (values known).
+    valid : callable, optional
+        Which known values can be grouped at all (default: all).
+    """
+
+    name: str
+    column: str
+    levels: tuple
+    label: str
+    rule: Callable
+    valid: Callable | None = None
+
+    def indicator(self, ctx: Context) -> np.ndarray:
+        """1.0 / 0.0 per patient; NaN where the value is empty or cannot be grouped."""
+        cache = ctx._indicators
+        if self.name not in cache:
+            cache[self.name] = self._indicator(ctx)
+        return cache[self.name]
+
+    def _indicator(self, ctx: Context) -> np.ndarray:
+        v = ctx.values(self.column)
+        known = ctx.known(self.column)
+        ok = known if self.valid is None else known & self.valid(v, ctx.settings)
+        out = np.full(v.shape[0], _NAN)
+        out[ok] = self.rule(v[ok], ctx.settings).astype(np.float64)
+        return out
+
+
+def _eq(value):
+    return lambda v, s: v == value
+
+
+def _isin(*values):
+    return lambda v, s: np.isin(v, values)
+
+
+def _binary(name, col, levels, label, rule, valid=None) -> Binary:
+    return Binary(name, col, levels, label, rule, valid)
+
+
+_YES = ("yes", "no")
+#: The paper's two-level groupings. Level 1 is Table 3's comparison level, so a
+#: Fine-Gray SHR is printed as "<reference> vs <comparison>" (the card's reading).
+BINARIES: dict[str, Binary] = {b.name: b for b in (
+    _binary("age", "age_years", ("gt_cut", "le_cut"), "Age (<= cut-off vs > cut-off)",
+            lambda v, s: v > s.age_cutoff),
+    _binary("sex", "sex", ("male", "female"), "Sex (female vs male)", _eq("male")),
+    _binary("histology", "histology", ("adeno", "non_adeno"),
+            "Histology (non-adenocarcinoma vs adenocarcinoma)", _eq("adenocarcinoma")),
+    _binary("ecog", "ecog", ("ecog2", "ecog0_1"), "ECOG (0-1 vs >= 2)", lambda v, s: v >= 2),
+    _binary("tumor_size", "primary_tumor_size_cm", ("ge_cut", "lt_cut"),
+            "Primary tumour size (< cut-off vs >= cut-off)", lambda v, s: v >= s.tumor_size_cutoff),
+    _binary("t_stage", "t_stage", ("t3_4", "t1_2"), "T stage (T1-2 vs T3-4; T0 and TX not grouped)",
+            _isin("T3", "T4"), _isin("T1", "T2", "T3", "T4")),
+    _binary("n_stage", "n_stage", ("n1_3", "n0"), "N stage (N0 vs N1-3; NX not grouped)",
+            _isin("N1", "N2", "N3"), _isin("N0", "N1", "N2", "N3")),
+    _binary("met_organs", "n_metastatic_organs", ("organs3plus", "organs1_2"),
+            "Metastatic organs (< cut-off vs >= cut-off)", lambda v, s: v >= s.met_organs_cutoff),
+    _binary("met_lesions", "n_metastatic_lesions", ("lesions6plus", "lesions1_5"),
+            "Metastatic lesions (< cut-off vs >= cut-off)", lambda v, s: v >= s.met_lesions_cutoff),
+    _binary("lung_met", "lung_mets", _YES, "Lung metastases (no vs yes)", _eq(1)),
+    _binary("liver_met", "liver_mets", _YES, "Liver metastases (no vs yes)", _eq(1)),
+    _binary("brain_met", "brain_mets", _YES, "Brain metastases (no vs yes)", _eq(1)),
+    _binary("adrenal_met", "adrenal_mets", _YES, "Adrenal metastases (no vs yes)", _eq(1)),
+    _binary("bone_met", "bone_mets", _YES, "Bone metastases (no vs yes)", _eq(1)),
+    _binary("prior_lines", "prior_lines", ("none", "one_or_more"),
+            "Prior lines of therapy (>= 1 vs 0)", _eq(0)),
+    _binary("prior_local_therapy", "prior_rt", _YES, "Prior local therapy (no vs yes)", _eq(1)),
+    _binary("objective_response", "best_response", _YES, "Objective response (no vs yes: CR or PR)",
+            _isin("CR", "PR")),
+)}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The patients one computation uses.
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        Included patients.
+    n_excluded : int
+        Patients of the analysis's population left out (empty or ungroupable values).
+    n : int
+        Included patients (computed from ``mask``).
+    """
+
+    mask: np.ndarray
+    n_excluded: int
+    n: int = -1
+
+    def __post_init__(self):
+        if self.n < 0:
+            object.__setattr__(self, "n", int(self.mask.sum()))
+
+
+class Context:
+    """Arrays of one validated cohort, the selections made, and the rows produced.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A loaded cohort.
+    settings : Settings
+        Card-derived choices.
+    """
+
+    def __init__(self, cohort, settings: Settings):
+        self.cohort = cohort
+        self.settings = settings
+        # read-only use of the cohort's own frame: Cohort.data would copy it, and
+        # the first column access of a fresh copy costs more than the plan's kernels
+        frame = cohort._frame
+        self._frame = frame
+        self._columns = frozenset(frame.columns)
+        self.n = len(frame)
+        self._values: dict[str, np.ndarray] = {}
+        self._known: dict[str, np.ndarray] = {}
+        self.rows: list[tuple] = []
+        self.models: dict[str, dict] = {k: {} for k in ("km", "logrank", "cox", "cif", "finegray",
+                                                        "contingency", "two_sample")}
+        self.selections: dict[str, tuple] = {}
+        self.extra_exclusions: dict[str, list[Exclusion]] = {}
+        self.skipped: list[dict] = []
+        self._missing: dict[str, tuple] = {}
+        self._pops: dict[str, tuple] = {}
+        self._indicators: dict[str, np.ndarray] = {}
+        self._flags: dict[str, np.ndarray] = {}
+        pattern = self.values("failure_pattern")
+        self.progressed = np.isin(pattern, PROGRESSION_PATTERNS)
+
+    # ------------------------------------------------------------------ arrays
+    def has(self, name: str) -> bool:
+        """Whether the cohort has column ``name``."""
+        return name in self._columns
+
+    def values(self, name: str) -> np.ndarray:
+        """Column ``name`` as a numpy array: float (NaN empty) for numbers and
+        flags, object (``None`` empty) for text and categories; all NaN when
+        the cohort lacks the column."""
+        hit = self._values.get(name)
+        if hit is not None:
+            return hit
+        if name not in self._columns:
+            # an absent optional column: every value unknown (select() skips its analyses)
+            out, known = np.full(self.n, np.nan), np.zeros(self.n, dtype=bool)
+        else:
+            arr = self._frame[name].array
+            if isinstance(arr, pd.Categorical):
+                codes = arr.codes
+                known = codes >= 0
+                out = np.asarray(arr.categories, dtype=object)[np.maximum(codes, 0)]
+                out[~known] = None
+            elif arr.dtype.kind in "iufb":
+                out = arr.to_numpy(dtype=np.float64, na_value=np.nan)
+                known = ~np.isnan(out)
+            else:
+                known = ~np.asarray(arr.isna(), dtype=bool)
+                out = np.asarray(arr, dtype=object).copy()
+                out[~known] = None
+        out.setflags(write=False)
+        known.setflags(write=False)
+        self._values[name], self._known[name] = out, known
+        return out
+
+    def known(self, name: str) -> np.ndarray:
+        """Whether each patient has a value in column ``name``."""
+        self.values(name)
+        return self._known[name]
+
+    def flag(self, name: str) -> np.ndarray:
+        """A 0/1 column as booleans (empty counts as 0; use with a selection)."""
+        hit = self._flags.get(name)
+        if hit is None:
+            hit = self._flags[name] = self.values(name) == 1
+            hit.setflags(write=False)
+        return hit
+
+    # --------------------------------------------------------------- selection
+    def _population(self, population: str) -> tuple[np.ndarray, np.ndarray]:
+        """Members of an analysis population and those whose membership is unknown."""
+        none = np.zeros(self.n, dtype=bool)
+        if population == "all":
+            return np.ones(self.n, dtype=bool), none
+        if population == "progressed":
+            return self.progressed.copy(), none
+        flag = "brain_mets" if population == "brain_mets" else "fail_brain"
+        base = self.progressed if population == "brain_progression" else np.ones(self.n, dtype=bool)
+        return base & self.flag(flag), base & ~self.known(flag)
+
+    def select(self, name: str, key: str, columns=(), *, ids=(), derived=()) -> Selection | None:
+        """Patients of analysis ``key`` with every needed value and ``columns`` filled.
+
+        Parameters
+        ----------
+        name : str
+            The plan's name for the computation (a key of ``PlanResult.exclusions``).
+        key : str
+            A cohort-format analysis (:data:`failpattern.cohort.ANALYSES`).
+        columns : sequence of str
+            Optional columns the computation uses (``rows_for``'s ``columns``).
+        ids : sequence of str
+            Ids the computation would produce (listed in ``skipped`` if it cannot run).
+        derived : sequence of Binary
+            Groupings used; patients whose value cannot be grouped are excluded.
+
+        Returns
+        -------
+        Selection or None
+            ``None`` (and an entry in ``skipped``) when the cohort lacks a column.
+        """
+        columns = tuple(dict.fromkeys(columns))
+        if key not in self._missing:
+            self._missing[key] = self.cohort.missing_for(key)
+        lack = list(self._missing[key]) + [c for c in columns if not self.has(c)]
+        if lack:
+            self.skip(name, ids, f"the cohort has no column {', '.join(dict.fromkeys(lack))}")
+            return None
+        a = analysis(key)
+        if a.population not in self._pops:
+            self._pops[a.population] = self._population(a.population)
+        member, unknown = self._pops[a.population]
+        empty = np.zeros(self.n, dtype=bool)
+        for col in dict.fromkeys(a.needs + columns):
+            if col == "failure_pattern":
+                continue
+            e = member & ~self.known(col)
+            parent = column(col).parent
+            if parent:
+                e &= (self.flag(parent) | ~self.known(parent)) if self.has(parent) else True
+            empty |= e
+        mask = member & ~empty
+        extra = []
+        for b in derived:
+            bad = mask & self.known(b.column) & np.isnan(b.indicator(self))
+            for i in np.flatnonzero(bad):
+                extra.append(Exclusion(str(self._frame["patient_id"].iat[i]), self.cohort.lines[i],
+                                       f"{b.column} = {self.values(b.column)[i]} cannot be grouped "
+                                       f"({b.label})"))
+            mask &= ~bad
+        self.selections[name] = (key, columns)
+        if extra:
+            self.extra_exclusions[name] = extra
+        return Selection(mask, int((unknown | empty).sum()) + len(extra))
+
+    def design(self, name: str, key: str, binaries, ids) -> tuple[Selection, np.ndarray] | None:
+        """Selection and 0/1 design matrix of a regression on ``binaries``.
+
+        ``None`` (with an entry in ``skipped``) when a column is missing or a
+        covariate does not vary among the selected patients.
+        """
+        sel = self.select(name, key, [b.column for b in binaries], ids=ids, derived=binaries)
+        if sel is None:
+            return None
+        X = np.column_stack([b.indicator(self)[sel.mask] for b in binaries])
+        constant = [b.name for j, b in enumerate(binaries) if X.shape[0] == 0 or np.all(X[:, j] == X[0, j])]
+        if constant:
+            self.skip(name, ids, f"no variation in {', '.join(constant)}")
+            return None
+        return sel, X
+
+    def skip(self, name: str, ids, reason: str) -> None:
+        """Record a computation the cohort cannot support."""
+        self.skipped.append({"analysis": name, "ids": tuple(ids), "reason": reason})
+
+    # -------------------------------------------------------------------- rows
+    def add(self, id_: str, value, *, analysis: str, method: str, sel=None, convention: str = "none",
+            ci=(_NAN, _NAN), note: str = "", n_used=None, n_excluded=None) -> None:
+        """Append one reproduced quantity (see :data:`ROW_FIELDS`)."""
+        if sel is not None:
+            n_used = sel.n if n_used is None else n_used
+            n_excluded = sel.n_excluded if n_excluded is None else n_excluded
+        self.rows.append((id_, float(value), float(ci[0]), float(ci[1]), analysis, method, convention,
+                          n_used, n_excluded, note))

@@ -1,0 +1,327 @@
+"""Counts, percentages and group comparisons: Tables 1 and 2 and the numbers of the text.
+
+Why this module exists: most of the paper's numbers are counts of patients
+and their percentages, plus "chi-square or Fisher's exact test" p-values
+(SPSS 22) whose test the paper does not name for any row. For each such
+p-value the plan reports the Pearson, Yates (2 x 2) and Fisher p-values under
+``<id>.pearson``, ``<id>.yates`` and ``<id>.fisher``, and under the card id the
+test whose p-value from the card's printed counts reproduces the printed one,
+or comes closest (found with
+:func:`~failpattern.study.aggregate.recompute_aggregates`: Pearson for every
+Table 1 row but BBM, Fisher for BBM and the two brain-progression
+comparisons); for a p-value without printed counts, the SPSS-style rule of
+``contingency_test(method="auto")``. Continuous
+baseline variables (age, tumour size) are compared with the Mann-Whitney
+test (SPSS asymptotic p; the paper prints medians), the t-test under
+``<id>.t_test``.
+
+Percentages use as denominator the patients of the group whose value is known.
+The contingency and two-sample kernels are called directly on counts the plan
+has built; ``tests/test_plan.py`` checks them against the public functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import chdtrc
+
+from failpattern.stats.contingency import (
+    _auto_choice,
+    _expected,
+    _fisher_2x2,
+    contingency_test,
+)
+from failpattern.stats.km import _kaplan_meier
+from failpattern.stats.twosample import _mann_whitney, _t_test
+from failpattern.study.analyses._base import BINARIES, Context
+
+__all__ = ["T1_ROWS", "T2_SITES", "run_tables"]
+
+#: Table 1 rows with two levels (groupings in :data:`BINARIES`).
+T1_ROWS = ("sex", "histology", "ecog", "t_stage", "n_stage", "met_organs", "met_lesions", "lung_met",
+           "liver_met", "brain_met", "adrenal_met", "bone_met")
+#: Table 1 continuous rows: (card name, column).
+T1_CONTINUOUS = (("age", "age_years"), ("tumor_size", "primary_tumor_size_cm"))
+#: Table 2 rows: (card name, column, value meaning "involved").
+T2_SITES = (("primary_only", "initial_failure_location", "primary"),
+            ("metastasis_only", "initial_failure_location", "metastasis"),
+            ("primary_and_metastasis", "initial_failure_location", "both"),
+            ("lung", "fail_lung", 1), ("liver", "fail_liver", 1), ("brain", "fail_brain", 1),
+            ("bone", "fail_bone", 1), ("adrenal", "fail_adrenal", 1), ("regional_ln", "fail_regional_ln", 1),
+            ("distant_ln", "fail_distant_ln", 1), ("others", "fail_other", 1))
+_PATTERNS = (("of", "OF"), ("df", "DF"), ("odf", "ODF"))
+
+
+def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_excluded=None):
+    """Add count ``id_`` (patients in ``mask``) and optionally its percentage of ``of``."""
+    k = int(mask.sum())
+    ctx.add(id_, k, sel=sel, analysis=analysis, method="count", note=note, n_excluded=n_excluded)
+    if pct_id is not None:
+        d = int(of.sum())
+        if d:
+            ctx.add(pct_id, 100.0 * k / d, sel=sel, analysis=analysis, method="proportion",
+                    note=f"{k}/{d}", n_excluded=n_excluded)
+
+
+def _chisq_p(counts: np.ndarray, expected: np.ndarray, yates: bool) -> float:
+    """Pearson (or Yates) chi-square p as ``stats.contingency._chisq``, with ``chdtrc``
+    (scipy.stats' distribution objects cost more than the whole table here)."""
+    diff = np.abs(counts - expected)
+    correction = min(0.5, float(diff.min())) if yates else 0.0
+    stat = float(np.sum((diff - correction) ** 2 / expected))
+    return float(chdtrc((counts.shape[0] - 1) * (counts.shape[1] - 1), stat))
+
+
+def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n_excluded=None) -> None:
+    """Pearson, Yates, Fisher p of an r x c table; the card's test under ``id_``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if (counts.sum(axis=1) == 0).any() or (counts.sum(axis=0) == 0).any():
+        ctx.skip(analysis, [id_], f"{what}: the table {counts.tolist()} has an empty row or column")
+        return
+    is2 = counts.shape == (2, 2)
+    expected = _expected(counts)
+    p = {"pearson": _chisq_p(counts, expected, False),
+         "fisher": _fisher_2x2(counts) if is2 else contingency_test(counts, method="fisher").p_value}
+    if is2:
+        p["yates"] = _chisq_p(counts, expected, True)
+    auto, reason = _auto_choice(expected)
+    chosen = ctx.settings.contingency.get(id_)
+    why = "the test whose p from the card's printed counts reproduces, or is closest to, the printed p"
+    if chosen not in p:
+        chosen, why = auto, f"SPSS-style rule: {reason}"
+    ctx.models["contingency"][id_] = {"table": counts, "p": dict(p), "chosen": chosen, "auto": auto}
+    kw = {"sel": sel, "analysis": analysis, "convention": "spss22", "n_excluded": n_excluded}
+    ctx.add(id_, p[chosen], method="contingency_p", note=f"{chosen} ({why}); {what}, table {counts.tolist()}",
+            **kw)
+    for test, method in (("pearson", "chisq_p"), ("yates", "chisq_p"), ("fisher", "fisher_p")):
+        if test in p:
+            ctx.add(f"{id_}.{test}", p[test], method=method, note=f"{test}; {what}", **kw)
+
+
+def _table1(ctx: Context) -> None:
+    rt_all = ctx.flag("any_rt")
+    for name in T1_ROWS:
+        b = BINARIES[name]
+        ids = [f"t1.{name}.{lv}.{c}.{k}" for lv in b.levels for c in ("all", "nonrt", "rt") for k in ("n", "pct")]
+        sel = ctx.select(f"t1.{name}", "baseline_by_any_rt", (b.column,), ids=ids + [f"t1.{name}.p"],
+                         derived=(b,))
+        if sel is None:
+            continue
+        x = b.indicator(ctx)
+        cols = {"all": sel.mask, "nonrt": sel.mask & ~rt_all, "rt": sel.mask & rt_all}
+        for lv, val in zip(b.levels, (1.0, 0.0)):
+            for c, m in cols.items():
+                _count(ctx, f"t1.{name}.{lv}.{c}.n", m & (x == val), sel, f"t1.{name}", of=m,
+                       pct_id=f"t1.{name}.{lv}.{c}.pct")
+        table = [[int((cols[g] & (x == v)).sum()) for v in (1.0, 0.0)] for g in ("nonrt", "rt")]
+        contingency(ctx, f"t1.{name}.p", table, sel, f"t1.{name}", f"{b.label} by RT during the course")
+    for name, col in T1_CONTINUOUS:
+        ids = [f"t1.{name}.median.{c}" for c in ("all", "nonrt", "rt")] + [f"t1.{name}.p"]
+        sel = ctx.select(f"t1.{name}", "baseline_by_any_rt", (col,), ids=ids)
+        if sel is None:
+            continue
+        v = ctx.values(col)
+        groups = {"all": sel.mask, "nonrt": sel.mask & ~rt_all, "rt": sel.mask & rt_all}
+        for c, m in groups.items():
+            if m.any():
+                ctx.add(f"t1.{name}.median.{c}", np.median(v[m]), sel=sel, analysis=f"t1.{name}",
+                        method="median", n_used=int(m.sum()),
+                        note=f"range {v[m].min():g}-{v[m].max():g}")
+        a, r = v[groups["nonrt"]], v[groups["rt"]]
+        if a.size and r.size and not np.all(v[sel.mask] == v[sel.mask][0]):
+            w, z, p = _mann_whitney(a, r, False)
+            ctx.models["two_sample"][f"t1.{name}.p"] = {"W": w, "z": z, "p": p}
+            ctx.add(f"t1.{name}.p", p, sel=sel, analysis=f"t1.{name}", method="two_sample_p",
+                    convention="spss22", note="Mann-Whitney, asymptotic with tie correction (SPSS); "
+                                              "the paper does not name the test")
+            spread = [x for x in (a, r) if x.size > 1]
+            if a.size + r.size > 2 and not all(np.all(x == x[0]) for x in spread):
+                ctx.add(f"t1.{name}.p.t_test", _t_test(a, r, True)[2], sel=sel, analysis=f"t1.{name}",
+                        method="two_sample_p", convention="spss22", note="Student's t-test")
+        else:
+            ctx.skip(f"t1.{name}", [f"t1.{name}.p"], "two groups with varying values are needed")
+
+
+def _table2(ctx: Context) -> None:
+    pattern = ctx.values("failure_pattern")
+    for name, col, hit in T2_SITES:
+        ids = [f"t2.{name}.{c}.{k}" for c in ("all", "of", "df", "odf") for k in ("n", "pct")]
+        sel = ctx.select(f"t2.{name}", "initial_failure_sites", (col,), ids=ids)
+        if sel is None:
+            continue
+        involved = sel.mask & (ctx.values(col) == hit)
+        _count(ctx, f"t2.{name}.all.n", involved, sel, f"t2.{name}", of=sel.mask, pct_id=f"t2.{name}.all.pct")
+        for word, code in _PATTERNS:
+            grp = sel.mask & (pattern == code)
+            _count(ctx, f"t2.{name}.{word}.n", involved & grp, sel, f"t2.{name}", of=grp,
+                   pct_id=f"t2.{name}.{word}.pct")
+
+
+def _counts(ctx: Context) -> None:
+    ctx.add("cohort.enrolled.n", ctx.n, analysis="cohort", method="count", n_used=ctx.n, n_excluded=0)
+    sel = ctx.select("pattern.counts", "failure_pattern_cif", ids=["progression1.n"])
+    if sel is not None:
+        pattern = ctx.values("failure_pattern")
+        prog = sel.mask & ctx.progressed
+        _count(ctx, "progression1.n", prog, sel, "pattern.counts")
+        for word, code in _PATTERNS + (("death", "death"),):
+            _count(ctx, f"pattern.{word}.n", sel.mask & (pattern == code), sel, "pattern.counts", of=prog,
+                   pct_id=None if word == "death" else f"pattern.{word}.pct")
+        _count(ctx, "pattern.censored.n", sel.mask & (pattern == None), sel, "pattern.counts")
+    sel = ctx.select("os.counts", "os_km", ids=["deaths.n", "followup.median"])
+    if sel is not None:
+        os_t, os_e = ctx.values("os_months")[sel.mask], ctx.values("os_event")[sel.mask]
+        _count(ctx, "deaths.n", sel.mask & (ctx.values("os_event") == 1), sel, "os.counts")
+        ctx.add("followup.median", np.median(os_t), sel=sel, analysis="os.counts", method="follow_up_median",
+                note=f"median of os_months (diagnosis to death or last follow-up), range "
+                     f"{os_t.min():g}-{os_t.max():g}; the paper prints a range, so a plain median")
+        if (os_e == 0).any():
+            rev = _kaplan_meier(os_t, (os_e == 0).astype(np.int64), "log", 0.05)
+            ctx.models["km"]["followup.reverse"] = rev
+            ctx.add("followup.median.reverse_km", rev.median, ci=rev.median_ci, sel=sel, analysis="os.counts",
+                    method="follow_up_median", convention="r", note="reverse Kaplan-Meier of OS")
+    sel = ctx.select("pfs2.counts", "pfs2_km", ids=["progression2.n"])
+    if sel is not None:
+        _count(ctx, "progression2.n", sel.mask & (ctx.values("pfs2_event") == 1), sel, "pfs2.counts",
+               note="PFS2 events: second progression or death after a first progression")
+    sel = ctx.select("response", "pfs1_predictors", ("best_response",),
+                     ids=[f"response.{r}.n" for r in ("cr", "pr", "sd", "pd")] + ["response.orr.pct"])
+    if sel is not None:
+        resp = ctx.values("best_response")
+        for r in ("CR", "PR", "SD", "PD"):
+            _count(ctx, f"response.{r.lower()}.n", sel.mask & (resp == r), sel, "response")
+        for id_, lv in (("response.orr.pct", ("CR", "PR")), ("response.dcr.pct", ("CR", "PR", "SD"))):
+            k, d = int((sel.mask & np.isin(resp, lv)).sum()), sel.n
+            if d:
+                ctx.add(id_, 100.0 * k / d, sel=sel, analysis="response", method="proportion", note=f"{k}/{d}")
+    sel = ctx.select("treatment.line", "of_predictors", ("prior_lines",),
+                     ids=["treatment.first_line.n", "treatment.pretreated.n"])
+    if sel is not None:
+        lines = ctx.values("prior_lines")
+        _count(ctx, "treatment.first_line.n", sel.mask & (lines == 0), sel, "treatment.line")
+        _count(ctx, "treatment.pretreated.n", sel.mask & (lines >= 1), sel, "treatment.line")
+    sel = ctx.select("rt_course", "os_by_any_rt", ids=["rt_course.n"])
+    if sel is not None:
+        _count(ctx, "rt_course.n", sel.mask & ctx.flag("any_rt"), sel, "rt_course")
+
+
+def _prior_rt(ctx: Context) -> None:
+    sites = (("prior_rt.brain.n", ("prior_brain_rt",)), ("prior_rt.thoracic.n", ("prior_thoracic_rt",)),
+             ("prior_rt.bone.n", ("prior_bone_rt",)), ("prior_rt.adrenal.n", ("prior_adrenal_rt",)),
+             ("prior_rt.extracranial.n", ("prior_thoracic_rt", "prior_bone_rt", "prior_adrenal_rt")))
+    for id_, cols in (("prior_rt.n", ()),) + sites:
+        sel = ctx.select(f"prior_rt.{id_.split('.')[1]}", "pfs1_by_prior_rt", cols, ids=[id_])
+        if sel is not None:
+            hit = np.zeros(ctx.n, dtype=bool)
+            for c in cols or ("prior_rt",):
+                hit |= ctx.flag(c)
+            _count(ctx, id_, sel.mask & hit, sel, f"prior_rt.{id_.split('.')[1]}")
+    sel = ctx.select("bbm.burden", "pfs1_by_prior_brain_rt", ("brain_mets_burden", "prior_brain_srs", "prior_wbrt"),
+                     ids=["bbm.oligo.n", "bbm.multiple.n", "prior_rt.wbrt.n", "prior_rt.srs_oligo.n"])
+    if sel is None:
+        return
+    burden, m = ctx.values("brain_mets_burden"), sel.mask
+    oligo, multiple = m & (burden == "oligo"), m & (burden == "multiple")
+    brain_rt, srs, wbrt = ctx.flag("prior_brain_rt"), ctx.flag("prior_brain_srs"), ctx.flag("prior_wbrt")
+    for id_, mask in (("bbm.oligo.n", oligo), ("bbm.multiple.n", multiple), ("prior_rt.wbrt.n", m & wbrt),
+                      ("bbm.no_prior_brain_rt.n", m & ~brain_rt), ("prior_rt.srs_oligo.n", oligo & srs),
+                      ("prior_rt.srs_multiple.n", multiple & srs), ("prior_rt.wbrt_multiple.n", multiple & wbrt),
+                      ("prior_rt.wbrt_oligo.n", oligo & wbrt), ("bbm.oligo_no_prior_brain_rt.n", oligo & ~brain_rt)):
+        _count(ctx, id_, mask, sel, "bbm.burden", of=m, pct_id="bbm.oligo.pct" if id_ == "bbm.oligo.n" else None)
+
+
+def _brain(ctx: Context) -> None:
+    """Brain progression by BBM (all patients: no progression counts as no brain progression)."""
+    base = ctx.select("brain.bbm_status", "pfs1_predictors", ("brain_mets",),
+                      ids=["brain_pd.bbm.n", "brain_pd.bbm_vs_no_bbm.p"])
+    sites = ctx.select("brain.sites", "initial_failure_sites", ("fail_brain",), ids=["brain_pd.n"])
+    if sites is not None:
+        _count(ctx, "brain_pd.n", sites.mask & ctx.flag("fail_brain"), sites, "brain.sites", of=sites.mask,
+               pct_id="brain_pd.pct")
+    if base is None or sites is None:
+        return
+    known = base.mask & (~ctx.progressed | sites.mask)
+    n_ex = base.n_excluded + int((base.mask & ~known).sum())
+    bbm = ctx.flag("brain_mets")
+    brain_pd = known & ctx.progressed & ctx.flag("fail_brain")
+    for word, grp in (("bbm", known & bbm), ("no_bbm", known & ~bbm)):
+        _count(ctx, f"brain_pd.{word}.n", brain_pd & grp, base, "brain.bbm_status", of=grp,
+               pct_id=f"brain_pd.{word}.pct", n_excluded=n_ex)
+    table = [[int((brain_pd & g).sum()), int((~brain_pd & g).sum())] for g in (known & bbm, known & ~bbm)]
+    contingency(ctx, "brain_pd.bbm_vs_no_bbm.p", table, base, "brain.bbm_status",
+                "brain progression at first failure by BBM (all patients)", n_excluded=n_ex)
+    prior = ctx.select("brain.prior_rt", "pfs1_by_prior_brain_rt", ("brain_mets_burden",),
+                       ids=["brain_pd.bbm_prior_brain_rt.n"])
+    if prior is not None:
+        pk = prior.mask & (~ctx.progressed | sites.mask)
+        brain_rt = ctx.flag("prior_brain_rt")
+        _count(ctx, "brain_pd.bbm_prior_brain_rt.n", brain_pd & pk & brain_rt, prior, "brain.prior_rt")
+        _count(ctx, "brain_pd.bbm_no_prior_brain_rt.n", brain_pd & pk & ~brain_rt, prior, "brain.prior_rt")
+    typed = ctx.select("brain.type", "brain_progression_type_by_bbm",
+                       ids=["multi_pd.bbm.n", "multi_pd.bbm_vs_no_bbm.p"])
+    if typed is None:
+        return
+    multiple = typed.mask & (ctx.values("brain_progression_type") == "multiple")
+    for word, grp in (("bbm", typed.mask & bbm), ("no_bbm", typed.mask & ~bbm)):
+        _count(ctx, f"multi_pd.{word}.n", multiple & grp, typed, "brain.type", of=grp, pct_id=f"multi_pd.{word}.pct")
+    table = [[int((multiple & g).sum()), int((~multiple & g).sum())] for g in (typed.mask & bbm, typed.mask & ~bbm)]
+    contingency(ctx, "multi_pd.bbm_vs_no_bbm.p", table, typed, "brain.type",
+                "multiple- vs oligo-progressive brain disease by BBM")
+    if prior is not None:
+        burden = ctx.values("brain_mets_burden")
+        ok = pk & (~brain_pd | typed.mask)
+        oligo = ok & (burden == "oligo")
+        grp = oligo & ~ctx.flag("prior_brain_rt")
+        _count(ctx, "multi_pd.oligo_no_prior_rt.n", multiple & grp, prior, "brain.prior_rt", of=grp,
+               pct_id="multi_pd.oligo_no_prior_rt.pct")
+        if ctx.has("prior_brain_srs"):
+            _count(ctx, "multi_pd.oligo_prior_srs.n", multiple & oligo & ctx.flag("prior_brain_srs"), prior,
+                   "brain.prior_rt")
+        else:
+            ctx.skip("brain.prior_rt", ["multi_pd.oligo_prior_srs.n"], "the cohort has no column prior_brain_srs")
+
+
+def _after_progression(ctx: Context) -> None:
+    sel = ctx.select("salvage.eligible", "salvage_rt_eligibility", ("salvage_rt_eligible_technique",),
+                     ids=["salvage.eligible.n", "salvage.eligible.pct"])
+    if sel is not None:
+        elig = sel.mask & ctx.flag("salvage_rt_eligible")
+        _count(ctx, "salvage.eligible.n", elig, sel, "salvage.eligible", of=sel.mask, pct_id="salvage.eligible.pct")
+        ctx.add("salvage.eligible.pct_discussion", 100.0 * elig.sum() / max(sel.n, 1), sel=sel,
+                analysis="salvage.eligible", method="proportion", note="same as salvage.eligible.pct")
+        tech = ctx.values("salvage_rt_eligible_technique")
+        for t in ("WBRT", "SRS", "SBRT"):
+            _count(ctx, f"salvage.eligible_{t.lower()}.n", elig & (tech == t), sel, "salvage.eligible")
+    sel = ctx.select("salvage.received", "salvage_rt_eligibility", ("salvage_rt", "salvage_rt_technique"),
+                     ids=["salvage.wbrt.n", "salvage.srs.n", "salvage.sbrt.n"])
+    if sel is not None:
+        tech = ctx.values("salvage_rt_technique")
+        for t in ("WBRT", "SRS", "SBRT"):
+            _count(ctx, f"salvage.{t.lower()}.n", sel.mask & ctx.flag("salvage_rt") & (tech == t), sel,
+                   "salvage.received")
+    sel = ctx.select("pfs2.by_salvage_rt", "pfs2_by_salvage_rt", ids=["salvage.received.n"])
+    if sel is not None:
+        _count(ctx, "salvage.received.n", sel.mask & ctx.flag("salvage_rt"), sel, "pfs2.by_salvage_rt",
+               note="the post-RT group of Fig. 1b")
+    cbpd = ctx.flag("cbpd") if ctx.has("cbpd") else None
+    sel = ctx.select("pfs2.by_cbpd", "pfs2_by_cbpd", ids=["after_pd.cbpd.n", "after_pd.discontinued.n"])
+    if sel is not None:
+        _count(ctx, "after_pd.cbpd.n", sel.mask & cbpd, sel, "pfs2.by_cbpd", note="the CBPD group of Fig. 1c")
+        _count(ctx, "after_pd.discontinued.n", sel.mask & ~cbpd, sel, "pfs2.by_cbpd")
+    sel = ctx.select("after_pd.next", "pfs2_by_cbpd", ("next_systemic_therapy",),
+                     ids=["after_pd.bsc.n", "after_pd.alk2.n", "after_pd.chemo.n"])
+    if sel is not None:
+        nxt = ctx.values("next_systemic_therapy")
+        for id_, val in (("after_pd.bsc.n", "best_supportive_care"), ("after_pd.alk2.n", "next_gen_alk_tki"),
+                         ("after_pd.chemo.n", "chemotherapy")):
+            _count(ctx, id_, sel.mask & ~cbpd & (nxt == val), sel, "after_pd.next")
+
+
+def run_tables(ctx: Context) -> None:
+    """Add Table 1, Table 2 and the counts of the text to ``ctx``."""
+    _counts(ctx)
+    _table1(ctx)
+    _prior_rt(ctx)
+    _brain(ctx)
+    _table2(ctx)
+    _after_progression(ctx)

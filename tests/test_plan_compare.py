@@ -1,0 +1,149 @@
+"""compare(): verdicts, tolerances and profiles, on plan results whose values are set by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_plan_cohorts import make_cohort
+
+from failpattern.errors import InputError
+from failpattern.study import load_study
+from failpattern.study.compare import (
+    COMPARE_COLUMNS,
+    PROFILES,
+    VERDICTS,
+    compare,
+    summarize,
+)
+from failpattern.study.plan import NOT_FROM_DATA, mapping, run_plan, settings_for
+
+CARD = load_study("ni2019")
+NUMS = CARD.numbers.set_index("id")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_plan(make_cohort(93, 21), card=CARD)
+
+
+def with_values(result, values: dict):
+    """``result`` with the values of the given ids replaced (rows added when absent)."""
+    frame = result.values.copy()
+    for id_, v in values.items():
+        hit = frame["id"] == id_
+        if hit.any():
+            frame.loc[hit, "value"] = v
+        else:
+            frame.loc[len(frame)] = [id_, v, np.nan, np.nan, "test", "count", "none", 1, 0, ""]
+    return dataclasses.replace(result, _values=frame)
+
+
+def test_table_layout(result):
+    table = compare(result, CARD)
+    assert list(table.columns) == list(COMPARE_COLUMNS)
+    assert list(table["id"]) == list(CARD.ids)
+    assert set(table["verdict"]) <= set(VERDICTS)
+    s = table.attrs["summary"]
+    assert list(s["verdict"]) == list(VERDICTS) and s["n"].sum() == len(CARD.ids)
+    assert summarize(table).equals(s)
+    assert {"Table 1", "Table 2", "Table 3", "Abstract, Results"} <= set(table["section"])
+
+
+def test_published_values_are_within_tolerance(result):
+    """A plan that reproduced every mapped number exactly passes every comparison it can make."""
+    ids = mapping(settings_for(CARD))["id"]
+    perfect = with_values(result, {i: NUMS.loc[i, "value"] for i in ids})
+    table = compare(perfect, CARD).set_index("id")
+    assert (table.loc[ids, "verdict"] == "within tolerance").all()
+    assert (table.loc[ids, "difference"] == 0).all()
+
+
+def test_confidence_limits_are_carried(result):
+    table = compare(result, CARD).set_index("id")
+    row = table.loc["pfs1.median.all"]
+    assert (row["published_ci_lower"], row["published_ci_upper"]) == (9.8, 13.2)
+    values = result.values.set_index("id").loc["pfs1.median.all"]
+    assert row["reproduced_ci_lower"] == values["ci_lower"] and row["reproduced_ci_upper"] == values["ci_upper"]
+    assert np.isnan(table.loc["t1.sex.p", "published_ci_lower"])
+
+
+def test_not_reproducible(result):
+    table = compare(result, CARD).set_index("id")
+    for id_ in ("protocol.alpha", "lit.alk_prevalence", *NOT_FROM_DATA):
+        assert table.loc[id_, "verdict"] == "not reproducible from these data"
+        assert table.loc[id_, "note"]
+    assert np.isnan(table.loc["protocol.alpha", "tolerance"])
+
+
+def test_skipped_analysis_gives_reason():
+    from test_plan_cohorts import make_frame
+
+    frame = make_frame(93, np.random.default_rng(8)).drop(columns=["cbpd", "next_systemic_therapy"])
+    table = compare(run_plan(frame, card=CARD), CARD).set_index("id")
+    assert table.loc["pfs2.median.cbpd", "verdict"] == "not reproducible from these data"
+    assert "cbpd" in table.loc["pfs2.median.cbpd", "note"]
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_tolerance_scaling(result, profile):
+    id_ = "pfs1.median.all"  # km_median: tolerance 0.5 months, printed to 0.1
+    pub, tol = NUMS.loc[id_, "value"], NUMS.loc[id_, "tolerance"]
+    scaled = PROFILES[profile] * tol
+    inside = compare(with_values(result, {id_: pub + 0.99 * scaled}), CARD, profile=profile).set_index("id")
+    outside = compare(with_values(result, {id_: pub + 1.01 * scaled}), CARD, profile=profile).set_index("id")
+    assert inside.loc[id_, "tolerance"] == pytest.approx(scaled)
+    assert inside.loc[id_, "verdict"] == "within tolerance"
+    assert outside.loc[id_, "verdict"] == "outside"
+    assert outside.loc[id_, "difference"] == pytest.approx(1.01 * scaled)
+
+
+def test_counts_are_exact_in_every_profile(result):
+    for profile in PROFILES:
+        table = compare(with_values(result, {"progression1.n": 53}), CARD, profile=profile).set_index("id")
+        assert table.loc["progression1.n", "verdict"] == "outside"
+    table = compare(with_values(result, {"progression1.n": 52}), CARD, profile="strict").set_index("id")
+    assert table.loc["progression1.n", "verdict"] == "within tolerance"
+
+
+def test_printed_precision_is_a_floor(result):
+    # t1.sex.male.all.pct is printed 59.1 with tolerance 0.1: 59.14 rounds to it even in strict (0.05)
+    table = compare(with_values(result, {"t1.sex.male.all.pct": 59.14}), CARD, profile="strict").set_index("id")
+    assert table.loc["t1.sex.male.all.pct", "verdict"] == "within tolerance"
+
+
+def test_bound_relation(result):
+    id_ = "t3.uni.histology.p"  # printed "< 0.001"
+    assert NUMS.loc[id_, "relation"] == "lt"
+    good = compare(with_values(result, {id_: 1e-6}), CARD).set_index("id")
+    bad = compare(with_values(result, {id_: 0.2}), CARD).set_index("id")
+    assert good.loc[id_, "verdict"] == "within tolerance" and bad.loc[id_, "verdict"] == "outside"
+
+
+def test_nan_value_is_outside_with_note(result):
+    table = compare(with_values(result, {"pfs2.median.cbpd": np.nan}), CARD).set_index("id")
+    assert table.loc["pfs2.median.cbpd", "verdict"] == "outside"
+    assert "not estimable" in table.loc["pfs2.median.cbpd", "note"]
+
+
+def test_aggregate_column_and_inconsistency(result):
+    table = compare(result, CARD).set_index("id")
+    assert "contingency_p" in table.loc["t1.brain_met.p", "aggregate"]
+    assert "card:" in table.loc["brain_pd.n", "note"]  # 30 vs 31: recorded in the card
+
+
+def test_bad_profile(result):
+    with pytest.raises(InputError):
+        compare(result, CARD, profile="lenient")
+
+
+def test_compare_is_fast_enough(result):
+    import time
+
+    compare(result, CARD)
+    start = time.perf_counter()
+    compare(result, CARD)
+    assert time.perf_counter() - start < 2.0  # generous; timings are never asserted tightly
+    assert isinstance(compare(result, CARD), pd.DataFrame)
