@@ -1,0 +1,28 @@
+"""Replicate studies: run a per-replicate function many times and summarise the results.
+
+Why: to judge a reproduced number one needs its distribution over many
+simulated cohorts, not one value. This package is the generic engine under
+that: :func:`run_replicates` runs any picklable ``task(rng, index) ->
+DataFrame`` in parallel (local processes or a Dask cluster), streams results
+to disk in chunks so a study resumes after an interruption, and seeds
+replicate ``i`` with ``SeedSequence(seed).spawn(n)[i]`` so results do not
+depend on how the work was spread. :func:`load_replicates` reads a study
+folder back and :func:`summarise` describes each id's distribution, with the
+published value's percentile and, for p-values, the power.
+
+Example::
+
+    from failpattern.replicate import run_replicates, summarise
+
+    results = run_replicates(task, 1000, seed=2019, out_dir="runs/ni2019")
+    table = summarise(results, published=load_study().numbers)
+"""
+
+from failpattern.replicate.engine import (ReplicateError, default_chunk_size, load_replicates,
+                                          run_replicates, task_name)
+from failpattern.replicate.store import Manifest, replicate_rng, replicate_seed
+from failpattern.replicate.summary import is_p_value_method, published_frame, summarise
+
+__all__ = ["run_replicates", "load_replicates", "summarise", "published_frame", "is_p_value_method",
+           "ReplicateError", "Manifest", "replicate_rng", "replicate_seed", "task_name",
+           "default_chunk_size"]

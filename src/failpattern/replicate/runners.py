@@ -1,0 +1,233 @@
+"""Where the chunks of a replicate study run: in this process, local processes or Dask.
+
+Why a module of its own: the three ways of running differ only in how a
+chunk is submitted and collected, so one loop (:func:`_pump`) keeps a
+bounded number of chunks in flight for both executors, and one sink
+(:class:`Sink`) writes every finished chunk from the calling process
+(workers only return DataFrames, so a Dask cluster needs no shared file
+system) and records the first failure. The worker function
+:func:`_run_chunk` seeds replicate ``i`` with
+:func:`~failpattern.replicate.store.replicate_rng` ``(seed, i)`` and never
+raises for a task error: it returns it with the replicate index, so the
+caller can name the replicate whatever the executor.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from failpattern.errors import InputError
+from failpattern.replicate import store
+from failpattern.replicate.progress import Progress
+
+__all__ = ["Task", "Sink", "run_in_process", "run_processes", "run_dask"]
+
+Task = Callable[[np.random.Generator, int], pd.DataFrame]
+
+
+# ----------------------------------------------------------------------------- worker side
+@dataclass(frozen=True)
+class _Failure:
+    index: int | None
+    error_type: str
+    error_message: str
+    traceback: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    chunk: int
+    frame: pd.DataFrame | None
+    failure: _Failure | None
+
+
+def _run_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
+    """Run replicates ``start .. stop - 1``; never raises for a task error (returns it)."""
+    frames, lengths = [], []
+    for i in range(start, stop):
+        try:
+            out = task(store.replicate_rng(seed, i), i)
+            if not isinstance(out, pd.DataFrame):
+                raise TypeError(f"task returned {type(out).__name__}, not a pandas.DataFrame")
+        except Exception as exc:  # reported to the caller with the index
+            return _Outcome(chunk, None, _Failure(i, type(exc).__name__, str(exc),
+                                                  traceback.format_exc()))
+        frames.append(out)
+        lengths.append(len(out))
+    nonempty = [f for f in frames if len(f)]
+    frame = (pd.concat(nonempty, ignore_index=True) if nonempty
+             else (frames[0].iloc[:0].reset_index(drop=True) if frames else pd.DataFrame()))
+    if "replicate" in frame.columns:  # checked once per chunk, not per replicate
+        first = next(k for k, f in enumerate(frames) if "replicate" in f.columns)
+        return _Outcome(chunk, None, _Failure(start + first, "ValueError", "task output already has "
+                                              "a 'replicate' column (the engine adds it)", ""))
+    frame.insert(0, "replicate", np.repeat(np.arange(start, stop, dtype=np.int64), lengths))
+    return _Outcome(chunk, frame, None)
+
+
+# ----------------------------------------------------------------------------- runners
+class Sink:
+    """Receives chunk outcomes in the calling process: writes chunks, keeps the first failure."""
+
+    def __init__(self, out: Path, manifest: store.Manifest, bar: Progress) -> None:
+        self.out, self.manifest, self.bar = out, manifest, bar
+        self.failure: tuple[int, _Failure] | None = None
+        self.n_failed = 0
+        self.computed = 0
+
+    def __call__(self, outcome: _Outcome) -> None:
+        if outcome.failure is not None:
+            self.n_failed += 1
+            f = outcome.failure
+            if self.failure is None or (f.index or 0) < (self.failure[1].index or 0):
+                self.failure = (outcome.chunk, f)
+            return
+        start, stop = store.chunk_bounds(outcome.chunk, self.manifest.n_replicates,
+                                         self.manifest.chunk_size)
+        try:
+            store.write_chunk(self.out, outcome.chunk, outcome.frame, self.manifest.format)
+        except OSError:
+            raise
+        except Exception as exc:  # pyarrow's type errors, unnamed columns, ...
+            raise InputError(f"task: the rows of replicates {start}..{stop - 1} (chunk "
+                             f"{outcome.chunk}) cannot be stored as {self.manifest.format} "
+                             f"({type(exc).__name__}: {exc}); give each column one type and "
+                             "string column names") from exc
+        self.computed += 1
+        self.bar.update(stop - start)
+
+    def died(self, chunk: int, exc: BaseException) -> None:
+        """A worker died or the scheduler lost the chunk: no replicate index is known."""
+        self.n_failed += 1
+        if self.failure is None:
+            self.failure = (chunk, _Failure(None, type(exc).__name__, str(exc) or repr(exc),
+                                            "".join(traceback.format_exception(exc))))
+
+
+def run_in_process(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Sink) -> None:
+    for c in todo:
+        sink(_run_chunk(task, seed, c, *store.chunk_bounds(c, m.n_replicates, m.chunk_size)))
+        if sink.failure is not None:
+            return
+
+
+def _pump(todo: list[int], window: int, submit: Callable[[int], Any],
+          wait_first: Callable[[set], tuple[Iterable, set]], result: Callable[[Any], _Outcome],
+          cancel: Callable[[set], set], sink: Sink) -> None:
+    """Keep ``window`` chunks in flight; hand finished ones to ``sink``; stop on a failure.
+
+    After a failure nothing new is submitted, queued chunks are cancelled and
+    chunks already running are still collected (and written when they succeed).
+    """
+    queue = iter(todo)
+    pending: dict[Any, int] = {}
+
+    def fill() -> None:
+        while len(pending) < window:
+            c = next(queue, None)
+            if c is None:
+                return
+            pending[submit(c)] = c
+
+    fill()
+    while pending:
+        finished, _ = wait_first(set(pending))
+        for fut in finished:
+            c = pending.pop(fut)
+            try:
+                outcome = result(fut)
+            except Exception as exc:  # a dead worker, a lost chunk
+                sink.died(c, exc)
+            else:
+                sink(outcome)
+        if sink.failure is not None:
+            keep = cancel(set(pending))
+            for fut in list(pending):
+                if fut not in keep:
+                    del pending[fut]
+        else:
+            fill()
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Start method for local workers: forkserver where available, else spawn.
+
+    Not fork: the caller may hold threads (pyarrow's pool, a Dask client) that
+    fork would copy half-way. The fork server imports failpattern once and
+    forks workers from that clean process, so a pool starts in a fraction of
+    a second after the first (spawn re-imports pandas and failpattern in every
+    worker). ``__main__`` stays preloaded so tasks defined in a script unpickle.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["__main__", "failpattern.replicate.runners"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Sink,
+                   workers: int) -> None:
+    if getattr(store.unwrap(task), "__module__", None) == "__main__" and not hasattr(
+            sys.modules.get("__main__"), "__file__"):
+        raise InputError(f"task: {store.task_name(task)} is defined in an interactive session, which "
+                         "worker processes cannot import; define it in a module, or use "
+                         "workers=1 or a Dask scheduler")
+    try:
+        pickle.dumps(task)
+    except Exception as exc:
+        raise InputError(f"task: {store.task_name(task)} cannot be pickled for worker processes ({exc}); "
+                         "use a module-level function (or functools.partial of one), "
+                         "or workers=1") from None
+    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+    try:
+        _pump(todo, 2 * workers,
+              lambda c: ex.submit(_run_chunk, task, seed, c,
+                                  *store.chunk_bounds(c, m.n_replicates, m.chunk_size)),
+              lambda fs: cf.wait(fs, return_when=cf.FIRST_COMPLETED),
+              lambda f: f.result(),
+              lambda fs: {f for f in fs if not f.cancel()},
+              sink)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def run_dask(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Sink,
+              scheduler: Any) -> None:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("scheduler: running on a Dask cluster needs dask[distributed] "
+                         "(pip install 'dask[distributed]')") from None
+    own = not isinstance(scheduler, distributed.Client)
+    client = distributed.Client(scheduler, set_as_default=False) if own else scheduler
+    try:
+        threads = sum(client.nthreads().values()) or 1
+        finished = distributed.as_completed(loop=client.loop)
+
+        def submit(c: int) -> Any:
+            fut = client.submit(_run_chunk, task, seed, c,
+                                *store.chunk_bounds(c, m.n_replicates, m.chunk_size),
+                                pure=False, key=f"replicate-chunk-{c}-{os.urandom(4).hex()}")
+            finished.add(fut)
+            return fut
+
+        _pump(todo, 2 * threads, submit,
+              lambda fs: ({next(finished)}, None),
+              lambda f: f.result(),
+              lambda fs: (client.cancel(list(fs)), set())[1],
+              sink)
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,288 @@
+"""On-disk layout of a replicate study: a manifest and one file per chunk.
+
+Why: a replicate study (hundreds of simulated cohorts, each run through the
+whole analysis plan) takes long enough to be interrupted. Results therefore
+go to disk as they are computed, one file per chunk of replicates, and a
+study can be resumed by computing only the chunks that are missing. Three
+rules make that safe:
+
+* **A chunk file exists only when complete.** Each one is written to a
+  temporary name in the same folder, flushed, ``fsync``-ed and moved into
+  place with :func:`os.replace` (atomic on POSIX and Windows). Readers only
+  look at final names (``chunk-NNNNNN.<ext>``), so a crash never leaves a
+  partial chunk that counts; stray temporary files are removed on the next
+  run.
+* **The manifest pins the study.** ``manifest.json`` records the seed, the
+  number of replicates, the chunk size, the task's name and version and the
+  seed scheme; a run into the same folder with other parameters is refused
+  (:class:`~failpattern.errors.InputError`) instead of mixing two studies.
+* **Replicate ``i`` depends only on ``(seed, i)``.** Its generator is built
+  from ``np.random.SeedSequence(seed).spawn(n)[i]``, which is the same as
+  ``SeedSequence(seed, spawn_key=(i,))`` (:func:`replicate_seed`), so results
+  do not depend on the number of workers, the scheduler, the chunking or on
+  an interruption.
+
+Layout::
+
+    out_dir/
+        manifest.json
+        chunks/chunk-000000.parquet   # replicates [0, chunk_size)
+        chunks/chunk-000001.parquet   # replicates [chunk_size, 2 * chunk_size)
+        ...
+
+Chunks are Parquet when :mod:`pyarrow` is installed (the ``io`` extra) and
+CSV otherwise (floats written with 17 significant digits, so values
+round-trip exactly); the format is recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from failpattern.errors import InputError
+
+__all__ = ["Manifest", "SCHEMA", "SEED_SCHEME", "replicate_seed", "replicate_rng", "task_name", "chunk_bounds",
+           "n_chunks", "chunk_path", "completed_chunks", "read_manifest", "write_manifest",
+           "write_chunk", "read_chunk", "remove_temporary", "default_format"]
+
+#: Version tag of the folder layout, stored in the manifest.
+SCHEMA = "failpattern-replicates/1"
+
+#: How replicate ``i`` gets its randomness, stored in the manifest.
+SEED_SCHEME = "numpy.random.default_rng(numpy.random.SeedSequence(seed).spawn(n_replicates)[i])"
+
+MANIFEST = "manifest.json"
+CHUNKS = "chunks"
+_SUFFIX = {"parquet": ".parquet", "csv": ".csv"}
+#: Manifest fields that must match for a run to resume a study.
+PARAMETERS = ("seed", "n_replicates", "chunk_size", "task", "task_version", "seed_scheme")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parameters that define a replicate study (``manifest.json``).
+
+    Attributes
+    ----------
+    seed : int
+        Root seed; replicate ``i`` uses ``SeedSequence(seed).spawn(n)[i]``.
+    n_replicates : int
+        Number of replicates.
+    chunk_size : int
+        Replicates per chunk file (the last chunk may be shorter).
+    task : str
+        Qualified name of the per-replicate function.
+    task_version : str or None
+        Caller-supplied version of the task (change it when the task's
+        behaviour changes, so an old folder is not silently resumed).
+    format : str
+        ``"parquet"`` or ``"csv"``.
+    seed_scheme : str
+        :data:`SEED_SCHEME`.
+    schema : str
+        :data:`SCHEMA`.
+    numpy_version, failpattern_version : str
+        Versions at creation, for the record (not checked).
+    """
+
+    seed: int
+    n_replicates: int
+    chunk_size: int
+    task: str
+    task_version: str | None
+    format: str
+    seed_scheme: str = SEED_SCHEME
+    schema: str = SCHEMA
+    numpy_version: str = np.__version__
+    failpattern_version: str = ""
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunks."""
+        return n_chunks(self.n_replicates, self.chunk_size)
+
+    def mismatches(self, other: Manifest) -> list[str]:
+        """``"field: here vs other"`` for every defining parameter that differs."""
+        return [f"{k}: {getattr(self, k)!r} in the folder vs {getattr(other, k)!r} requested"
+                for k in PARAMETERS if getattr(self, k) != getattr(other, k)]
+
+
+def replicate_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """The seed sequence of replicate ``index``.
+
+    Equal to ``np.random.SeedSequence(seed).spawn(n)[index]`` for any
+    ``n > index``, without building the ``n`` children.
+
+    Parameters
+    ----------
+    seed : int
+        Root seed of the study.
+    index : int
+        Replicate index, ``0 <= index``.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+    """
+    return np.random.SeedSequence(seed, spawn_key=(index,))
+
+
+def replicate_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator passed to the task for replicate ``index`` (PCG64)."""
+    return np.random.default_rng(replicate_seed(seed, index))
+
+
+def unwrap(task: Callable) -> Callable:
+    """The function under any ``functools.partial`` layers."""
+    while isinstance(task, functools.partial):
+        task = task.func
+    return task
+
+
+def task_name(task: Callable) -> str:
+    """The name recorded for ``task`` in the manifest: ``module.qualname``.
+
+    ``functools.partial`` objects are named after the wrapped function, as
+    ``functools.partial(module.qualname)``; their arguments are not part of the
+    name, so pass ``task_version`` to tell two parameterisations apart.
+    """
+    f = unwrap(task)
+    partial = f is not task
+    qual = getattr(f, "__qualname__", None) or type(f).__qualname__
+    name = f"{getattr(f, '__module__', None) or type(f).__module__}.{qual}"
+    return f"functools.partial({name})" if partial else name
+
+
+def n_chunks(n_replicates: int, chunk_size: int) -> int:
+    """Number of chunks of ``chunk_size`` covering ``n_replicates``."""
+    return -(-n_replicates // chunk_size)
+
+
+def chunk_bounds(chunk: int, n_replicates: int, chunk_size: int) -> tuple[int, int]:
+    """Replicate indices ``[start, stop)`` of chunk number ``chunk``."""
+    start = chunk * chunk_size
+    return start, min(start + chunk_size, n_replicates)
+
+
+def default_format() -> str:
+    """``"parquet"`` when pyarrow can be imported, else ``"csv"``."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "csv"
+    return "parquet"
+
+
+def chunk_path(out_dir: Path, chunk: int, fmt: str) -> Path:
+    """Final path of chunk number ``chunk``."""
+    return Path(out_dir) / CHUNKS / f"chunk-{chunk:06d}{_SUFFIX[fmt]}"
+
+
+def completed_chunks(out_dir: Path, manifest: Manifest) -> set[int]:
+    """Numbers of the chunks whose final file exists (complete by construction)."""
+    folder = Path(out_dir) / CHUNKS
+    if not folder.is_dir():
+        return set()
+    suffix = _SUFFIX[manifest.format]
+    done = set()
+    for p in folder.iterdir():
+        name = p.name
+        if name.startswith("chunk-") and name.endswith(suffix):
+            number = name[len("chunk-"):-len(suffix)]
+            if number.isdigit() and int(number) < manifest.n_chunks:
+                done.add(int(number))
+    return done
+
+
+def remove_temporary(out_dir: Path) -> None:
+    """Delete temporary files left by an interrupted write (names start with ``.tmp-``)."""
+    for folder in (Path(out_dir), Path(out_dir) / CHUNKS):
+        if folder.is_dir():
+            for p in folder.glob(".tmp-*"):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``target``, fsync, then ``os.replace``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_manifest(out_dir: Path, manifest: Manifest) -> None:
+    """Write ``manifest.json`` atomically."""
+    text = json.dumps(asdict(manifest), indent=2, sort_keys=True) + "\n"
+    _write_atomic(Path(out_dir) / MANIFEST, text.encode())
+
+
+def read_manifest(out_dir: Path) -> Manifest | None:
+    """The manifest of ``out_dir``, or ``None`` when there is none.
+
+    Raises
+    ------
+    InputError
+        If the manifest cannot be read or is not a replicate manifest.
+    """
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("schema") != SCHEMA:
+            raise ValueError(f"schema {raw.get('schema')!r}, expected {SCHEMA!r}")
+        known = {k: raw[k] for k in Manifest.__dataclass_fields__ if k in raw}
+        return Manifest(**known)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"out_dir: {path} is not a readable replicate manifest ({exc})") from None
+
+
+def write_chunk(out_dir: Path, chunk: int, frame: pd.DataFrame, fmt: str) -> Path:
+    """Write one chunk's results atomically; return its path."""
+    target = chunk_path(out_dir, chunk, fmt)
+    buf = io.BytesIO()
+    if fmt == "parquet":
+        frame.to_parquet(buf, index=False)
+    else:
+        buf.write(frame.to_csv(index=False, float_format="%.17g").encode())
+    _write_atomic(target, buf.getvalue())
+    return target
+
+
+def read_chunk(out_dir: Path, chunk: int, fmt: str) -> pd.DataFrame:
+    """Read one chunk file."""
+    path = chunk_path(out_dir, chunk, fmt)
+    if fmt == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError as exc:
+            raise InputError(f"out_dir: chunks of {path.parent.parent} are Parquet; install "
+                             f"pyarrow (the failpattern[io] extra) to read them ({exc})") from None
+    return pd.read_csv(path, float_precision="round_trip")

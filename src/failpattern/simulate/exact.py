@@ -1,0 +1,386 @@
+"""Exact-count cohorts: every published count reproduced, Kaplan-Meier medians within ±0.5 month.
+
+Why: a reproduction needs a stand-in cohort on which the paper's tables come out
+*exactly* (for ``failpattern reproduce`` and for teaching), not merely on average as
+in ``mode="random"``. Counts are assigned deterministically from a table of strata
+(:data:`STRATA`, one row per combination of RT group, brain metastases, prior brain
+RT, first-failure pattern, brain progression and salvage RT), checked against the
+card's counts by the tests; patients are mapped to strata by a seeded permutation;
+other Table 1 covariates are given to exactly the published number of patients in
+each RT group by weighted sampling without replacement (weights from the fitted
+model, so that e.g. non-adenocarcinoma goes preferentially to OF failures); then
+times are drawn from the fitted model conditionally on each patient's outcome, in
+batches of candidates, keeping the first candidate whose medians all match.
+
+Choices where the paper contradicts itself (``docs/simulator.md``): Table 2's
+per-pattern columns are kept (primary only 7, metastasis only 35, both 10; the
+"All" column prints 9 and 33), and brain failures are the text's 30 = 17 BBM + 13
+without, placed OF 15 / DF 6 / ODF 9 (Table 2 prints ODF 10, total 31; DF needs 6
+because its 12 patients have exactly 12 site entries).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from failpattern.errors import FailpatternError
+from failpattern.simulate._km import km_medians, logrank_z
+from failpattern.simulate.generate import (
+    CUTOFF_DAY,
+    DPM,
+    SITES,
+    Batch,
+    accrual_inv,
+    lag_days,
+    pfs1_lp,
+)
+from failpattern.simulate.model import Params
+
+__all__ = ["EXACT_MEDIANS", "STRATA", "exact_batch"]
+
+_O, _M = 1, 2  # burden / brain progression type
+_SRS, _WBRT = 1, 2  # prior brain RT technique
+_OF, _DF, _ODF = 1, 2, 3
+_W, _S, _B = 1, 2, 3  # salvage technique
+
+#: (count, rt, bbm, burden, prior brain RT, extracranial prior RT, pattern, brain progression type,
+#:  eligible technique, salvage technique). Each row is explained in docs/simulator.md.
+STRATA = (
+    # RT group, BBM, brain RT before crizotinib (11)
+    (1, 1, 1, _O, _SRS, 0, _OF, _O, _S, _S), (1, 1, 1, _O, _SRS, 0, _OF, 0, 0, 0), (2, 1, 1, _O, _SRS, 0, 0, 0, 0, 0),
+    (1, 1, 1, _O, _WBRT, 0, _OF, _O, _S, 0), (1, 1, 1, _M, _SRS, 0, _OF, _M, _W, _W),
+    (1, 1, 1, _M, _WBRT, 0, _ODF, _M, _W, 0), (1, 1, 1, _M, _WBRT, 0, _DF, 0, _B, _B),
+    (1, 1, 1, _M, _WBRT, 1, 0, 0, 0, 0), (2, 1, 1, _M, _WBRT, 0, 0, 0, 0, 0),
+    # RT group, BBM, no brain RT (11)
+    (2, 1, 1, _O, 0, 0, _OF, _M, _W, _W), (1, 1, 1, _O, 0, 0, _OF, 0, 0, 0), (2, 1, 1, _O, 0, 0, 0, 0, 0, 0),
+    (3, 1, 1, _M, 0, 0, _OF, _M, _W, _W), (1, 1, 1, _M, 0, 0, _OF, _M, _W, 0), (1, 1, 1, _M, 0, 0, _ODF, 0, 0, 0),
+    (1, 1, 1, _M, 0, 0, 0, 0, 0, 0),
+    # non-RT group, BBM (13)
+    (1, 0, 1, _O, 0, 0, _OF, _M, _W, 0), (1, 0, 1, _O, 0, 0, _ODF, _M, _W, 0), (3, 0, 1, _O, 0, 0, 0, 0, 0, 0),
+    (5, 0, 1, _M, 0, 0, _OF, _M, _W, 0), (3, 0, 1, _M, 0, 0, 0, 0, 0, 0),
+    # RT group, no BBM (20): 14 with extracranial RT before crizotinib
+    (1, 1, 0, 0, 0, 0, _DF, _M, _W, _W), (1, 1, 0, 0, 0, 0, _ODF, _M, _W, _W),
+    (1, 1, 0, 0, 0, 0, _DF, _O, _S, _S), (1, 1, 0, 0, 0, 1, _DF, _O, _S, _S),
+    (1, 1, 0, 0, 0, 0, _ODF, _O, _S, _S), (1, 1, 0, 0, 0, 1, _ODF, _O, _S, _S),
+    (2, 1, 0, 0, 0, 0, _OF, 0, _B, _B), (1, 1, 0, 0, 0, 1, _OF, 0, _B, _B), (2, 1, 0, 0, 0, 1, _ODF, 0, _B, _B),
+    (2, 1, 0, 0, 0, 1, _OF, 0, 0, 0), (7, 1, 0, 0, 0, 1, 0, 0, 0, 0),
+    # non-RT group, no BBM (38)
+    (1, 0, 0, 0, 0, 0, _DF, _M, _W, 0), (1, 0, 0, 0, 0, 0, _ODF, _M, _W, 0),
+    (2, 0, 0, 0, 0, 0, _DF, _O, _S, 0), (2, 0, 0, 0, 0, 0, _ODF, _O, _S, 0), (1, 0, 0, 0, 0, 0, _ODF, _O, 0, 0),
+    (4, 0, 0, 0, 0, 0, _OF, 0, 0, 0), (5, 0, 0, 0, 0, 0, _DF, 0, 0, 0), (2, 0, 0, 0, 0, 0, _ODF, 0, 0, 0),
+    (20, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+)
+
+#: The Kaplan-Meier medians an exact cohort must reproduce (card ids).
+EXACT_MEDIANS = ("pfs1.median.all", "pfs1.median.bbm", "pfs1.median.bbm_prior_brain_rt",
+                 "pfs1.median.bbm_no_prior_brain_rt", "pfs2.median.all", "pfs2.median.salvage_rt",
+                 "pfs2.median.no_salvage_rt", "pfs2.median.cbpd", "pfs2.median.non_cbpd")
+
+# Table 1 counts (non-RT, RT) per binary covariate
+_T1 = {"male": (26, 29), "non_adeno": (1, 2), "ecog2": (3, 2), "t34": (22, 19), "n0": (4, 5),
+       "organs3": (19, 8), "lesions6": (40, 25), "lung": (17, 7), "liver": (11, 4), "adrenal": (10, 3),
+       "bone": (19, 14)}
+# Table 2, per pattern (OF, DF, ODF), brain excluded; location (primary, metastasis, both)
+_SITE_N = {"lung": (7, 2, 8), "liver": (2, 0, 1), "bone": (1, 3, 2), "adrenal": (0, 0, 1),
+           "regional_ln": (3, 0, 3), "distant_ln": (2, 0, 2), "other": (1, 1, 1)}
+_LOC_N = ((7, 16, 3), (0, 12, 0), (0, 7, 7))
+# PFS2 events (salvage RT, CBPD without salvage RT, no CBPD), tried in turn
+# Weights for giving OF failures large tumours / non-adenocarcinoma: the published univariate
+# SHRs (Table 3), so the exact cohort shows associations of the published size; the
+# random model's logit effects (conditional on progression) would overshoot here.
+_W_SIZE, _W_HIST = 2.74, 1 / 0.19
+_EV2 = ((11, 7, 10), (10, 9, 9), (12, 8, 8), (9, 9, 10), (11, 8, 9))
+
+
+def _pick(rng, weights, k: int) -> np.ndarray:
+    """Boolean mask of ``k`` items drawn without replacement with probability ∝ ``weights``
+    (Efraimidis-Spirakis keys; zero weights are taken last)."""
+    w = np.asarray(weights, float)
+    u = rng.random(w.size)
+    with np.errstate(divide="ignore"):
+        key = np.where(w > 0, np.log(u) / np.where(w > 0, w, 1.0), -np.inf - 0.0)
+    key = np.where(w > 0, key, -1e300 + u)  # zero weight: last, in random order
+    out = np.zeros(w.size, bool)
+    if k > 0:
+        out[np.argsort(-key, kind="stable")[:k]] = True
+    return out
+
+
+def _pick_within(rng, groups, counts, weights) -> np.ndarray:
+    """Exactly ``counts[g]`` items in each group ``g`` (``groups`` coded 0..G-1)."""
+    out = np.zeros(groups.size, bool)
+    for g, k in enumerate(counts):
+        idx = np.flatnonzero(groups == g)
+        out[idx[_pick(rng, np.asarray(weights)[idx], k)]] = True
+    return out
+
+
+def _strata(rng) -> dict:
+    rows = np.repeat(np.array([r[1:] for r in STRATA]), [r[0] for r in STRATA], axis=0)
+    rows = rows[rng.permutation(rows.shape[0])]
+    names = ("rt", "bbm", "burden", "brain_rt", "xrt", "pattern", "btype", "elig", "salvage")
+    return {k: rows[:, i].astype(np.int64) for i, k in enumerate(names)}
+
+
+def _baseline(rng, p: Params, s: dict) -> dict:
+    n = s["rt"].size
+    rt, pat = s["rt"], s["pattern"]
+    prog = pat > 0
+    b = {"brain": s["bbm"]}
+    # covariates tied to outcomes get outcome-dependent weights (model effects)
+    b["non_adeno"] = _pick_within(rng, rt, _T1["non_adeno"], np.where(pat == _OF, _W_HIST, 1.0)
+                                  * np.where(prog, np.exp(p.b_non_adeno), 1.0)).astype(np.int8)
+    b["organs3"] = _pick_within(rng, rt, _T1["organs3"], np.where(prog, np.exp(p.b_organs3), 1.0)).astype(np.int8)
+    for k in ("male", "ecog2", "t34", "n0", "lesions6"):
+        b[k] = _pick_within(rng, rt, _T1[k], np.ones(n)).astype(np.int8)
+    flagged = b["brain"].astype(float)
+    for k in ("lung", "liver", "adrenal", "bone"):
+        room = np.where(b["organs3"] == 1, 1.0, np.where(flagged >= 2, 1e-9, 1.0))
+        b[k] = _pick_within(rng, rt, _T1[k], room).astype(np.int8)
+        flagged += b[k]
+    # continuous: quantile placement by group (medians exact), larger tumours to OF failures
+    from scipy.special import ndtri
+    size = np.empty(n)
+    age = np.empty(n)
+    for g in (0, 1):
+        idx = np.flatnonzero(rt == g)
+        q = ndtri((np.arange(idx.size) + 0.5) / idx.size)
+        sizes = np.round(np.exp(np.log(p.size_median[g]) + p.size_sigma * q), 1)
+        w = np.where(pat[idx] == _OF, _W_SIZE, 1.0)
+        order = np.argsort(np.log(rng.random(idx.size)) / w)  # OF first in ascending key -> largest last
+        size[idx[order]] = sizes
+        ages = np.round(p.age_median[g] + p.age_sd * q)
+        age[idx[rng.permutation(idx.size)]] = ages
+    b["size"], b["age"] = size, age
+    # response: PD 4 among progressed (early), SD 22 weighted towards progression
+    resp = np.full(n, 1)
+    pd_ = _pick(rng, np.where(prog & (s["btype"] == 0), 1.0, 0.0), 4)
+    resp[pd_] = 3
+    sd = _pick(rng, np.where(pd_, 0.0, np.where(prog, np.exp(p.b_no_response), 1.0)), 22)
+    resp[sd] = 2
+    cr = _pick(rng, np.where(pd_ | sd, 0.0, np.where(prog, 0.5, 1.0)), 1)
+    resp[cr] = 0
+    b["response"] = resp
+    lines = np.zeros(n, np.int64)
+    pre = _pick(rng, np.ones(n), 36)
+    lines[pre] = 1
+    lines[pre & _pick(rng, pre.astype(float), 10)] = 2
+    b["prior_lines"] = lines
+    u = [rng.random(n) for _ in range(4)]
+    b["ecog"] = np.where(b["ecog2"] == 1, 2, (u[0] < 0.6).astype(int))
+    b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4), np.where(size <= 3.0, 1, 2))
+    b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55))
+    lo, hi = np.where(b["organs3"] == 1, 3, 1), np.where(b["organs3"] == 1, 6, 2)
+    base = np.clip(flagged.astype(int), lo, hi)
+    b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
+    ul = rng.random(n)
+    les = np.where(b["lesions6"] == 1, 6 + np.floor(-np.log1p(-ul) * 6),
+                   np.minimum(np.maximum(b["organs"], 1) + np.floor(ul * 3), 5))
+    b["lesions"] = les.astype(np.int64)
+    # extracranial sites before crizotinib: thoracic 9, bone 4, adrenal 1, thoracic + bone 1
+    xrt = s["xrt"].copy()
+    idx = np.flatnonzero(xrt == 1)
+    xrt[idx[rng.permutation(idx.size)]] = np.repeat([1, 2, 3, 4], [9, 4, 1, 1])[:idx.size]
+    b["xrt"] = xrt
+    return b
+
+
+def _sites(rng, s: dict) -> tuple[dict, np.ndarray]:
+    n = s["pattern"].size
+    pat = s["pattern"]
+    brain = s["btype"] > 0
+    fail = {k: np.zeros(n, np.int8) for k in SITES}
+    fail["brain"] = brain.astype(np.int8)
+    loc = np.zeros(n, np.int8)
+    for j, code in enumerate((_OF, _DF, _ODF)):
+        idx = np.flatnonzero(pat == code)
+        n_pri, _, n_both = _LOC_N[j]
+        # primary-only failures among patients without brain failure
+        w_pri = np.where(brain[idx], 0.0, 1.0)
+        pri = _pick(rng, w_pri, n_pri)
+        rest = np.flatnonzero(~pri)
+        both = _pick(rng, np.ones(rest.size), n_both)
+        loc[idx] = 2
+        loc[idx[pri]] = 1
+        loc[idx[rest[both]]] = 3
+        # site entries: each metastatic failure without brain gets at least one
+        metas = idx[loc[idx] >= 2]
+        pool = np.repeat([k for k in _SITE_N], [_SITE_N[k][j] for k in _SITE_N])
+        pool = pool[rng.permutation(pool.size)]
+        need = [i for i in metas if not brain[i]]
+        used = 0
+        for i in need:
+            fail[pool[used]][i] = 1
+            used += 1
+        for site in pool[used:]:
+            cand = metas[fail[site][metas] == 0]
+            if j == 1:  # DF: one site per patient
+                cand = cand[np.array([sum(fail[k][c] for k in SITES) == 0 for c in cand], bool)]
+            fail[site][cand[rng.integers(cand.size)]] = 1
+    return fail, loc
+
+
+def _trunc_weibull(u, scale, shape, lp, upper):
+    """Weibull PH time conditioned to be <= ``upper`` (inverse CDF of the truncated law)."""
+    h_up = (np.maximum(upper, 1e-9) / scale) ** shape * np.exp(lp)
+    f_up = -np.expm1(-h_up)
+    return scale * (-np.log1p(-u * f_up) * np.exp(-lp)) ** (1.0 / shape)
+
+
+def _typical(meds: np.ndarray) -> np.ndarray:
+    """Median over candidates of each target's KM median (not reached = 100 months)."""
+    return np.median(np.where(np.isnan(meds), 100.0, meds), axis=0)
+
+
+def _choose(meds: np.ndarray, targets, tol: float, z=None, z_target=None) -> int | None:
+    """The candidate whose medians are all within ``tol``; among several, the one whose
+    log-rank z is closest to the published test's (``z_target``)."""
+    dev = np.abs(np.where(np.isnan(meds), np.inf, meds) - np.asarray(targets)[None, :]).max(1)
+    ok = np.flatnonzero(dev <= tol)
+    if not ok.size:
+        return None
+    if z is None or z_target is None:
+        return int(ok[0])
+    return int(ok[np.argmin(np.abs(np.nan_to_num(z[ok]) - z_target))])
+
+
+def _z_of(card, key: str, sign: float):
+    """Signed normal deviate of the card's p-value ``key`` (None if the card lacks it)."""
+    from scipy.special import ndtri
+
+    return sign * float(ndtri(1.0 - float(card.get(key).value) / 2.0)) if key in card else None
+
+
+def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
+                candidates: int = 2000, max_rounds: int = 20, attempts: int = 12) -> Batch:
+    """One exact-count cohort of 93 patients (a :class:`Batch` with one replicate).
+
+    Parameters
+    ----------
+    p : Params
+        Fitted model parameters (times and weights).
+    rng : numpy.random.Generator
+        Source of all randomness.
+    card : StudyCard
+        Supplies the median targets (:data:`EXACT_MEDIANS`).
+    tol : float
+        Largest allowed |KM median - published| (months).
+    candidates, max_rounds, attempts : int
+        Candidate time sets drawn per round, PFS1 rounds per attempt, and attempts
+        (each redraws PFS1 and then tries the PFS2 event allocations) before giving up.
+
+    Returns
+    -------
+    Batch
+
+    Raises
+    ------
+    FailpatternError
+        If no candidate matches the medians within ``attempts`` attempts.
+    """
+    s = _strata(rng)
+    n = s["rt"].size
+    b = _baseline(rng, p, s)
+    fail, loc = _sites(rng, s)
+    prog = s["pattern"] > 0
+    lag = lag_days(p, b["prior_lines"], rng.random(n), rng.random(n))
+    tg1 = [float(card.get(i).value) for i in EXACT_MEDIANS[:4]]
+    tg2 = [float(card.get(i).value) for i in EXACT_MEDIANS[4:]]
+    cov = {"brain": s["bbm"], "brain_rt": s["brain_rt"], "non_adeno": b["non_adeno"], "organs": b["organs"],
+           "response": b["response"]}
+    lp1 = pfs1_lp(p, cov)
+    # published log-rank tests, used to choose among candidates that match the medians
+    z1 = _z_of(card, "pfs1.bbm.prior_brain_rt.p", -1.0)
+    z2 = _z_of(card, "pfs2.salvage_rt.p", -1.0)
+    masks1 = [np.ones(n, bool), s["bbm"] == 1, s["brain_rt"] > 0, (s["bbm"] == 1) & (s["brain_rt"] == 0)]
+    # cells with their own time multiplier, adapted between rounds (stochastic approximation)
+    # and kept across attempts
+    cells1 = [masks1[2], masks1[3], s["bbm"] == 0]
+    mult1 = np.ones(3)
+    mult2 = np.ones(3)
+    for _attempt in range(attempts):
+        for _ in range(max_rounds):
+            K = candidates
+            start = accrual_inv(rng.random((K, n)), p.accrual_growth)
+            # progressed patients need room for their progression (and PD at the first scan)
+            start = np.where(prog, np.minimum(start, CUTOFF_DAY - 62), start)
+            follow = CUTOFF_DAY - start
+            lp = lp1 - p.pfs1_shape * np.log(sum(m * c for m, c in zip(mult1, cells1)))
+            t1 = _trunc_weibull(rng.random((K, n)), p.pfs1_scale, p.pfs1_shape, lp, follow / DPM)
+            lo, hi = p.pd_scan
+            t1 = np.where(b["response"] == 3, lo + (hi - lo) * rng.random((K, n)), t1)
+            t1_d = np.clip(np.round(t1 * DPM), 1, follow).astype(np.int64)
+            pfs1_d = np.where(prog, t1_d, follow)
+            meds = np.stack([km_medians(pfs1_d / DPM, np.broadcast_to(prog, (K, n)), m) for m in masks1], 1)
+            z = logrank_z(pfs1_d / DPM, np.broadcast_to(prog, (K, n)), s["brain_rt"] > 0, masks1[1])
+            k = _choose(meds, tg1, tol, z, z1)
+            if k is not None:
+                break
+            typical = _typical(meds)
+            mult1 *= np.clip([tg1[2] / typical[2], tg1[3] / typical[3], tg1[0] / typical[0]], 0.7, 1.4)
+        else:
+            continue  # no PFS1 candidate: next attempt
+        start, pfs1_d, follow = start[k], pfs1_d[k], follow[k]
+        follow2 = np.where(prog, follow - pfs1_d, 0)
+        # after progression: CBPD (all salvage RT + 16 others), next therapy, PFS2 events, deaths
+        salv = s["salvage"] > 0
+        cbpd = salv | _pick(rng, np.where(prog & ~salv, 1.0, 0.0), 35 - int(salv.sum()))
+        nxt = np.where(prog, 0, -1)
+        off = np.flatnonzero(prog & ~cbpd)
+        nxt[off[rng.permutation(off.size)]] = np.repeat([1, 2, 3], [9, 5, 3])[:off.size]
+        lp2 = p.c_salvage * salv + p.c_cbpd * cbpd
+        # events go preferentially to patients followed longer after progression (the censored
+        # ones are the recent progressions, as at a real cut-off)
+        room = np.where(follow2 >= 15, (follow2 / DPM) ** 2, 1e-6) * prog
+        masks2 = [prog, salv, prog & ~salv, prog & cbpd, prog & ~cbpd]
+        # 28 PFS2 events split over salvage RT / CBPD alone / no CBPD (allocations in _EV2,
+        # so that every subgroup's median is reached), re-drawn if no times fit
+        cells2 = [salv, prog & cbpd & ~salv, prog & ~cbpd]
+        k2 = None
+        for alloc in _EV2:
+            ev2 = np.zeros(n, bool)
+            for grp, k_ev in zip(cells2, alloc):
+                idx = np.flatnonzero(grp)
+                ev2[idx[_pick(rng, room[idx], k_ev)]] = True
+            for _ in range(4):
+                K = candidates
+                lp = lp2 - p.pfs2_shape * np.log(sum(m * c for m, c in zip(mult2, cells2)) + ~prog)
+                t2 = _trunc_weibull(rng.random((K, n)), p.pfs2_scale, p.pfs2_shape, lp, follow2 / DPM)
+                t2_d = np.clip(np.round(t2 * DPM), 1, np.maximum(follow2, 1)).astype(np.int64)
+                pfs2_d = np.where(ev2, t2_d, follow2)
+                meds = np.stack([km_medians(pfs2_d / DPM, np.broadcast_to(ev2, (K, n)), m) for m in masks2], 1)
+                z = logrank_z(pfs2_d / DPM, np.broadcast_to(ev2, (K, n)), salv, prog)
+                k2 = _choose(meds, tg2, tol, z, z2)
+                if k2 is not None:
+                    break
+                typ = _typical(meds)
+                mult2 *= np.clip([tg2[1] / typ[1], np.sqrt(tg2[2] / typ[2] * tg2[3] / typ[3]), tg2[4] / typ[4]],
+                                 0.7, 1.4)
+            if k2 is not None:
+                break
+        if k2 is not None:
+            break
+    else:
+        raise FailpatternError("exact mode: no times matched the published medians; raise attempts")
+    pfs2_d = pfs2_d[k2]
+    follow3 = np.where(ev2, follow2 - pfs2_d, 0)
+    rate = p.death_rate * np.exp(p.d_non_rt * (s["rt"] == 0))
+    w_d = ev2 * np.exp(p.d_non_rt * (s["rt"] == 0)) * (1 - np.exp(-rate * follow3 / DPM)) * (follow3 >= 0)
+    died = _pick(rng, w_d + 1e-12 * ev2, 16) & ev2
+    u = rng.random(n)
+    wd = np.round(-np.log1p(-u * (1 - np.exp(-rate * follow3 / DPM))) / rate * DPM)
+    death_day = pfs1_d + pfs2_d + np.clip(wd, 0, follow3).astype(np.int64)
+    os_d = lag + np.where(died, death_day, follow)
+    def one(a):
+        return np.asarray(a)[None, :]
+
+    return Batch(rt=one(s["rt"]).astype(np.int8), male=one(b["male"]), non_adeno=one(b["non_adeno"]),
+                 ecog=one(b["ecog"]), size=one(b["size"]), t_stage=one(b["t_stage"]), n_stage=one(b["n_stage"]),
+                 organs=one(b["organs"]), lesions=one(b["lesions"]),
+                 mets={k: one(b[k]) for k in ("lung", "liver", "brain", "adrenal", "bone")}, age=one(b["age"]),
+                 prior_lines=one(b["prior_lines"]), burden=one(s["burden"]), brain_rt=one(s["brain_rt"]),
+                 xrt=one(b["xrt"]), response=one(b["response"]), start_d=one(start), lag_d=one(lag),
+                 pfs1_d=one(pfs1_d), pfs1_event=one(prog.astype(np.int8)), pattern=one(s["pattern"]),
+                 location=one(loc), fail={k: one(v) for k, v in fail.items()}, btype=one(s["btype"]),
+                 elig=one(s["elig"]), salvage=one(s["salvage"]), next=one(nxt), pfs2_d=one(pfs2_d),
+                 pfs2_event=one(ev2.astype(np.int8)), os_d=one(os_d), os_event=one(died.astype(np.int8)))

@@ -1,0 +1,350 @@
+"""The generative model, vectorised over replicate cohorts: baseline, course, follow-up.
+
+Why arrays of shape (replicates, patients) and not one patient at a time: the
+calibration compares model expectations with published numbers over hundreds of
+simulated cohorts, and the benchmark draws 10,000 cohorts; both are only practical
+if one call draws them all. Every random number comes from the passed
+``np.random.Generator``, always in the same order and the same shapes whatever the
+parameter values, so a fixed seed gives common random numbers for the calibration.
+
+The model (``docs/simulator.md``) in order: RT group -> Table 1 covariates by group ->
+brain metastases, prior brain / extracranial RT -> best response -> PFS1 (Weibull
+proportional hazards, administrative censoring at the data cut-off) -> first-failure
+pattern and sites -> brain progression and its type -> salvage RT, CBPD, next
+therapy -> PFS2 (Weibull PH) -> death after second progression -> OS from diagnosis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from failpattern.simulate.model import Params
+
+__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SITES", "Batch", "draw_batch"]
+
+DPM = 30.4375  # days per month, as the cohort loader
+ORIGIN = np.datetime64("2014-01-01")  # first possible crizotinib start
+ACCRUAL_DAYS = int((np.datetime64("2018-03-31") - ORIGIN).astype(int))  # last start
+CUTOFF_DAY = int((np.datetime64("2018-05-31") - ORIGIN).astype(int))  # data cut-off
+SITES = ("lung", "liver", "brain", "bone", "adrenal", "regional_ln", "distant_ln", "other")
+#: Table 2 site counts per pattern (OF, DF, ODF), brain excluded (modelled separately).
+SITE_COUNTS = {"lung": (7, 2, 8), "liver": (2, 0, 1), "bone": (1, 3, 2), "adrenal": (0, 0, 1),
+               "regional_ln": (3, 0, 3), "distant_ln": (2, 0, 2), "other": (1, 1, 1)}
+PATTERN_N = (26, 12, 14)
+#: Initial failure location per pattern: primary only, metastasis only, both (Table 2).
+LOCATION_COUNTS = ((7, 16, 3), (0, 12, 0), (0, 7, 7))
+# P(location | pattern, brain progression): rows OF, DF, ODF without brain, then with brain.
+# OF: the 15 brain failures are metastatic (13 metastasis only, 2 both); the other 11
+# carry the 7 primary-only failures. DF and ODF as Table 2.
+_LOCATION_P = np.array([[7 / 11, 3 / 11, 1 / 11], [0, 1, 0], [0, .5, .5],
+                        [0, 13 / 15, 2 / 15], [0, 1, 0], [0, .5, .5]])
+# a metastatic failure with no site drawn: sites in proportion to their Table 2 totals
+_FALLBACK_SITES = ("lung", "liver", "bone", "adrenal", "regional_ln", "distant_ln", "other")
+_FALLBACK = np.array([17, 3, 6, 1, 6, 4, 3], float)
+
+
+@dataclass
+class Batch:
+    """Simulated cohorts as arrays of shape ``(replicates, n)``; see :func:`draw_batch`.
+
+    Integer-coded fields: ``pattern`` 0 none, 1 OF, 2 DF, 3 ODF; ``response`` 0 CR,
+    1 PR, 2 SD, 3 PD; ``burden`` 0 none, 1 oligo, 2 multiple; ``brain_rt`` 0 none,
+    1 SRS, 2 WBRT; ``xrt`` 0 none, 1 thoracic, 2 bone, 3 adrenal, 4 thoracic+bone;
+    ``btype`` 0 none, 1 oligo, 2 multiple; ``elig`` / ``salvage`` 0 none, 1 WBRT,
+    2 SRS, 3 SBRT; ``next`` 0 crizotinib (CBPD), 1 supportive care, 2 ALK TKI,
+    3 chemotherapy, -1 no progression. Times are whole days (``*_d``).
+    """
+
+    rt: np.ndarray
+    male: np.ndarray
+    non_adeno: np.ndarray
+    ecog: np.ndarray
+    size: np.ndarray
+    t_stage: np.ndarray
+    n_stage: np.ndarray
+    organs: np.ndarray
+    lesions: np.ndarray
+    mets: dict
+    age: np.ndarray
+    prior_lines: np.ndarray
+    burden: np.ndarray
+    brain_rt: np.ndarray
+    xrt: np.ndarray
+    response: np.ndarray
+    start_d: np.ndarray
+    lag_d: np.ndarray
+    pfs1_d: np.ndarray
+    pfs1_event: np.ndarray
+    pattern: np.ndarray
+    location: np.ndarray
+    fail: dict
+    btype: np.ndarray
+    elig: np.ndarray
+    salvage: np.ndarray
+    next: np.ndarray
+    pfs2_d: np.ndarray
+    pfs2_event: np.ndarray
+    os_d: np.ndarray
+    os_event: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(replicates, n)``."""
+        return self.rt.shape
+
+    def months(self, days: np.ndarray) -> np.ndarray:
+        """Days to months (30.4375 days per month)."""
+        return days / DPM
+
+    @property
+    def bbm(self) -> np.ndarray:
+        """Baseline brain metastases (0/1)."""
+        return self.mets["brain"]
+
+    @property
+    def progressed(self) -> np.ndarray:
+        """First progression observed (0/1)."""
+        return (self.pattern > 0).astype(np.int8)
+
+    @property
+    def death(self) -> np.ndarray:
+        """Alias of ``os_event``."""
+        return self.os_event
+
+
+def _by_group(pair, rt):
+    return np.where(rt == 1, pair[1], pair[0])
+
+
+def _cat(u, probs):
+    """Category index from uniforms ``u`` and probabilities ``probs`` (inverse CDF)."""
+    c = np.cumsum(probs)
+    return np.minimum(np.searchsorted(c / c[-1], u, side="right"), len(probs) - 1).astype(np.int8)
+
+
+def weibull_inv(u, scale, shape, lp):
+    """Weibull PH time from uniforms: S(t) = exp(-(t/scale)^shape * exp(lp))."""
+    return scale * (-np.log1p(-u) * np.exp(-lp)) ** (1.0 / shape)
+
+
+def pfs1_lp(p: Params, b) -> np.ndarray:
+    """Linear predictor of PFS1 for arrays of covariates ``b`` (a Batch or mapping)."""
+    bbm = b["brain"] if isinstance(b, dict) else b.mets["brain"]
+    brain_rt = b["brain_rt"] if isinstance(b, dict) else b.brain_rt
+    non_adeno = b["non_adeno"] if isinstance(b, dict) else b.non_adeno
+    organs = b["organs"] if isinstance(b, dict) else b.organs
+    response = b["response"] if isinstance(b, dict) else b.response
+    return (p.b_bbm_untreated * (bbm == 1) * (brain_rt == 0) + p.b_bbm_brain_rt * (brain_rt > 0)
+            + p.b_non_adeno * non_adeno + p.b_organs3 * (organs >= 3) + p.b_no_response * (response == 2))
+
+
+def of_logit(p: Params, bbm, size, non_adeno) -> np.ndarray:
+    """logit P(OF | progression)."""
+    return p.of_intercept + p.of_bbm * bbm + p.of_size * (size >= 3.5) + p.of_non_adeno * non_adeno
+
+
+def accrual_inv(u, growth: float) -> np.ndarray:
+    """Start day (0 .. ACCRUAL_DAYS) from uniforms, density ∝ exp(growth * s / S)."""
+    if abs(growth) < 1e-9:
+        s = u
+    else:
+        s = np.log1p(u * np.expm1(growth)) / growth
+    return np.floor(s * (ACCRUAL_DAYS + 1)).clip(0, ACCRUAL_DAYS).astype(np.int64)
+
+
+def draw_baseline(p: Params, rng: np.random.Generator, shape, rt=None) -> dict:
+    """Baseline covariates and pre-crizotinib treatment (Table 1, Results ¶1-3).
+
+    ``rt`` may be given (exact mode fixes the groups); its uniforms are drawn anyway so
+    that the stream of random numbers does not depend on it.
+    """
+    U = lambda: rng.random(shape)
+    u_rt = U()
+    if rt is None:
+        rt = (u_rt < p.p_rt).astype(np.int8)
+    out = {"rt": rt}
+    for name, pair in (("male", p.p_male), ("non_adeno", p.p_non_adeno), ("ecog2", p.p_ecog2),
+                       ("t34", p.p_t34), ("n0", p.p_n0), ("organs3", p.p_organs3),
+                       ("lesions6", p.p_lesions6), ("lung", p.p_lung), ("liver", p.p_liver),
+                       ("brain", p.p_bbm), ("adrenal", p.p_adrenal), ("bone", p.p_bone)):
+        out[name] = (U() < _by_group(pair, rt)).astype(np.int8)
+    out["u_detail"] = [U() for _ in range(6)]  # ecog 0/1, T, N, organs, lesions, spare
+    out["age"] = np.clip(_by_group(p.age_median, rt) + p.age_sd * rng.standard_normal(shape), 22, 85)
+    out["size"] = np.clip(np.exp(np.log(_by_group(p.size_median, rt)) + p.size_sigma * rng.standard_normal(shape)),
+                          0.5, 15.0)
+    out["prior_lines"] = _cat(U(), p.p_prior_lines)
+    u_b, u_brt, u_tech, u_x, u_xs = U(), U(), U(), U(), U()
+    bbm = out["brain"]
+    out["burden"] = np.where(bbm == 1, np.where(u_b < p.p_oligo, 1, 2), 0).astype(np.int8)
+    p_brt = np.where(out["burden"] == 1, p.p_brain_rt_oligo, p.p_brain_rt_multiple)
+    has_brt = (rt == 1) & (bbm == 1) & (u_brt < p_brt)
+    p_srs = np.where(out["burden"] == 1, p.p_srs_oligo, p.p_srs_multiple)
+    out["brain_rt"] = np.where(has_brt, np.where(u_tech < p_srs, 1, 2), 0).astype(np.int8)
+    p_x = np.where(has_brt, p.p_xrt_brain_rt, p.p_xrt_no_brain_rt)
+    has_x = (rt == 1) & (u_x < p_x)
+    out["xrt"] = np.where(has_x, _cat(u_xs, p.xrt_sites) + 1, 0).astype(np.int8)
+    out["response"] = _cat(U(), p.p_response)
+    u_lag = U()
+    out["u_lag"] = u_lag
+    out["u_lag2"] = U()
+    out["u_start"] = U()
+    return out
+
+
+def finish_baseline(b: dict) -> dict:
+    """Detailed categories (ECOG score, T/N stage, organ and lesion counts) from the flags."""
+    u = b["u_detail"]
+    b["ecog"] = np.where(b["ecog2"] == 1, 2, (u[0] < 0.6).astype(np.int8)).astype(np.int8)
+    # T: T1 <= 3 cm else T2 within T1-2; T3 / T4 from a uniform within T3-4
+    b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4),
+                            np.where(b["size"] <= 3.0, 1, 2)).astype(np.int8)
+    b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55)).astype(np.int8)
+    # organ count: the Table 1 category decides (1-2 or 3-6); within it, at least the flagged sites
+    flagged = sum(b[s] for s in ("lung", "liver", "brain", "adrenal", "bone")).astype(np.int64)
+    lo = np.where(b["organs3"] == 1, 3, 1)
+    hi = np.where(b["organs3"] == 1, 6, 2)
+    base = np.clip(flagged, lo, hi)
+    b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
+    b["lesions"] = np.where(b["lesions6"] == 1, 6 + np.floor(-np.log1p(-u[4]) * 6),
+                            np.maximum(b["organs"], 1) + np.floor(u[4] * (6 - np.minimum(b["organs"], 5)))
+                            ).clip(1, None).astype(np.int64)
+    b["lesions"] = np.where(b["lesions6"] == 1, b["lesions"], np.minimum(b["lesions"], 5))
+    return b
+
+
+def lag_days(p: Params, prior_lines, u, u2) -> np.ndarray:
+    """Days from diagnosis to crizotinib start."""
+    lo, hi = p.lag_first_line
+    first = lo + (hi - lo) * u
+    # gamma(2) via the sum of two exponentials, mean = lines * lag_per_line_mean
+    mean = np.maximum(prior_lines, 1) * p.lag_per_line_mean
+    pre = hi + mean / 2.0 * (-np.log1p(-u) - np.log1p(-u2))
+    months = np.where(prior_lines == 0, first, pre)
+    return np.round(months * DPM).astype(np.int64)
+
+
+def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> Batch:
+    """Draw ``replicates`` cohorts of ``n`` patients from the model.
+
+    Parameters
+    ----------
+    p : Params
+        Model parameters.
+    rng : numpy.random.Generator
+        Source of all randomness.
+    replicates, n : int
+        Number of cohorts and patients per cohort.
+
+    Returns
+    -------
+    Batch
+    """
+    shape = (replicates, n)
+    U = lambda: rng.random(shape)
+    b = finish_baseline(draw_baseline(p, rng, shape))
+    rt = b["rt"]
+    start = accrual_inv(b["u_start"], p.accrual_growth)
+    lag = lag_days(p, b["prior_lines"], b["u_lag"], b["u_lag2"])
+    follow = CUTOFF_DAY - start  # potential follow-up from crizotinib start, days
+    # PFS1
+    u1, u_pd = U(), U()
+    t1 = np.minimum(weibull_inv(u1, p.pfs1_scale, p.pfs1_shape, pfs1_lp(p, b)), 1200.0)
+    lo, hi = p.pd_scan
+    t1 = np.where(b["response"] == 3, lo + (hi - lo) * u_pd, t1)
+    t1_d = np.maximum(np.round(t1 * DPM), 1).astype(np.int64)
+    ev1 = t1_d <= follow
+    pfs1_d = np.minimum(t1_d, follow)
+    # pattern
+    u_of, u_df = U(), U()
+    p_of = 1.0 / (1.0 + np.exp(-of_logit(p, b["brain"], b["size"], b["non_adeno"])))
+    p_df = 1.0 / (1.0 + np.exp(-p.df_intercept))
+    pattern = np.where(u_of < p_of, 1, np.where(u_df < p_df, 2, 3)).astype(np.int8)
+    pattern = np.where(ev1, pattern, 0).astype(np.int8)
+    # brain progression and type
+    u_br, u_bt = U(), U()
+    bbm = b["brain"]
+    q = np.where(bbm == 1,
+                 np.where(b["brain_rt"] > 0, p.q_brain_rt,
+                          np.where(b["burden"] == 1, p.q_oligo_untreated, p.q_multiple_untreated)),
+                 p.q_no_bbm)
+    allowed = np.where(bbm == 1, (pattern == 1) | (pattern == 3), (pattern == 2) | (pattern == 3))
+    fail_brain = allowed & (u_br < q)
+    p_mult = np.where(bbm == 1,
+                      np.where(b["brain_rt"] == 0, 1.0,
+                               np.where((b["burden"] == 1) & (b["brain_rt"] == 1), 0.0, p.p_multiple_bbm_brain_rt)),
+                      p.p_multiple_no_bbm)
+    btype = np.where(fail_brain, np.where(u_bt < p_mult, 2, 1), 0).astype(np.int8)
+    # other sites and location (Table 2 rates per pattern)
+    fail, location = draw_sites(rng, pattern, fail_brain, shape)
+    # salvage RT
+    u_el, u_tr, u_cb, u_nx = U(), U(), U(), U()
+    elig = np.zeros(shape, np.int8)
+    elig[btype == 2] = 1
+    elig[(btype == 1) & (u_el < p.p_srs_eligible)] = 2
+    elig[(pattern > 0) & ~fail_brain & (rt == 1) & (u_el < p.p_sbrt_eligible_rt)] = 3
+    p_tr = np.choose(elig, [0.0, p.p_treat_wbrt, p.p_treat_srs, p.p_treat_sbrt])
+    salvage = np.where((rt == 1) & (elig > 0) & (u_tr < p_tr), elig, 0).astype(np.int8)
+    cbpd = np.where(salvage > 0, u_cb < p.p_cbpd_salvage, u_cb < p.p_cbpd_other) & (pattern > 0)
+    nxt = np.where(pattern == 0, -1, np.where(cbpd, 0, _cat(u_nx, p.p_next) + 1)).astype(np.int8)
+    # PFS2
+    u2, u_d = U(), U()
+    lp2 = p.c_salvage * (salvage > 0) + p.c_cbpd * cbpd
+    t2 = np.minimum(weibull_inv(u2, p.pfs2_scale, p.pfs2_shape, lp2), 1200.0)
+    t2_d = np.maximum(np.round(t2 * DPM), 1).astype(np.int64)
+    follow2 = np.where(ev1, follow - pfs1_d, 0)
+    ev2 = ev1 & (t2_d <= follow2)
+    pfs2_d = np.where(ev1, np.minimum(t2_d, follow2), 0)
+    # death after second progression
+    rate = p.death_rate * np.exp(p.d_non_rt * (rt == 0))
+    w_d = np.round(np.minimum(-np.log1p(-u_d) / rate, 1200.0) * DPM).astype(np.int64)
+    death_day = pfs1_d + pfs2_d + w_d  # from crizotinib start
+    died = ev2 & (death_day <= follow)
+    os_d = lag + np.where(died, death_day, follow)
+    return Batch(rt=rt, male=b["male"], non_adeno=b["non_adeno"], ecog=b["ecog"], size=b["size"],
+                 t_stage=b["t_stage"], n_stage=b["n_stage"], organs=b["organs"], lesions=b["lesions"],
+                 mets={k: b[k] for k in ("lung", "liver", "brain", "adrenal", "bone")}, age=b["age"],
+                 prior_lines=b["prior_lines"], burden=b["burden"], brain_rt=b["brain_rt"], xrt=b["xrt"],
+                 response=b["response"], start_d=start, lag_d=lag, pfs1_d=pfs1_d,
+                 pfs1_event=ev1.astype(np.int8), pattern=pattern, location=location, fail=fail,
+                 btype=btype, elig=elig, salvage=salvage, next=nxt, pfs2_d=pfs2_d,
+                 pfs2_event=ev2.astype(np.int8), os_d=os_d, os_event=died.astype(np.int8))
+
+
+def draw_sites(rng, pattern, fail_brain, shape):
+    """Failure sites other than the brain and the initial failure location, per pattern.
+
+    Each site is present with its Table 2 rate in the patient's pattern; DF patients
+    without brain progression get exactly one site (Table 2's DF column has one site
+    per patient); a metastatic failure with no site drawn gets the commonest site of
+    its pattern (lung for OF and ODF).
+    """
+    U = lambda: rng.random(shape)
+    u_loc = U()
+    fail = {"brain": fail_brain.astype(np.int8)}
+    idx = np.clip(pattern - 1, 0, 2)
+    # location given pattern and brain progression (a brain failure is metastatic)
+    row = np.where(fail_brain, 3 + idx, idx)
+    c = np.cumsum(_LOCATION_P, axis=1)[row]
+    location = (u_loc[..., None] > c[..., :2]).sum(-1).astype(np.int8) + 1  # 1 primary, 2 met, 3 both
+    location = np.where(pattern == 0, 0, location).astype(np.int8)
+    metastatic = (location >= 2)
+    u_one = U()
+    df_sites = np.array([2, 3, 1], float)  # lung, bone, other among DF without brain
+    df_pick = _cat(u_one, df_sites)
+    for s in SITES:
+        if s == "brain":
+            continue
+        u = U()
+        n_of, _, n_odf = SITE_COUNTS[s]
+        rate = np.choose(idx, [n_of / 19.0, 0.0, n_odf / 14.0])  # OF: 19 patients with metastatic failure
+        f = metastatic & (pattern != 2) & (u < rate)
+        if s in ("lung", "bone", "other"):
+            f |= (pattern == 2) & ~fail_brain & (df_pick == {"lung": 0, "bone": 1, "other": 2}[s])
+        fail[s] = f.astype(np.int8)
+    none = metastatic & (sum(fail[s].astype(np.int64) for s in SITES) == 0)
+    pick = _cat(U(), _FALLBACK)
+    for k, s in enumerate(_FALLBACK_SITES):
+        fail[s] = (fail[s].astype(bool) | (none & (pick == k))).astype(np.int8)
+    return fail, location
