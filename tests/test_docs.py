@@ -45,19 +45,7 @@ KNOWN_GAPS = {
     "Cohort.missing_for: no Returns section",
     "Cohort.supports: no Parameters section",
     "Cohort.supports: no Returns section",
-    "StudyCard.get: no Parameters section",
-    "StudyCard.get: no Returns section",
-    "StudyCard.resolve: no Parameters section",
-    "StudyCard.resolve: no Returns section",
-    "StudyCard.denominator_of: no Parameters section",
-    "StudyCard.denominator_of: no Returns section",
     "Exclusion: fields not in Attributes: patient_id, line, reason",
-    "CardNumber: fields not in Attributes: id, value, location, analysis, population, method, "
-    "relation, ci_lower, ci_upper, ci_level, ci_decimals, range_lower, range_upper, at, unit, "
-    "numerator, denominator, table, events, totals, estimate, endpoint, grouping, also_at, "
-    "convention, decimals, tolerance, inconsistency, notes, section, line",
-    "Population: fields not in Attributes: name, n, description, count_id, parent, notes",
-    "Check: fields not in Attributes: id, terms, total, inconsistency, notes, line",
 }
 
 

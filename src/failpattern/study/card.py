@@ -142,7 +142,7 @@ class CardProblem:
 class StudyCardError(InputError):
     """A study card breaks the schema; ``problems`` lists every problem found.
 
-    Parameters
+    Attributes
     ----------
     path : str
         The card that was loaded.
@@ -161,7 +161,66 @@ class StudyCardError(InputError):
 # ----------------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class CardNumber:
-    """One published number of a study card (see ``docs/study-cards.md`` for each field)."""
+    """One published number of a study card (``docs/study-cards.md`` details each field).
+
+    Attributes
+    ----------
+    id : str
+        Stable dotted identifier, e.g. ``pfs1.median.all``.
+    value : float
+        The number as printed (percentages in percent, p-values as fractions).
+    location : str
+        Where it is printed ("Table 1 row 'Sex: Male', column 'RT'").
+    analysis : str
+        The analysis it belongs to (a key of the card's ``analyses``).
+    population : str
+        The patients it describes (a key of the card's ``populations``).
+    method : str
+        How it was computed (the card's method vocabulary: ``km_median``, ``logrank_p``, ...).
+    relation : str
+        ``eq`` for a printed value; ``lt``, ``le``, ``gt``, ``ge`` for "p < 0.001" and the like;
+        ``approx`` for "approximately".
+    ci_lower, ci_upper : float or None
+        Printed confidence limits.
+    ci_level : float or None
+        Their level (0.95).
+    ci_decimals : tuple of int or None
+        Printed decimals of the two limits.
+    range_lower, range_upper : float or None
+        A printed range (e.g. of follow-up).
+    at : float or None
+        The time a rate or cumulative incidence is read at (months).
+    unit : str or None
+        Unit of ``value``.
+    numerator : tuple of str or None
+        Ids of the counts a proportion is made of.
+    denominator : str or int or None
+        Population name, count id or number a proportion is divided by.
+    table : tuple of tuple or None
+        Contingency-table cells (ids or counts) a p-value was computed from.
+    events, totals : tuple or None
+        Event counts and group sizes (ids or numbers) for two-group comparisons.
+    estimate : str or None
+        Id of the estimate a p-value or CI belongs to.
+    endpoint, grouping : str or None
+        The outcome and the grouping the number describes.
+    also_at : tuple of str
+        Other places the same printed value appears.
+    convention : str
+        Software convention the paper used (``spss22``, ``stata13``, ``none``).
+    decimals : int
+        Printed decimals of ``value``.
+    tolerance : float or None
+        Absolute tolerance for regression checks.
+    inconsistency : str or None
+        How the paper contradicts itself on this number, if it does.
+    notes : str or None
+        Free-text remarks.
+    section : str or None
+        The paper's section.
+    line : int or None
+        YAML line of the entry.
+    """
 
     id: str
     value: float
@@ -198,7 +257,23 @@ class CardNumber:
 
 @dataclass(frozen=True)
 class Population:
-    """A named group of patients of the study."""
+    """A named group of patients of the study.
+
+    Attributes
+    ----------
+    name : str
+        The key numbers refer to (``population:`` field).
+    n : int or None
+        Its size, when the paper gives or implies it.
+    description : str
+        Who is in it.
+    count_id : str or None
+        Id of the card number that states its size.
+    parent : str or None
+        The population it is a subset of.
+    notes : str or None
+        Free-text remarks (e.g. how ``n`` was derived).
+    """
 
     name: str
     n: int | None
@@ -210,7 +285,23 @@ class Population:
 
 @dataclass(frozen=True)
 class Check:
-    """An arithmetic identity the paper's numbers should satisfy: ``sum(terms) == total``."""
+    """An arithmetic identity the paper's numbers should satisfy: ``sum(terms) == total``.
+
+    Attributes
+    ----------
+    id : str
+        Identifier of the check.
+    terms : tuple of str or int
+        Number ids (or literal counts) that are added.
+    total : str or int
+        The number id, population name or count they should add up to.
+    inconsistency : str or None
+        Why the paper's numbers do not add up, when they do not.
+    notes : str or None
+        Free-text remarks.
+    line : int or None
+        YAML line of the entry.
+    """
 
     id: str
     terms: tuple[str | int, ...]
@@ -287,6 +378,15 @@ class StudyCard:
     def get(self, number_id: str) -> CardNumber:
         """The number with id ``number_id``.
 
+        Parameters
+        ----------
+        number_id : str
+            A number id of this card.
+
+        Returns
+        -------
+        CardNumber
+
         Raises
         ------
         KeyError
@@ -302,7 +402,17 @@ class StudyCard:
             raise KeyError(f"study card {self.name!r} has no number {number_id!r}{hint}") from None
 
     def resolve(self, ref: str | int) -> int | float:
-        """Value of a reference: an int, a number id, or a population name (its ``n``)."""
+        """Value of a reference: an int, a number id, or a population name (its ``n``).
+
+        Parameters
+        ----------
+        ref : str or int
+            A literal count, a number id or a population name.
+
+        Returns
+        -------
+        int or float
+        """
         if isinstance(ref, (int, float)):
             return ref
         if ref in self._records:
@@ -310,7 +420,17 @@ class StudyCard:
         return self.populations[ref].n
 
     def denominator_of(self, number: CardNumber) -> int | float | None:
-        """Denominator of a proportion or rate: ``denominator`` if set, else the population's ``n``."""
+        """Denominator of a proportion or rate: ``denominator`` if set, else the population's ``n``.
+
+        Parameters
+        ----------
+        number : CardNumber
+            A proportion or rate of this card.
+
+        Returns
+        -------
+        int or float or None
+        """
         ref = number.denominator if number.denominator is not None else number.population
         return self.resolve(ref)
 
