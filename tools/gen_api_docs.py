@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "api.md"
 COMMAND = "python tools/gen_api_docs.py"
 
-GROUPS = ("Statistics", "Cohorts and study cards", "Plots", "Errors")
+GROUPS = ("Statistics", "Cohorts and study cards", "Analysis plan and simulation", "Plots", "Errors")
 GROUP_INTRO = {
     "Statistics": (
         "Estimators and tests. Each function validates its arguments (bad input raises "
@@ -44,6 +44,9 @@ GROUP_INTRO = {
     "Cohorts and study cards": (
         "Loading and validating a cohort file ([cohort-format.md](cohort-format.md)) and "
         "a study card of published numbers ([study-cards.md](study-cards.md))."),
+    "Analysis plan and simulation": (
+        "The paper's analyses run on a cohort and compared with the published numbers, and the "
+        "simulator of cohorts with the published characteristics ([simulator.md](simulator.md))."),
     "Plots": (
         "`failpattern.plots` turns results into publication figures. Each function "
         "returns a `matplotlib.figure.Figure` made without pyplot. Import with "
@@ -92,6 +95,9 @@ def _group_of(obj) -> str:
     module = getattr(obj, "__module__", "") or ""
     if module.startswith("failpattern.stats"):
         return "Statistics"
+    if module.startswith(("failpattern.study.plan", "failpattern.study.compare",
+                          "failpattern.simulate")):
+        return "Analysis plan and simulation"
     if module.startswith(("failpattern.cohort", "failpattern.study")):
         return "Cohorts and study cards"
     if module.startswith("failpattern.plots"):

@@ -14,7 +14,8 @@ from failpattern.stats import (ContingencyResult, CoxResult, CumulativeIncidence
                                FineGrayResult, contingency_test, cox, crosstab_test,
                                cumulative_incidence, fine_gray,
                                kaplan_meier, logrank, two_sample_test)
-from failpattern.study import StudyCard, StudyCardError, load_study
+from failpattern.simulate import simulate
+from failpattern.study import PlanResult, StudyCard, StudyCardError, compare, load_study, run_plan
 
 __all__ = [
     "__version__",
@@ -25,6 +26,8 @@ __all__ = [
     "GrayTestResult", "FineGrayResult", "ContingencyResult", "TwoSampleResult",
     # cohorts and study cards
     "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError",
+    # the paper's analysis plan and the simulator
+    "run_plan", "PlanResult", "compare", "simulate",
     # errors
     "FailpatternError", "InputError", "ConvergenceError",
 ]

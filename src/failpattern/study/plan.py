@@ -325,7 +325,22 @@ class PlanResult:
         return pd.DataFrame(rows, columns=["analysis", "patient_id", "line", "reason"])
 
     def get(self, id_: str) -> float:
-        """The value reproduced under ``id_`` (``KeyError`` if none)."""
+        """The value reproduced under ``id_``.
+
+        Parameters
+        ----------
+        id_ : str
+            A card id (or a plan id of the same style).
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        KeyError
+            If the plan produced no value under that id.
+        """
         hit = self._values.loc[self._values["id"] == id_, "value"]
         if hit.empty:
             raise KeyError(f"the plan produced no value {id_!r}")
