@@ -399,3 +399,18 @@ def test_one_stratum_equals_no_strata(data):
               strata="site")
     np.testing.assert_allclose(one.coef, fit.coef, rtol=1e-10, atol=1e-12)
     assert one.score_test.statistic == pytest.approx(fit.score_test.statistic, rel=1e-10)
+
+
+@pytest.mark.parametrize("case", ["lung_efron", "lung_breslow", "veteran_strata_two",
+                                  "veteran_strata_celltype_breslow"])
+@pytest.mark.parametrize("cells", [0, 10**9])
+def test_dense_and_cumulative_risk_sets_both_match_r(case, cells, monkeypatch):
+    # small fits hold the risk sets as a dense (events x rows) matrix, large ones use
+    # reverse cumulative sums; force each path on the R cases
+    import failpattern.stats._coxfit as kernel
+    monkeypatch.setattr(kernel, "_DENSE_CELLS", cells)
+    data, kwargs = _case(case)
+    fit = cox(data, **kwargs)
+    for quantity, ours in _ours(fit).items():
+        err = _relative_error(ours, reference("cox", case, quantity))
+        assert err <= RTOL, f"{case} {quantity} (cells {cells}): relative error {err:.3g}"

@@ -341,3 +341,18 @@ def test_separation_with_one_covariate_raises():
     cause = np.where(x == 1, rng.choice([1, 2], size=80), rng.choice([0, 2], size=80))
     with pytest.raises(ConvergenceError, match="separation"):
         fine_gray_fit(x, time, cause, names=["x"])
+
+
+@pytest.mark.parametrize("case", ["pbc_death", "pbc_coarse", "mgus2_death"])
+@pytest.mark.parametrize("cells", [0, 10**9])
+def test_dense_and_cumulative_risk_sets_both_match_crr(case, cells, monkeypatch):
+    # small fits hold the weighted risk sets as a dense (failure times x rows) matrix,
+    # large ones use prefix and suffix sums; force each path on the crr cases
+    monkeypatch.setattr(kernel, "_DENSE_CELLS", cells)
+    res = _fit(case)
+    for q in ("coef", "se", "z", "p"):
+        assert _rel(res.summary[q], reference("finegray", case, q)) < 1e-9, q
+    p = len(res.names)
+    ref_var = reference("finegray", case, "var").reshape(p, p, order="F")
+    np.testing.assert_allclose(res.covariance, ref_var, rtol=1e-9)
+    assert res.loglik == pytest.approx(reference("finegray", case, "loglik")[0], rel=1e-10)

@@ -101,3 +101,19 @@ def test_covariate_matrix():
         v.covariate_matrix(df, ["a", "a"])
     with pytest.raises(InputError, match="DataFrame"):
         v.covariate_matrix({"a": [1]}, ["a"])
+
+
+@pytest.mark.parametrize("values", [
+    np.array([3, 1, 3, 2, 1]), np.array([-4, 7, -4, 0], dtype=np.int32),
+    np.array([5, 5, 9], dtype=np.uint8), np.array([10**12, 1, 10**12]),
+    np.array([-128, 127, 0, -128], dtype=np.int8),
+    pd.Series([2, 0, 2], index=["a", "b", "c"]), np.array([1.5, 0.5, 1.5]),
+    np.array(["b", "a", "b"], dtype=object), np.array([True, False, True])])
+def test_as_groups_equals_np_unique(values):
+    # integer labels are counted rather than sorted; the result must be np.unique's
+    codes, levels = v.as_groups(values, "group", min_groups=1)
+    expected_levels, expected_codes = np.unique(np.asarray(values), return_inverse=True)
+    np.testing.assert_array_equal(levels, expected_levels)
+    assert levels.dtype == expected_levels.dtype
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert codes.dtype == np.int64

@@ -12,9 +12,11 @@ observations or risk sets.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dgesv as _dgesv
 
 from failpattern.errors import ConvergenceError
 
@@ -52,6 +54,24 @@ class CoxFit:
     n_events: int
 
 
+_DENSE_CELLS = 30_000  # events x rows at or below which risk sets are a dense weight matrix
+
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _triangle(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper-triangle indices of a ``p x p`` matrix and, for each of its ``p * p`` cells,
+    the position of that cell (or its mirror) in the upper-triangle vector (cached)."""
+    out = _TRIU.get(p)
+    if out is None:
+        iu = np.triu_indices(p)
+        full = np.empty((p, p), dtype=np.intp)
+        full[iu] = np.arange(iu[0].size)
+        full[iu[1], iu[0]] = np.arange(iu[0].size)
+        out = _TRIU[p] = (iu[0], iu[1], full.ravel())
+    return out
+
+
 class _Design:
     """Sorted data and tie structure, computed once; ``evaluate(beta)`` per iteration.
 
@@ -62,6 +82,12 @@ class _Design:
     without subtracting the two. Efron's k-th denominator is
     ``R0 + (1 - k/d) E0`` (Breslow: ``R0 + E0``), so only scalars are needed
     per event; the vectors and matrices are combined once per event time.
+
+    Small problems (events x rows at most ``_DENSE_CELLS``) instead hold the
+    risk-set weights of every event as one dense ``(events, n)`` matrix (1 for
+    ``R``, ``1 - k/d`` or 1 for ``E``), so an evaluation is one matrix product
+    and a handful of array operations: the same sums of positive weights, with
+    no subtraction either, at a fraction of the per-call overhead.
     """
 
     def __init__(self, X: np.ndarray, time: np.ndarray, event: np.ndarray,
@@ -73,9 +99,11 @@ class _Design:
         t = time[order]
         e = e_in[order]
         # centring changes only rounding (the partial likelihood is shift invariant), as in R
-        xs = X[order] - X.mean(axis=0)
-        new = np.ones(n, dtype=bool)
-        new[1:] = t[1:] != t[:-1]
+        mean = np.add.reduce(X, axis=0) / n if X.dtype == np.float64 else X.mean(axis=0)
+        xs = X[order] - mean
+        new = np.empty(n, dtype=bool)
+        new[0] = True
+        np.not_equal(t[1:], t[:-1], out=new[1:])
         stop = None
         if strata is not None:
             s = strata[order]
@@ -83,30 +111,62 @@ class _Design:
             new[boundary] = True
             ends = np.append(boundary, n)     # one past the last row of each stratum
             stop = np.repeat(ends, np.diff(np.concatenate(([0], ends))))
-        starts = np.flatnonzero(new)
-        gid = np.cumsum(new) - 1
-        d = np.bincount(gid[e], minlength=starts.size)
-        event_groups = np.flatnonzero(d > 0)
+        starts = new.nonzero()[0]
+        gid = new.cumsum()
+        gid -= 1
+        self.event_rows = e.nonzero()[0]
+        d = np.bincount(gid[self.event_rows], minlength=starts.size)
+        event_groups = d.nonzero()[0]
         dg = d[event_groups]
-        n_ev = int(dg.sum())
+        n_ev = self.event_rows.size
         first = starts[event_groups]                 # tied events are rows first .. first + d - 1
         self.others_at = first + dg                  # R: rows from here to the end of the stratum
         self.others_stop = None if stop is None else stop[first]
-        self.event_rows = np.flatnonzero(e)
-        self.event_starts = np.concatenate(([0], np.cumsum(dg)[:-1]))
-        self.event_group = np.repeat(np.arange(dg.size), dg)
+        self.event_starts = np.zeros(dg.size, dtype=np.intp)
+        dg[:-1].cumsum(out=self.event_starts[1:])
+        self.event_group = np.arange(dg.size).repeat(dg)
         # weight of the tied events in the k-th Efron denominator: 1 - k/d (Breslow: 1)
-        k = np.arange(n_ev) - np.repeat(self.event_starts, dg)
-        self.keep = 1.0 - k / np.repeat(dg, dg) if efron else np.ones(n_ev)
+        if efron:
+            k = np.arange(n_ev) - self.event_starts.repeat(dg)
+            self.keep = 1.0 - k / dg.repeat(dg)
+        else:
+            self.keep = np.ones(n_ev)
         self.groups = dg.size
-        iu = np.triu_indices(p)
-        self.iu = iu
+        i0, i1, self.full = _triangle(p)
         self.p = p
         self.n_events = n_ev
         self.x = xs
         # [1, x, upper triangle of x x'] for every row: sums of r * z give the 0th-2nd moments
-        self.z = np.column_stack([np.ones(n), xs, xs[:, iu[0]] * xs[:, iu[1]]])
-        self.x_event_sum = xs[e].sum(axis=0)
+        z = np.empty((n, 1 + p + i0.size))
+        z[:, 0] = 1.0
+        z[:, 1:p + 1] = xs
+        np.multiply(xs[:, i0], xs[:, i1], out=z[:, p + 1:])
+        self.z = z
+        # sd of each column (X.std(axis=0)) from the column sums of its squares in z
+        squares = np.add.reduce(z[:, p + 1:], axis=0)[self.full[::p + 1]]
+        self.sd = np.sqrt(squares / n)
+        self.x_event_sum = np.add.reduce(xs[self.event_rows], axis=0)
+        self.dense = None
+        if n_ev * n <= _DENSE_CELLS:
+            # risk-set weights of each event (one row each): 0 before its tied events,
+            # keep on them (E), 1 on the rest of its risk set (R), 0 after its stratum
+            g = self.event_group
+            lo = first[g]
+            mid = self.others_at[g]
+            counts = np.empty((n_ev, 4), dtype=np.intp)
+            counts[:, 0] = lo
+            counts[:, 1] = mid - lo
+            if stop is None:
+                counts[:, 2] = n - mid
+                counts[:, 3] = 0
+            else:
+                hi = self.others_stop[g]
+                counts[:, 2] = hi - mid
+                counts[:, 3] = n - hi
+            values = np.zeros((n_ev, 4))
+            values[:, 1] = self.keep
+            values[:, 2] = 1.0
+            self.dense = values.ravel().repeat(counts.ravel()).reshape(n_ev, n)
 
     def evaluate(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Log partial likelihood, score vector and observed information at ``beta``.
@@ -114,23 +174,31 @@ class _Design:
         Callers silence floating-point warnings (``cox_fit`` does): an
         overflowing trial step gives a non-finite loglik, which is halved.
         """
+        if self.dense is not None:
+            return self._evaluate_dense(beta)
         p = self.p
         g = self.event_group
         eta = self.x @ beta
         shift = max(float(eta.max()) - 500.0, 0.0)   # keep exp() finite; loglik is shift-free
-        w = np.exp(eta - shift)[:, None] * self.z
+        if shift:
+            eta -= shift
+        w = np.exp(eta)[:, None] * self.z
         tail = np.zeros((w.shape[0] + 1, w.shape[1]))
         np.cumsum(w[::-1], axis=0, out=tail[-2::-1])     # tail[i] = sum of rows i..n-1
         others = tail[self.others_at]
         if self.others_stop is not None:                 # end each risk set at its stratum
-            others = others - tail[self.others_stop]
+            others -= tail[self.others_stop]
         tied = np.add.reduceat(w[self.event_rows], self.event_starts, axis=0)
         denom = others[:, 0][g] + self.keep * tied[:, 0][g]
         a = 1.0 / denom
         c = self.keep * a
-        m = self.groups
-        sums = [np.bincount(g, weights=v, minlength=m) for v in (a, c, a * a, a * c, c * c)]
-        A, C, AA, AC, CC = sums
+        # per event time: sums of a, c, a^2, a c, c^2 over its tied events
+        terms = np.empty((a.size, 5))
+        terms[:, 0] = a
+        terms[:, 1] = c
+        np.multiply(terms[:, :2], a[:, None], out=terms[:, 2:4])
+        np.multiply(c, c, out=terms[:, 4])
+        A, C, AA, AC, CC = np.add.reduceat(terms, self.event_starts, axis=0).T
         loglik = (float(self.x_event_sum @ beta) - self.n_events * shift
                   - float(np.log(denom).sum()))
         r1, e1 = others[:, 1:p + 1], tied[:, 1:p + 1]
@@ -138,10 +206,24 @@ class _Design:
         upper = A @ others[:, p + 1:] + C @ tied[:, p + 1:]
         cross = (r1 * AC[:, None]).T @ e1
         outer = (r1 * AA[:, None]).T @ r1 + cross + cross.T + (e1 * CC[:, None]).T @ e1
-        second = np.empty((p, p))
-        second[self.iu] = upper
-        second[self.iu[1], self.iu[0]] = upper
-        info = second - outer
+        info = upper[self.full].reshape(p, p) - outer
+        return loglik, score, info
+
+    def _evaluate_dense(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        p = self.p
+        eta = self.x @ beta
+        shift = max(float(np.maximum.reduce(eta)) - 500.0, 0.0)
+        if shift:
+            eta -= shift
+        moments = self.dense @ (np.exp(eta)[:, None] * self.z)   # S0, S1, S2 of each event
+        denom = moments[:, 0]
+        inv = 1.0 / denom
+        total = inv @ moments                       # sums over events of S / S0
+        s1 = moments[:, 1:p + 1]
+        loglik = (float(self.x_event_sum @ beta) - self.n_events * shift
+                  - float(np.add.reduce(np.log(denom))))
+        score = self.x_event_sum - total[1:p + 1]
+        info = total[p + 1:][self.full].reshape(p, p) - (s1.T * (inv * inv)) @ s1
         return loglik, score, info
 
 
@@ -156,7 +238,7 @@ def _check_information(info: np.ndarray, spread: np.ndarray, names: list[str]) -
     a column whose information is a negligible fraction of it varies within
     no risk set (e.g. it is constant within each stratum).
     """
-    diag = np.diag(info)
+    diag = info.diagonal()
     flat = ~(diag > _SINGULAR * spread)
     if flat.any():
         bad = ", ".join(repr(names[j]) for j in np.flatnonzero(flat))
@@ -164,7 +246,14 @@ def _check_information(info: np.ndarray, spread: np.ndarray, names: list[str]) -
             f"Cox model: covariate(s) {bad} carry no information (constant within every risk "
             "set, e.g. constant within each stratum); remove them")
     scale = 1.0 / np.sqrt(diag)
-    values, vectors = np.linalg.eigh(info * np.outer(scale, scale))
+    corr = info * np.outer(scale, scale)
+    # Gershgorin: every eigenvalue of the correlation form lies within the largest
+    # off-diagonal row sum of 1, and the largest is at most p (its trace); when that
+    # bound alone clears the threshold with room to spare, no eigenvalue can fail it
+    p = corr.shape[0]
+    if 1.0 - (np.add.reduce(np.abs(corr), axis=1) - 1.0).max() > 1e-8 * p:
+        return
+    values, vectors = np.linalg.eigh(corr)
     null = values < _SINGULAR * values.max()
     if null.any():
         involved = np.flatnonzero(np.abs(vectors[:, null]).max(axis=1) > 0.05)
@@ -175,12 +264,11 @@ def _check_information(info: np.ndarray, spread: np.ndarray, names: list[str]) -
             "indicators); drop one of them")
 
 
-def _solve(info: np.ndarray, vector: np.ndarray, iteration: int) -> np.ndarray:
-    try:
-        out = np.linalg.solve(info, vector)
-    except np.linalg.LinAlgError:
-        out = np.full_like(vector, np.nan)
-    if not np.all(np.isfinite(out)):
+def _solve(info: np.ndarray, rhs: np.ndarray, iteration: int) -> np.ndarray:
+    """``info^{-1} rhs`` by LU with partial pivoting (LAPACK ``dgesv``, as ``np.linalg.solve``
+    and ``np.linalg.inv``, without their per-call overhead)."""
+    _, _, out, status = _dgesv(info, rhs)
+    if status != 0 or not np.isfinite(out).all():
         raise ConvergenceError(
             f"Cox model: the information matrix became singular at iteration {iteration}; "
             "a coefficient is probably infinite (separation) or covariates are collinear")
@@ -252,7 +340,7 @@ def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
     beta = np.zeros(p)
     loglik, score, info = design.evaluate(beta)
     loglik_null = loglik
-    sd = X.std(axis=0)      # steps are judged on the scale of the linear predictor
+    sd = design.sd          # steps are judged on the scale of the linear predictor
     _check_information(info, design.n_events * sd**2, labels)
     step = _solve(info, score, 0)
     score_test = float(score @ step)
@@ -266,7 +354,7 @@ def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
         trial = beta + step
         t_loglik, t_score, t_info = design.evaluate(trial)
         change = t_loglik - loglik
-        if not np.isfinite(t_loglik) or change < -tol * abs(loglik):
+        if not math.isfinite(t_loglik) or change < -tol * abs(loglik):
             step = step / 2.0        # R: newbeta = (newbeta + beta) / 2
             continue
         beta, loglik, score, info = trial, t_loglik, t_score, t_info
@@ -295,7 +383,7 @@ def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
             f"partial likelihood {change:.3g} (tolerance {tol:g} relative), coefficients still "
             f"moving: {still}. Check for separation or very sparse categories, rescale "
             "covariates, or allow more iterations")
-    covariance = np.linalg.inv(info)
+    covariance = _solve(info, np.eye(p), iteration)
     covariance = (covariance + covariance.T) / 2.0
     return CoxFit(coef=beta, covariance=covariance, information=info, loglik=loglik,
                   loglik_null=loglik_null, score_test=score_test, iterations=iteration,

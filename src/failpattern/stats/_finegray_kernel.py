@@ -20,9 +20,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dgesv as _dgesv
+from scipy.linalg.lapack import dpotrf as _dpotrf
 
 from failpattern.errors import ConvergenceError
-from failpattern.stats._tables import time_table
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,29 @@ class Prepared:
     c_risk: np.ndarray     # (c,) number with time >= that time
     c_le: np.ndarray       # (n,) number of censoring times <= t_i
     x_fail_sum: np.ndarray  # (p,) sum of x over failures of interest
+    # small problems only (failure times x rows <= _DENSE_CELLS), else None:
+    dense: np.ndarray | None = None  # (f, n) risk-set weight of each row at each failure time
+    z: np.ndarray | None = None      # (n, 1 + p + p(p+1)/2) [1, x, upper triangle of x x']
+    full: np.ndarray | None = None   # (p * p,) position of each cell of a p x p matrix in it
+
+
+_DENSE_CELLS = 30_000  # failure times x rows at or below which risk sets are a dense matrix
+
+
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _triangle(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper-triangle indices of a ``p x p`` matrix and the upper-triangle position of
+    each of its ``p * p`` cells (or of the mirror cell); cached."""
+    out = _TRIU.get(p)
+    if out is None:
+        iu = np.triu_indices(p)
+        full = np.empty((p, p), dtype=np.intp)
+        full[iu] = np.arange(iu[0].size)
+        full[iu[1], iu[0]] = np.arange(iu[0].size)
+        out = _TRIU[p] = (iu[0], iu[1], full.ravel())
+    return out
 
 
 def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int) -> Prepared:
@@ -58,36 +82,58 @@ def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interes
     order = np.argsort(time, kind="stable")
     t = time[order]
     c = cause[order]
-    kind = np.where(c == 0, 0, np.where(c == cause_of_interest, 1, 2))
-    table = time_table(t, kind, n_causes=2)
-    group = table.index
-    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
-    d = table.events[:, 0, 0].astype(np.float64)
-    n_cens = table.censored[:, 0].astype(np.float64)
-    at_risk = table.at_risk[:, 0].astype(np.float64)
+    n, p = x.shape
+    kind = 2 * (c != 0) - (c == cause_of_interest)      # 0 censored, 1 of interest, 2 competing
+    # the distinct times of the sorted times (the table of _tables.time_table, without a 2nd sort)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = new.nonzero()[0]
+    group = new.cumsum()
+    group -= 1
+    m = starts.size
+    counts = np.bincount(group * 3 + kind, minlength=3 * m).reshape(m, 3).astype(np.float64)
+    n_cens = counts[:, 0]
+    d = counts[:, 1]
+    at_risk = (n - starts).astype(np.float64)          # number with time >= each distinct time
     # censoring KM; crr evaluates it at t * (1 - 100 eps): the left limit G(t-),
     # except at t = 0 where that point is 0 itself and the right value G(0) is used
     after = np.cumprod(1.0 - n_cens / at_risk)
-    G = np.concatenate([[1.0], after[:-1]])
-    if table.time[0] == 0.0:
+    G = np.empty(m)
+    G[0] = 1.0
+    G[1:] = after[:-1]
+    if t[0] == 0.0:
         G[0] = after[0]
-    xs = x[order]
-    xs = xs - xs.mean(axis=0)
+    xs = x[order].astype(np.float64, copy=False)        # a copy: x[order] is new
+    xs -= np.add.reduce(xs, axis=0) / n                  # = xs.mean(axis=0)
     fail = kind == 1
     comp = kind == 2
     inv_g = np.where(comp, 1.0 / G[group], 0.0)
-    ones = np.column_stack([np.ones(len(t)), xs])
-    w = np.concatenate([ones, ones * inv_g[:, None]], axis=1)
-    events = np.flatnonzero(d)
-    n_le = np.cumsum(d > 0)
-    cens_times = np.flatnonzero(n_cens)
+    w = np.empty((n, 2 * p + 2))
+    w[:, 0] = 1.0
+    w[:, 1:p + 1] = xs
+    np.multiply(w[:, :p + 1], inv_g[:, None], out=w[:, p + 1:])
+    events = d.nonzero()[0]
+    n_le = (d > 0).cumsum()
+    cens_times = n_cens.nonzero()[0]
+    fail_rows = fail.nonzero()[0]
+    dense = z = full = None
+    if events.size * n <= _DENSE_CELLS:
+        # weight of row i in the risk set of failure time k: 1 if t_i >= tau_k, else
+        # G_k / G(t_i-) for a competing row (0 for the others, whose inv_g is 0)
+        dense = G[events][:, None] * inv_g
+        dense[np.arange(n) >= starts[events][:, None]] = 1.0
+        i0, i1, full = _triangle(p)
+        z = np.empty((n, 1 + p + i0.size))
+        z[:, :p + 1] = w[:, :p + 1]
+        np.multiply(xs[:, i0], xs[:, i1], out=z[:, p + 1:])
     return Prepared(
-        x=xs, w=w, starts=starts, fail=fail.astype(np.float64), fail_rows=np.flatnonzero(fail),
-        cens_rows=np.flatnonzero(kind == 0), n_comp=int(comp.sum()), events=events,
+        x=xs, w=w, starts=starts, fail=fail.astype(np.float64), fail_rows=fail_rows,
+        cens_rows=(kind == 0).nonzero()[0], n_comp=int(np.count_nonzero(comp)), events=events,
         d=d[events], G=G[events], inv_g=inv_g, n_le=n_le[group], cens_times=cens_times,
         n_before=n_le[cens_times] - (d[cens_times] > 0), c_count=n_cens[cens_times],
-        c_risk=at_risk[cens_times], c_le=np.cumsum(n_cens > 0)[group],
-        x_fail_sum=xs[fail].sum(axis=0))
+        c_risk=at_risk[cens_times], c_le=(n_cens > 0).cumsum()[group],
+        x_fail_sum=np.add.reduce(xs[fail_rows], axis=0), dense=dense, z=z, full=full)
 
 
 def _cum0(a: np.ndarray) -> np.ndarray:
@@ -114,7 +160,8 @@ class Evaluation:
     r: np.ndarray         # (n,) exp(x b) shifted by the largest x b
     lam: np.ndarray       # (f,) Breslow increments d_k / S0_k
     xbar: np.ndarray      # (f, p) weighted covariate means S1 / S0
-    pre: np.ndarray       # (m, p + 1) competing sums r/g, r x/g over rows with t < tau_k
+    pre: np.ndarray | None  # (m, p + 1) competing sums r/g, r x/g over rows with t < tau_k
+                            # (None from the dense evaluation: influence computes it)
 
 
 def evaluate(prep: Prepared, beta: np.ndarray, information: bool = True) -> Evaluation:
@@ -124,6 +171,8 @@ def evaluate(prep: Prepared, beta: np.ndarray, information: bool = True) -> Eval
 
 
 def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    if prep.dense is not None:
+        return _evaluate_dense(prep, beta, information)
     x, F = prep.x, prep.events
     q = x.shape[1] + 1
     eta = x @ beta
@@ -152,6 +201,35 @@ def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation
     return Evaluation(loglik, score, info, r, lam, xbar, pre)
 
 
+def _evaluate_dense(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    """:func:`_evaluate` for small problems: the risk-set sums S0, S1, S2 at every
+    failure time are one product of the dense weight matrix with ``r [1, x, x x']``."""
+    p = prep.x.shape[1]
+    eta = prep.x @ beta
+    eta -= np.maximum.reduce(eta)
+    r = np.exp(eta)
+    moments = prep.dense @ (r[:, None] * prep.z)      # (f, 1 + p + p(p+1)/2)
+    s0 = moments[:, 0]
+    lam = prep.d / s0
+    xbar = moments[:, 1:p + 1] / s0[:, None]
+    loglik = float(prep.fail @ eta - prep.d @ np.log(s0))
+    score = prep.x_fail_sum - prep.d @ xbar
+    info = None
+    if information:
+        second = lam @ moments[:, p + 1:]              # sum_k lam_k S2_k, upper triangle
+        info = second[prep.full].reshape(p, p) - (xbar.T * prep.d) @ xbar
+    return Evaluation(loglik, score, info, r, lam, xbar, None)
+
+
+def _competing_before(prep: Prepared, r: np.ndarray) -> np.ndarray:
+    """Competing sums ``r/g``, ``r x/g`` over rows with ``t < tau_k``, at every distinct time."""
+    q = prep.x.shape[1] + 1
+    sums = np.add.reduceat(r[:, None] * prep.w[:, q:], prep.starts, axis=0)
+    pre = sums.cumsum(axis=0)
+    pre -= sums
+    return pre
+
+
 def influence(prep: Prepared, ev: Evaluation) -> np.ndarray:
     """Per-row ``eta_i + psi_i`` of Fine & Gray's sandwich (sorted order), (n, p)."""
     x, k = prep.x, prep.n_le
@@ -166,7 +244,7 @@ def influence(prep: Prepared, ev: Evaluation) -> np.ndarray:
     out[rows] += x[rows] - ev.xbar[k[rows] - 1]
     # psi_i: the estimated censoring weights, int q(u) / pi(u) dM^c_i(u)
     u = prep.n_before
-    pre = ev.pre[prep.cens_times]
+    pre = (ev.pre if ev.pre is not None else _competing_before(prep, ev.r))[prep.cens_times]
     q = pre[:, 1:] * lg[u][:, None] - pre[:, :1] * lgx[u]            # (c, p)
     out -= _cum0(q * (prep.c_count / prep.c_risk ** 2)[:, None])[prep.c_le]
     rows = prep.cens_rows
@@ -203,29 +281,28 @@ def _solve(info: np.ndarray, rhs: np.ndarray, beta: np.ndarray, names,
     an entry that fell below 1e-8 of it means a coefficient running off to
     infinity, even where rounding has made the score exactly zero.
     """
-    diag = np.diag(info)
+    diag = info.diagonal()
     if start is None:
-        ok = bool(np.all(np.isfinite(info)) and np.all(diag > 0))
+        ok = bool(np.isfinite(info).all() and (diag > 0).all())
         if ok:  # Cholesky of the correlation form: diag(L)_j^2 = 1 - R^2 of x_j on earlier x's
             scale = np.sqrt(diag)
-            try:
-                chol = np.linalg.cholesky(info / np.outer(scale, scale))
-                ok = bool(np.min(np.diag(chol)) ** 2 > 1e-12)
-            except np.linalg.LinAlgError:
-                ok = False
+            # LAPACK dpotrf, as np.linalg.cholesky; status > 0: not positive definite
+            chol, status = _dpotrf(info / np.outer(scale, scale), lower=1)
+            ok = status == 0 and bool(chol.diagonal().min() ** 2 > 1e-12)
         if not ok:
             raise ConvergenceError(
                 f"Fine-Gray: the information matrix is singular at the start "
                 f"({_coefs(names, beta)}); covariates are collinear, or one does not vary "
                 "within the risk sets of the events. Drop or combine the offending covariates.")
-        return np.linalg.solve(info, rhs)
+        _, _, step, status = _dgesv(info, rhs)      # as np.linalg.solve (LU, partial pivoting)
+        if status == 0:
+            return step
+        return np.linalg.solve(info, rhs)          # singular: raises LinAlgError, as before
     ok = bool((diag > 1e-8 * start).all())
     if ok:
-        try:
-            step = np.linalg.solve(info, rhs)
-            ok = bool(np.isfinite(step).all())
-        except np.linalg.LinAlgError:
-            ok = False
+        # LU with partial pivoting (LAPACK dgesv, as np.linalg.solve, without its overhead)
+        _, _, step, status = _dgesv(info, rhs)
+        ok = status == 0 and bool(np.isfinite(step).all())
     if ok:
         return step
     raise ConvergenceError(
@@ -235,29 +312,17 @@ def _solve(info: np.ndarray, rhs: np.ndarray, beta: np.ndarray, names,
         "in one level of a binary covariate). Remove or merge that covariate.")
 
 
-def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1e-9,
-        max_iter: int = 50) -> Fit:
-    """Newton-Raphson with crr's backtracking rule, then the sandwich variance.
-
-    Steps larger than ``sqrt(tol)`` relative to ``max(|b_j|, 1)`` are
-    backtracked as in crr (halve until the loglik rises by 1e-4 of the predicted
-    gain); smaller steps are in Newton's quadratic region and taken in full,
-    since the loglik may no longer resolve them. Converged when crr's criterion
-    ``max |U_j| max(|b_j|, 1) < max(|loglik|, 1) tol`` holds with such a small
-    step, which is then taken as a final polish, so ``b`` is accurate to
-    rounding. A coefficient diverging under separation keeps a step near one;
-    it ends in a collapsed information (see :func:`_solve`), a failed line
-    search or ``max_iter``, all ConvergenceError.
-    """
+def _iterate(prep: Prepared, names, init, tol: float, max_iter: int):
+    """The Newton-Raphson iterations of :func:`fit`: ``(beta, evaluation, null loglik, steps)``."""
     p = prep.x.shape[1]
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
-    ev = evaluate(prep, beta)
-    null = ev.loglik if not beta.any() else evaluate(prep, np.zeros(p), information=False).loglik
+    ev = _evaluate(prep, beta, True)
+    null = ev.loglik if not beta.any() else _evaluate(prep, np.zeros(p), False).loglik
     iterations = 0
     start = None
     while True:
         step = _solve(ev.information, ev.score, beta, names, start)
-        start = np.diag(ev.information) if start is None else start
+        start = ev.information.diagonal().copy() if start is None else start
         limit = max(abs(ev.loglik), 1.0) * tol
         scale = np.maximum(np.abs(beta), 1.0)
         small = (np.abs(ev.score) * scale).max() < limit
@@ -278,13 +343,13 @@ def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1
             # once crr's criterion holds this last step polishes b to rounding error
             beta = beta + step
             iterations += 1
-            ev = evaluate(prep, beta)
+            ev = _evaluate(prep, beta, True)
             if small:
                 break
             continue
         gain = float(step @ ev.score)  # twice the predicted increase of the loglik
         for _ in range(21):
-            trial = evaluate(prep, beta + step)
+            trial = _evaluate(prep, beta + step, True)
             if math.isfinite(trial.loglik) and trial.loglik >= ev.loglik + 1e-4 * gain:
                 break
             step = step * 0.5
@@ -297,9 +362,31 @@ def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1
         beta = beta + step
         iterations += 1
         ev = trial
+    return beta, ev, null, iterations
+
+
+def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1e-9,
+        max_iter: int = 50) -> Fit:
+    """Newton-Raphson with crr's backtracking rule, then the sandwich variance.
+
+    Steps larger than ``sqrt(tol)`` relative to ``max(|b_j|, 1)`` are
+    backtracked as in crr (halve until the loglik rises by 1e-4 of the predicted
+    gain); smaller steps are in Newton's quadratic region and taken in full,
+    since the loglik may no longer resolve them. Converged when crr's criterion
+    ``max |U_j| max(|b_j|, 1) < max(|loglik|, 1) tol`` holds with such a small
+    step, which is then taken as a final polish, so ``b`` is accurate to
+    rounding. A coefficient diverging under separation keeps a step near one;
+    it ends in a collapsed information (see :func:`_solve`), a failed line
+    search or ``max_iter``, all ConvergenceError.
+    """
+    p = prep.x.shape[1]
+    with np.errstate(all="ignore"):  # as evaluate(): overflow shows as a non-finite loglik
+        beta, ev, null, iterations = _iterate(prep, names, init, tol, max_iter)
     resid = influence(prep, ev)
     meat = resid.T @ resid
-    inv = np.linalg.inv(ev.information)
+    _, _, inv, status = _dgesv(ev.information, np.eye(p))   # as np.linalg.inv
+    if status != 0:
+        inv = np.linalg.inv(ev.information)                # raises LinAlgError, as before
     cov = inv @ meat @ inv
     return Fit(beta, ev.information, meat, (cov + cov.T) / 2, ev.loglik, null, ev.score,
                iterations, True)

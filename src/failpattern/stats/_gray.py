@@ -43,7 +43,8 @@ def _recip(x: np.ndarray, where: np.ndarray) -> np.ndarray:
     return np.divide(1.0, x, out=np.zeros(np.broadcast(x, where).shape), where=where)
 
 
-def gray_kernel(index: np.ndarray, cause: np.ndarray, group: np.ndarray, strata: np.ndarray,
+def gray_kernel(index: np.ndarray, cause: np.ndarray, group: np.ndarray,
+                strata: np.ndarray | None,
                 m: int, n_causes: int, g: int, n_strata: int, rho: float,
                 causes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores and covariances of Gray's test for the requested causes.
@@ -52,7 +53,8 @@ def gray_kernel(index: np.ndarray, cause: np.ndarray, group: np.ndarray, strata:
     ----------
     index : (n,) position of each observation's time among the ``m`` distinct times.
     cause : (n,) 0 = censored, 1..n_causes.
-    group, strata : (n,) codes ``0..g-1`` and ``0..n_strata-1``.
+    group, strata : (n,) codes ``0..g-1`` and ``0..n_strata-1`` (``strata`` may be
+        ``None`` when ``n_strata`` is 1).
     m, n_causes, g, n_strata : sizes.
     rho : weight power.
     causes : (q,) cause codes (1-based) to test.
@@ -65,31 +67,40 @@ def gray_kernel(index: np.ndarray, cause: np.ndarray, group: np.ndarray, strata:
     if n_strata > 1 and n_strata * m > max(_DENSE_CELLS, 4 * index.size):
         return _by_stratum(index, cause, group, strata, n_causes, g, n_strata, rho, causes)
     k1 = n_causes + 1
-    cell = ((strata * m + index) * k1 + cause) * g + group
+    cell = (index * k1 + cause) * g + group
+    if n_strata > 1:    # (strata may be None with one stratum)
+        cell += strata * (m * k1 * g)
     counts = np.bincount(cell, minlength=n_strata * m * k1 * g).reshape(n_strata, m, k1, g)
     counts = counts.astype(np.float64)
     rs = np.cumsum(counts.sum(axis=2)[:, ::-1], axis=1)[:, ::-1]       # (S, m, g) at risk
     events = counts[:, :, 1:, :].transpose(2, 0, 1, 3)                 # (K, S, m, g)
     dall = events.sum(axis=0)
     live = rs > 0
-    inv_rs = _recip(rs, live)
-    # all-cause Kaplan-Meier by group, the same for every cause tested
-    skm = np.cumprod(1.0 - dall * inv_rs, axis=1)                       # S_k(t)
-    skmm = np.where(live, _shift(skm, 1.0, trail=1), 1.0)                # S_k(t-) where at risk
-    h = rs / skmm                                                       # 0 where nobody at risk
-    tr = h.sum(axis=2)                                                  # (S, m)
-    inv_tr = _recip(tr, tr > 0)
-    a0 = h[..., :, None] * np.eye(g) - h[..., :, None] * h[..., None, :] * inv_tr[..., None, None]
-    inv_skm = _recip(skm, skm > 0)
-
-    per = max(1, _BATCH_CELLS // max(1, n_strata * m * g * g))
-    scores, variances = [], []
-    for start in range(0, len(causes), per):
-        d1 = events[np.asarray(causes[start:start + per]) - 1]          # (q, S, m, g)
-        s, v = _batch(d1, dall - d1, rs, live, inv_rs, skm, skmm, inv_skm, h, tr, inv_tr,
-                      a0, g, rho)
-        scores.append(s)
-        variances.append(v)
+    with np.errstate(divide="ignore", invalid="ignore"):                # F(t-) = 1: NaN, as R
+        inv_rs = _recip(rs, live)
+        # all-cause Kaplan-Meier by group, the same for every cause tested
+        skm = np.cumprod(1.0 - dall * inv_rs, axis=1)                   # S_k(t)
+        skmm = np.where(live, _shift(skm, 1.0, trail=1), 1.0)            # S_k(t-) where at risk
+        h = rs / skmm                                                   # 0 where nobody at risk
+        tr = h.sum(axis=2)                                              # (S, m)
+        inv_tr = _recip(tr, tr > 0)
+        # rows 0..g-2 of h_k 1{k = l} - h_k h_l / sum h (only those rows are ever used)
+        hr = h[..., :g - 1, None]
+        a0 = hr * np.eye(g)[:g - 1] - hr * h[..., None, :] * inv_tr[..., None, None]
+        alive = skm > 0
+        inv_skm = _recip(skm, alive)
+        shared = (rs, live, inv_rs, skm, skmm, inv_skm, h, tr, inv_tr, a0, alive,
+                  _recip(rs - 1.0, rs > 1), (skmm * inv_rs) ** 2)
+        per = max(1, _BATCH_CELLS // max(1, n_strata * m * g * g))
+        if len(causes) <= per:
+            d1 = events[np.asarray(causes) - 1]                         # (q, S, m, g)
+            return _batch(d1, dall - d1, *shared, g, rho)
+        scores, variances = [], []
+        for start in range(0, len(causes), per):
+            d1 = events[np.asarray(causes[start:start + per]) - 1]
+            s, v = _batch(d1, dall - d1, *shared, g, rho)
+            scores.append(s)
+            variances.append(v)
     return np.concatenate(scores), np.concatenate(variances)
 
 
@@ -102,49 +113,65 @@ def _by_stratum(index, cause, group, strata, n_causes, g, n_strata, rho, causes)
         rows = order[lo:hi]
         if rows.size:
             times, local = np.unique(index[rows], return_inverse=True)
-            s, v = gray_kernel(local, cause[rows], group[rows], np.zeros(rows.size, np.int64),
+            s, v = gray_kernel(local, cause[rows], group[rows], None,
                                times.size, n_causes, g, 1, rho, causes)
             score, var = score + s, var + v
     return score, var
 
 
-def _batch(d1, d2, rs, live, inv_rs, skm, skmm, inv_skm, h, tr, inv_tr, a0, g, rho):
-    """Score and variance for a batch of causes (leading axis), summed over strata."""
+def _batch(d1, d2, rs, live, inv_rs, skm, skmm, inv_skm, h, tr, inv_tr, a0, alive, inv_rs1,
+           base2, g, rho):
+    """Score and variance for a batch of causes (leading axis), summed over strata.
+
+    ``a0`` holds rows ``0..g-2`` only; ``alive`` is ``S_k(t) > 0``, ``inv_rs1``
+    ``1 / (n_k - 1)`` (0 where ``n_k <= 1``) and ``base2`` ``(S_k(t-) / n_k)**2``.
+    Called with floating-point warnings silenced (``F(t-) = 1`` gives NaN, as R).
+    """
     g1 = g - 1
     nd1 = d1.sum(axis=-1)                                               # (q, S, m)
-    f1m = _shift(np.cumsum(skmm * d1 * inv_rs, axis=-2), 0.0, trail=1)  # F_k(t-)
-    tq = (h * (1.0 - f1m)).sum(axis=-1)
+    f1m = np.zeros(d1.shape)                                            # F_k(t-): the sum
+    np.cumsum((skmm * d1 * inv_rs)[..., :-1, :], axis=-2, out=f1m[..., 1:, :])   # before t
+    hf = h * (1.0 - f1m)
+    tq = hf.sum(axis=-1)
     f = np.cumsum(nd1 * inv_tr, axis=-1)                                # pooled F(t)
     fm = _shift(f, 0.0, trail=0)
-    with np.errstate(divide="ignore", invalid="ignore"):                # F(t-) = 1: NaN, as R
-        fb = (1.0 - fm) ** rho
-        a = fb[..., None, None] * a0                                    # (q, S, m, g, g)
-        # only times with events of the cause add to c (crst skips the others)
-        step = np.where(nd1 > 0, fb * nd1 * inv_tr / (1.0 - fm), 0.0)
-        c = np.cumsum(a0 * step[..., None, None], axis=-3)
-    expect = (nd1 * _recip(tq, tq > 0))[..., None] * h * (1.0 - f1m)
+    fb = (1.0 - fm) ** rho
+    # only times with events of the cause add to c (crst skips the others)
+    step = np.where(nd1 > 0, fb * nd1 * inv_tr / (1.0 - fm), 0.0)
+    c = np.cumsum(a0 * step[..., None, None], axis=-3)                  # (q, S, m, g-1, g)
+    expect = (nd1 * _recip(tq, tq > 0))[..., None] * hf
     score = (fb[..., None] * np.where(live, d1 - expect, 0.0)).sum(axis=(1, 2))[:, :g1]
 
     # own-cause terms: times with d1 > 0, groups with someone at risk
     own = live & (nd1 > 0)[..., None]
-    t4 = np.where(skm > 0, 1.0 - (1.0 - f[..., None]) * inv_skm, 1.0)
+    rest = (1.0 - f[..., None]) * inv_skm
+    t4 = np.where(alive, 1.0 - rest, 1.0)
     tied = own & (nd1 > 1)[..., None]
     ties = np.where(tied, (nd1 - 1.0)[..., None], 0.0) / np.where(tied, tr[..., None] * skmm - 1.0, 1.0)
     t3 = np.where(own, (1.0 - ties) * skmm * (nd1 * inv_tr)[..., None] * inv_rs, 0.0)
-    dev = a[..., :g1, :] - t4[..., None, :] * c[..., :g1, :]            # (q, S, m, g-1, g)
     # other-cause terms: groups with other-cause events and S_k(t) > 0
-    other = (skm > 0) & (d2 > 0)
-    u4 = np.where(other, (1.0 - f[..., None]) * inv_skm, 0.0)
-    u5 = 1.0 - np.maximum(d2 - 1.0, 0.0) * _recip(rs - 1.0, rs > 1)
-    u3 = np.where(other, u5 * (skmm * inv_rs) ** 2 * d2, 0.0)
-    oth = u4[..., None, :] * c[..., :g1, :]
-
-    var = _gram(dev, dev * t3[..., None, :]) + _gram(oth, oth * u3[..., None, :])
-    v3 = (t4 * t4 * t3 + u4 * u4 * u3).sum(axis=-2)                    # (q, S, g)
-    v2 = (dev * (t4 * t3)[..., None, :] - oth * (u4 * u3)[..., None, :]).sum(axis=-3)
-    cf = c[..., -1, :g1, :]                                             # final c per stratum
-    cross = _gram(cf, v2)
-    return score, var + _gram(cf, cf * v3[..., None, :]) + cross + np.swapaxes(cross, -1, -2)
+    other = alive & (d2 > 0)
+    u4 = np.where(other, rest, 0.0)
+    u3 = np.where(other, (1.0 - np.maximum(d2 - 1.0, 0.0) * inv_rs1) * base2 * d2, 0.0)
+    # own (dev) and other-cause (oth) deviations side by side on a leading axis of 2
+    both = np.empty((2,) + c.shape)                                     # (2, q, S, m, g-1, g)
+    dev, oth = both
+    np.multiply(t4[..., None, :], c, out=dev)
+    np.subtract(fb[..., None, None] * a0, dev, out=dev)
+    np.multiply(u4[..., None, :], c, out=oth)
+    weight = np.empty((2,) + t3.shape)                                  # (2, q, S, m, g)
+    weight[0] = t3
+    weight[1] = u3
+    var = np.einsum("xqsmik,xqsmjk->qij", both, both * weight[..., None, :])
+    tt, uu = t4 * t3, u4 * u3
+    v3 = (t4 * tt + u4 * uu).sum(axis=-2)                              # (q, S, g)
+    v2 = (dev * tt[..., None, :] - oth * uu[..., None, :]).sum(axis=-3)
+    cf = c[..., -1, :, :]                                               # final c per stratum
+    cross = np.einsum("qsik,qsjk->qij", cf, v2)
+    var += np.einsum("qsik,qsjk->qij", cf, cf * v3[..., None, :])
+    var += cross
+    var += cross.transpose(0, 2, 1)
+    return score, var
 
 
 def _gram(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -42,7 +42,17 @@ class TimeTable:
 def time_table(time: np.ndarray, cause: np.ndarray, *, n_causes: int | None = None,
                group: np.ndarray | None = None, n_groups: int = 1) -> TimeTable:
     """Tabulate ``time`` (float) by ``cause`` (0 = censored, 1..k) and ``group`` codes (0..g-1)."""
-    times, index = np.unique(time, return_inverse=True)
+    # np.unique(time, return_inverse=True), without its overhead
+    order = time.argsort()
+    ordered = time[order]
+    new = np.empty(ordered.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    times = ordered[new]
+    index = np.empty(time.size, dtype=np.intp)
+    rank = new.cumsum()
+    rank -= 1
+    index[order] = rank
     m = times.size
     k = int(cause.max()) if n_causes is None else n_causes
     k = max(k, 1)

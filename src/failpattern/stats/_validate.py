@@ -46,7 +46,12 @@ def _one_dimensional(values, name: str) -> np.ndarray:
     if isinstance(values, (str, bytes)):
         raise InputError(f"{name}: expected a sequence of values, got the string {values!r}")
     try:
-        arr = np.asarray(values)
+        if type(values) is np.ndarray:
+            arr = values
+        elif isinstance(values, pd.Series) and isinstance(values.dtype, np.dtype):
+            arr = values.to_numpy()   # same array as np.asarray(values), without its overhead
+        else:
+            arr = np.asarray(values)
     except (TypeError, ValueError) as exc:  # ragged nested sequences
         raise InputError(f"{name}: could not be read as a one-dimensional array ({exc})") from None
     if arr.ndim == 0:
@@ -81,6 +86,9 @@ def as_numbers(values, name: str) -> np.ndarray:
 def as_durations(values, name: str = "time") -> np.ndarray:
     """Finite, non-negative follow-up times as ``float64``."""
     arr = as_numbers(values, name)
+    # fast accept: the minimum is NaN if any value is, so this holds only for clean input
+    if np.minimum.reduce(arr) >= 0.0 and np.maximum.reduce(arr) < np.inf:
+        return arr
     labels = _labels(values)
     for mask, rule in ((np.isnan(arr), "missing (NaN)"),
                        (np.isinf(arr), "infinite"),
@@ -92,6 +100,9 @@ def as_durations(values, name: str = "time") -> np.ndarray:
 
 
 def _codes(values, name: str, allowed: str) -> np.ndarray:
+    raw = _one_dimensional(values, name)
+    if raw.dtype == bool or (raw.dtype.kind in "iu" and np.minimum.reduce(raw) >= 0):
+        return raw.astype(np.int64)   # whole, finite and >= 0 by type (a copy, as before)
     arr = as_numbers(values, name)
     labels = _labels(values)
     bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0)
@@ -104,6 +115,8 @@ def _codes(values, name: str, allowed: str) -> np.ndarray:
 def as_events(values, name: str = "event") -> np.ndarray:
     """Event indicators: 1 = event, 0 = censored (booleans accepted)."""
     codes = _codes(values, name, "0 (censored) or 1 (event)")
+    if np.maximum.reduce(codes) <= 1:
+        return codes
     bad = codes > 1
     if bad.any():
         raise InputError(f"{name}: codes must be 0 (censored) or 1 (event); invalid at "
@@ -119,8 +132,23 @@ def as_causes(values, name: str = "cause") -> np.ndarray:
 def as_groups(values, name: str = "group", *, min_groups: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes ``0..g-1`` and the sorted group labels; missing labels are an error."""
     arr = _one_dimensional(values, name)
+    if arr.dtype.kind == "i" or (arr.dtype.kind == "u" and arr.dtype.itemsize < 8):
+        # integers cannot be missing; a small range is counted rather than sorted
+        lo, hi = int(np.minimum.reduce(arr)), int(np.maximum.reduce(arr))
+        if hi - lo <= 4 * arr.size + 64:
+            shifted = np.subtract(arr, lo, dtype=np.intp) if lo else arr
+            seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            present = seen.nonzero()[0]
+            lookup = seen.cumsum()
+            lookup -= 1
+            levels = (present + lo).astype(arr.dtype, copy=False)   # = np.unique(arr)
+            codes = lookup[shifted]                                 # its inverse
+            if levels.size < min_groups:
+                raise InputError(f"{name}: needs at least {min_groups} groups, found "
+                                 f"{levels.size} ({', '.join(map(repr, levels.tolist()))})")
+            return codes.astype(np.int64, copy=False), levels
     labels = _labels(values)
-    missing = pd.isna(arr)
+    missing = np.isnan(arr) if arr.dtype.kind == "f" else pd.isna(arr)
     if missing.any():
         raise InputError(f"{name}: {int(missing.sum())} value(s) are missing: "
                          + describe_positions(missing, arr, labels))
@@ -145,7 +173,7 @@ def check_lengths(**arrays: np.ndarray) -> int:
 
 def require_events(events: np.ndarray, what: str, name: str = "event") -> None:
     """At least one event, where an estimate needs one."""
-    if not np.any(events):
+    if not events.any():
         raise InputError(f"{name}: all observations are censored; {what} needs at least one event")
 
 
@@ -171,13 +199,41 @@ def frame_column(data: pd.DataFrame, column: str, role: str) -> pd.Series:
     return data[column]
 
 
-def covariate_matrix(data: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
-    """Numeric, complete, non-constant covariates as an ``(n, p)`` float matrix."""
+def covariate_matrix(data: pd.DataFrame, covariates: Sequence[str],
+                     columns: dict | None = None) -> np.ndarray:
+    """Numeric, complete, non-constant covariates as an ``(n, p)`` float matrix.
+
+    ``columns`` may map covariate names to columns already read from ``data``.
+    """
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
     if not covariates:
         raise InputError("covariates: at least one covariate is needed")
+    if (len(set(covariates)) == len(covariates) and isinstance(data, pd.DataFrame)
+            and len(data) > 0):
+        # fast path: one pass filling the matrix, then one check of all of it; any
+        # doubt falls through to the column-by-column checks below, which name the problem
+        out = np.empty((len(data), len(covariates)))
+        ok = True
+        for j, c in enumerate(covariates):
+            col = columns.get(c) if columns else None
+            if col is None:
+                if c not in data.columns:
+                    ok = False
+                    break
+                col = data[c]
+            if not (isinstance(col, pd.Series) and isinstance(col.dtype, np.dtype)
+                    and col.dtype.kind in "biuf"):
+                ok = False
+                break
+            out[:, j] = col.to_numpy()
+        if ok and np.isfinite(out).all() and not (out == out[0]).all(axis=0).any():
+            return out
+    return _covariate_matrix(data, covariates)
+
+
+def _covariate_matrix(data: pd.DataFrame, covariates: list[str]) -> np.ndarray:
     dupes = sorted({c for c in covariates if covariates.count(c) > 1})
     if dupes:
         raise InputError(f"covariates: listed more than once: {', '.join(dupes)}")

@@ -74,31 +74,37 @@ def _aalen_johansen(events: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray
         The variance is Gray's (``cinc``) delta-method estimate, recorded at
         event times of the cause and carried forward (0 before the first).
     """
-    m = events.shape[0]
+    m, k, g = events.shape
     rs = at_risk.astype(np.float64)
-    inv_rs = np.divide(1.0, rs, out=np.zeros_like(rs), where=rs > 0)[:, None, :]
+    inv_rs = np.divide(1.0, rs, out=np.zeros(rs.shape), where=rs > 0)[:, None, :]
     d1 = events.astype(np.float64)                         # this cause
     nd = d1.sum(axis=1, keepdims=True)                     # all causes
     d2 = nd - d1                                           # the other causes
     surv = np.cumprod(1.0 - nd * inv_rs, axis=0)           # S(t_j), (m, 1, g)
-    prev = np.concatenate([np.ones_like(surv[:1]), surv[:-1]])   # S(t_j-)
+    prev = np.empty_like(surv)                             # S(t_j-)
+    prev[0] = 1.0
+    prev[1:] = surv[:-1]
     cif = np.cumsum(prev * d1 * inv_rs, axis=0)
-    inv = np.divide(1.0, surv, out=np.zeros_like(surv), where=surv > 0)
+    alive = surv > 0
+    inv = np.divide(1.0, surv, out=np.zeros(surv.shape), where=alive)
     base = (prev * inv_rs) ** 2
     # Gray's correction for tied events, 1 - (d - 1) / (n - 1)
-    inv_rs1 = np.divide(1.0, rs - 1.0, out=np.zeros_like(rs), where=rs > 1)[:, None, :]
+    inv_rs1 = np.divide(1.0, rs - 1.0, out=np.zeros(rs.shape), where=rs > 1)[:, None, :]
     w1 = base * d1 * (1.0 - np.maximum(d1 - 1.0, 0.0) * inv_rs1)
-    w2 = base * d2 * (1.0 - np.maximum(d2 - 1.0, 0.0) * inv_rs1) * (surv > 0)
+    w2 = base * d2 * (1.0 - np.maximum(d2 - 1.0, 0.0) * inv_rs1) * alive
     g4 = cif * inv                                         # other-cause term  F / S
     t4 = 1.0 + g4                                          # own-cause term    1 + F / S
     v1 = np.cumsum(g4 * g4 * w2 + t4 * t4 * w1, axis=0)
     v2 = np.cumsum(inv * (g4 * w2 + t4 * w1), axis=0)
     v3 = np.cumsum(inv * inv * (w2 + w1), axis=0)
-    raw = v1 + cif * cif * v3 - 2.0 * cif * v2
-    # carry the value at the last event time of the cause forward
-    last = np.maximum.accumulate(np.where(d1 > 0, np.arange(m)[:, None, None], -1), axis=0)
-    var = np.take_along_axis(raw, np.maximum(last, 0), axis=0)
-    var[last < 0] = 0.0
+    # the value at the last event time of the cause, carried forward (row 0: none yet)
+    raw = np.empty((m + 1, k, g))
+    raw[0] = 0.0
+    np.subtract(v1 + cif * cif * v3, 2.0 * cif * v2, out=raw[1:])
+    last = np.where(d1 > 0, np.arange(1, m + 1)[:, None, None], 0)
+    np.maximum.accumulate(last, axis=0, out=last)
+    cells = k * g
+    var = raw.reshape(m + 1, cells)[last.reshape(m, cells), np.arange(cells)].reshape(m, k, g)
     return cif, var
 
 
@@ -286,12 +292,12 @@ class CumulativeIncidenceResult:
             raise InputError(f"rho: must be a finite number, got {rho!r}")
 
     def _gray(self, which: list[int], rho) -> tuple[GrayTestResult, ...]:
-        strata = np.zeros_like(self._group) if self._strata is None else self._strata
+        strata = self._strata
         g = len(self.groups)
+        n_strata = 1 if strata is None else int(strata.max()) + 1
         scores, variances = gray_kernel(self._index, self._cause, self._group, strata,
                                         self.time.size, len(self.causes), g,
-                                        int(strata.max()) + 1, float(rho),
-                                        np.asarray(which) + 1)
+                                        n_strata, float(rho), np.asarray(which) + 1)
         stats = gray_statistic(scores, variances)
         p_values = chdtrc(g - 1, stats)  # NaN stays NaN
         return tuple(GrayTestResult(self.causes[c], float(rho), float(stat), g - 1, float(p),

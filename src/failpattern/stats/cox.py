@@ -161,19 +161,27 @@ def _has_missing(column: pd.Series) -> bool:
     if values.dtype.kind in "biu":
         return False
     if values.dtype.kind in "fc":
-        return bool(np.isnan(values).any())
+        # the sum is NaN whenever a value is (and rarely otherwise, e.g. inf - inf)
+        return bool(np.isnan(np.add.reduce(values)) and np.isnan(values).any())
     return bool(pd.isna(values).any())
 
 
-def _require_complete(data: pd.DataFrame, roles: dict[str, list[str]]) -> None:
-    """Refuse rows with a missing value in any model column, naming rows and columns."""
+def _require_complete(data: pd.DataFrame, roles: dict[str, list[str]]) -> dict[str, pd.Series]:
+    """Refuse rows with a missing value in any model column, naming rows and columns.
+
+    Returns the model columns read, by name, so callers need not read them again.
+    """
     columns = []
+    read, holes = {}, {}
     for role, names in roles.items():
         for c in names:
-            if _has_missing(frame_column(data, c, role)):  # frame_column: absent -> InputError
+            if c not in read:
+                read[c] = frame_column(data, c, role)  # absent -> InputError
+                holes[c] = _has_missing(read[c])
+            if holes[c]:
                 columns.append(c)
     if not columns:
-        return
+        return read
     missing = data[columns].isna()
     rows = missing.any(axis=1).to_numpy()
     which = np.array([", ".join(missing.columns[r]) for r in missing.to_numpy()], dtype=object)
@@ -228,11 +236,11 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     alpha = check_alpha(alpha)
     names = _names(covariates, "covariates")
     strata_list = [] if strata is None else _names(strata, "strata")
-    _require_complete(data, {"duration": [duration], "event": [event], "covariates": names,
-                             "strata": strata_list})
-    time = as_durations(frame_column(data, duration, "duration"), f"duration column {duration!r}")
-    status = as_events(frame_column(data, event, "event"), f"event column {event!r}")
-    X = covariate_matrix(data, names)
+    read = _require_complete(data, {"duration": [duration], "event": [event],
+                                    "covariates": names, "strata": strata_list})
+    time = as_durations(read[duration], f"duration column {duration!r}")
+    status = as_events(read[event], f"event column {event!r}")
+    X = covariate_matrix(data, names, columns=read)
     codes = _strata_codes(data, strata_list)
     check_lengths(duration=time, event=status, covariates=X, strata=codes)
     require_events(status, "a Cox model", f"event column {event!r}")
