@@ -55,10 +55,16 @@ def test_whole_file_problem_and_missing_file_exit_2():
 
 
 def test_study_option(tmp_path):
-    card = tmp_path / "mine.yaml"
-    card.write_text("name: mine\n")
+    from failpattern._resources import study_path
+
+    card = tmp_path / "mine.yaml"  # a user's own card: a valid copy of the shipped one
+    card.write_text(study_path("ni2019").read_text(encoding="utf-8"), encoding="utf-8")
     ok = _run(HERE / "valid_months.csv", "--study", card)
     assert ok.exit_code == 0 and "reproduce" in ok.stdout
+    invalid = tmp_path / "broken.yaml"
+    invalid.write_text("name: mine\n")
+    broken = _run(HERE / "valid_months.csv", "--study", invalid)
+    assert broken.exit_code == 2 and "broken.yaml" in broken.stderr
     bad = _run(HERE / "valid_months.csv", "--study", "no_such_card_xyz")
     assert bad.exit_code == 2 and "no study card named 'no_such_card_xyz'" in bad.stderr
 

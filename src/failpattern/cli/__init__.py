@@ -26,8 +26,11 @@ def _register() -> None:
     # imported here so that ``failpattern --version`` does not pay for pandas
     from failpattern.cli.analyze import analyze
     from failpattern.cli.card import card
+    from failpattern.cli.reproduce import check, reproduce
     from failpattern.cli.simulate import calibrate_cmd, simulate_cmd
 
+    main.add_command(reproduce)
+    main.add_command(check)
     main.add_command(analyze)
     main.add_command(card)
     main.add_command(simulate_cmd)

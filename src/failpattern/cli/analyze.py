@@ -1,10 +1,19 @@
-"""``failpattern analyze FILE``: load and check a researcher's cohort, and say what it supports.
+"""``failpattern analyze FILE``: the paper's analysis plan on a researcher's own cohort.
 
-Why: before any statistics, a clinician needs to know whether the file is
-right and which of the paper's analyses it allows. This command is that first
-step; on a bad file it prints every problem (line, patient, column, value,
-rule) to stderr and exits with code 2, never a traceback. The full analysis
-arrives with ``failpattern reproduce``.
+Why: a clinician with their own patients wants the analyses of Ni et al. 2019
+on them — and first needs to know whether the file is right and which
+analyses it allows. So the command loads and checks the file (on a bad file
+it prints every problem — line, patient, column, value, rule — to stderr and
+exits with code 2, never a traceback), says what the file supports, runs the
+plan, and prints the reproduced values and the patients each analysis left
+out ("Exclusions"). With ``--study`` every value is also set beside the
+published number with a verdict, as ``failpattern reproduce`` does; without
+it there is nothing to compare with, so no published or verdict columns.
+
+With ``--out`` the same report folder as ``reproduce`` is written (HTML,
+Markdown, JSON, figures). Without ``--out`` nothing is written: ``analyze``
+stays usable as the quick check of a file, run again and again while fixing
+it, without filling the folder with reports.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.problems import CohortError, format_problems
 from failpattern.errors import InputError
 
-__all__ = ["analyze", "summary_text"]
+__all__ = ["analyze", "exclusions_text", "summary_text"]
 
 EXIT_BAD_INPUT = 2
 
@@ -73,31 +82,69 @@ def summary_text(cohort, study: str | None = None) -> str:
     if cohort.warnings:
         out += ["", format_problems(cohort.warnings, "warnings")]
     if study:
-        out += ["", f"study card: {study} (comparison with the paper arrives with `failpattern reproduce`)"]
+        out += ["", f"study card: {study} (numbers compared with the paper, as `failpattern reproduce` does)"]
+    return "\n".join(out)
+
+
+def exclusions_text(plan_result) -> str:
+    """The "Exclusions" block: patients left out per analysis, counted, then listed."""
+    from failpattern.report.content import exclusion_counts
+
+    frame = plan_result.exclusions_frame()
+    if frame.empty:
+        return "== Exclusions ==\nno patient was excluded from any analysis"
+    out = ["== Exclusions ==", (f"{len(frame)} exclusion(s) (patient x analysis) in "
+                                f"{frame['analysis'].nunique()} analyses:")]
+    counts = exclusion_counts(frame)
+    width = max(len(a) for a in counts["analysis"])
+    out += [f"  {r.analysis:<{width}}  {r.excluded:>4} excluded  ({r.reasons})" for r in counts.itertuples()]
+    out.append("")
+    for r in frame.itertuples():
+        line = "" if r.line is None or r.line != r.line else f" (line {int(r.line)})"
+        out.append(f"  excluded from {r.analysis}: patient {r.patient_id}{line}: {r.reason}")
     return "\n".join(out)
 
 
 @click.command("analyze", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study", metavar="CARD", default=None,
-              help="Study card (name such as ni2019, or a .yaml path) the cohort will be compared with.")
+              help="Study card (name such as ni2019, or a .yaml path): compare every value with its published "
+                   "number, as `failpattern reproduce` does.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the report folder here (report.html, report.md, results.json, figures/). "
+                   "Default: print only.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new report is complete).")
+@click.option("--profile", type=click.Choice(["default", "strict", "loose"]), default="default",
+              show_default=True, help="Tolerance profile of the comparison (with --study).")
 @click.option("--days-per-month", type=float, default=DAYS_PER_MONTH, show_default=True,
               help="Month length used when durations are derived from dates (365.25 / 12).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV file (default UTF-8).")
-def analyze(file: Path, study: str | None, days_per_month: float, encoding: str | None) -> None:
-    """Load and check a cohort FILE (.csv, .xlsx, .parquet); summarise what it supports.
+def analyze(file: Path, study: str | None, out: Path | None, force: bool, profile: str, days_per_month: float,
+            encoding: str | None) -> None:
+    """Run the Ni et al. 2019 analysis plan on your cohort FILE (.csv, .xlsx, .parquet).
 
-    Prints the number of patients, events per endpoint, the columns found and
-    which of the Ni et al. 2019 analyses the file supports, with the patients
-    each one would leave out. On problems, lists all of them (line, patient,
-    column, value, rule) on stderr and exits with code 2. The file format is in
-    docs/cohort-format.md.
-
-    For now this only loads and validates: the full analysis arrives with
-    `failpattern reproduce`.
+    Checks the file first: on problems, lists all of them (line, patient,
+    column, value, rule) on stderr and exits with code 2 (the format is in
+    docs/cohort-format.md). Then prints the patients, events, columns and the
+    analyses the file supports, every reproduced value by section of the paper,
+    and the patients each analysis excluded. With --study, each value is set
+    beside the published number with a verdict (as `failpattern reproduce`
+    does for the canonical cohort). With --out, writes the report folder.
     """
+    from failpattern.cli.reproduce import (
+        _compare,
+        check_out_for_cli,
+        comparison_text,
+        load_card_for_cli,
+        run_for_cli,
+        summary_line,
+        write_for_cli,
+    )
+
     try:
-        card = _study(study)
+        card_name = _study(study)
+        if out is not None:
+            check_out_for_cli(out, force)
         cohort = load_cohort(file, days_per_month=days_per_month, encoding=encoding)
     except CohortError as exc:
         click.echo(format_problems(exc.problems, str(file)), err=True)
@@ -107,4 +154,30 @@ def analyze(file: Path, study: str | None, days_per_month: float, encoding: str 
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    click.echo(summary_text(cohort, card))
+    card = load_card_for_cli(card_name)  # the plan is the ni2019 card's unless --study names another
+    click.echo(summary_text(cohort, card_name))
+    plan = run_for_cli(cohort, card)
+    comparison = None
+    click.echo("")
+    if card_name is not None:
+        comparison = _compare(plan, card, profile)
+        click.echo(comparison_text(comparison, card))
+        click.echo("")
+        click.echo(summary_line(comparison))
+    else:
+        from failpattern.report.tables import text_table, values_display
+
+        click.echo(text_table(values_display(plan.values, card), ["id", "value", "ci", "n_used", "n_excluded"],
+                              right=("value", "n_used", "n_excluded")))
+    if len(plan.skipped):
+        click.echo("")
+        click.echo("== Analyses not run ==")
+        for r in plan.skipped.itertuples():
+            click.echo(f"  {r.analysis}: {r.reason}")
+    click.echo("")
+    click.echo(exclusions_text(plan))
+    if out is not None:
+        path = write_for_cli(plan, comparison, out, force, cohort_label=str(file), card=card,
+                             profile=profile if comparison is not None else None)
+        click.echo("")
+        click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/)")

@@ -1,0 +1,131 @@
+"""Reports of a reproduction: one folder with ``report.html``, ``report.md``, ``results.json``, ``figures/``.
+
+Why: the result of ``failpattern reproduce`` (or ``analyze``) must be
+something a reader can open, check and archive: every number beside the
+published one, the paper's figures redrawn from the same fits, what was not
+run and which patients were left out. :func:`write_report` writes it all
+into a temporary folder beside the target and moves it into place only when
+complete (:mod:`failpattern.report.write`), so a report folder is never
+partial and never replaced by accident.
+
+Modules: :mod:`~failpattern.report.figures` (the paper's figures),
+:mod:`~failpattern.report.tables` (number formats and section order shared by
+console and report), :mod:`~failpattern.report.markdown`,
+:mod:`~failpattern.report.html`, :mod:`~failpattern.report.results_json`,
+:mod:`~failpattern.report.write`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from failpattern.report.write import OutputExistsError, output_folder
+
+__all__ = ["REPORT_FILES", "OutputExistsError", "report_metadata", "write_report"]
+
+#: Files at the top of a report folder (plus ``figures/``).
+REPORT_FILES = ("report.html", "report.md", "results.json")
+
+
+def report_metadata(*, cohort_label: str, card=None, seed=None, profile: str | None = None,
+                    patients: int | None = None) -> dict:
+    """The metadata block of a report: version, cohort, seed, study card, profile, time."""
+    from failpattern._version import __version__
+
+    meta = {"failpattern_version": __version__, "cohort": cohort_label, "seed": seed,
+            "study_card": None if card is None else f"{card.name} ({card.study.get('citation', '')})".strip(),
+            "profile": profile, "patients": patients,
+            "generated_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return meta
+
+
+def _patients(plan_result) -> int | None:
+    """Patients in the cohort the plan ran on (PlanResult keeps the cohort private)."""
+    cohort = getattr(plan_result, "_cohort", None)
+    if cohort is not None:
+        return int(cohort.n_patients)
+    try:
+        return int(plan_result.get("cohort.enrolled.n"))
+    except KeyError:
+        return None
+
+
+def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohort_label: str = "cohort",
+                 card=None, seed=None, profile: str | None = None, title: str | None = None,
+                 formats=("png", "svg"), jobs: int | None = None) -> Path:
+    """Write the report folder ``out_dir`` atomically.
+
+    Parameters
+    ----------
+    plan_result : PlanResult
+        From :func:`~failpattern.study.plan.run_plan`.
+    comparison : pandas.DataFrame or None
+        From :func:`~failpattern.study.compare.compare`; None to report the
+        reproduced values only (no published column, no verdicts).
+    out_dir : str or os.PathLike
+        The folder to create. Its parent must exist.
+    force : bool
+        Replace an existing ``out_dir`` (only once the new one is complete).
+    cohort_label : str
+        How the cohort is named in the report (a file path, "canonical
+        synthetic cohort ...").
+    card : StudyCard, optional
+        Gives printed decimals, section names and Table 3 labels; with a
+        ``comparison``, the published SHRs of the forest plots. Default: the
+        ``ni2019`` card.
+    seed : int, optional
+        Recorded in the metadata (simulated cohorts).
+    profile : str, optional
+        The tolerance profile of ``comparison`` (recorded).
+    title : str, optional
+        Report title.
+    formats : sequence of str
+        Figure formats; PNG is always written (the HTML inlines it).
+    jobs : int, optional
+        Processes drawing the figures (default 2 where the system can fork;
+        see :func:`~failpattern.report.figures.save_paper_figures`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir`` (absolute).
+
+    Raises
+    ------
+    OutputExistsError
+        ``out_dir`` exists and ``force`` is False (nothing is written).
+    InputError
+        The parent folder of ``out_dir`` does not exist.
+    """
+    from failpattern.report.content import build_content
+    from failpattern.report.figures import save_paper_figures
+    from failpattern.report.html import render_html
+    from failpattern.report.markdown import render_markdown
+    from failpattern.report.results_json import results_json
+    from failpattern.report.write import write_text
+
+    if card is None:
+        from failpattern.study.card import load_study
+
+        card = load_study("ni2019")
+    formats = tuple(dict.fromkeys(("png", *formats)))
+    if profile is None and comparison is not None:
+        profile = comparison.attrs.get("profile")
+    meta = report_metadata(cohort_label=cohort_label, card=card if comparison is not None else None, seed=seed,
+                           profile=profile, patients=_patients(plan_result))
+    if title is None:
+        citation = card.study.get("citation", card.name)
+        title = (f"Reproduction of {citation}" if comparison is not None
+                 else f"The analysis plan of {citation} on {cohort_label}")
+    target = Path(out_dir)
+    with output_folder(target, force=force) as tmp:
+        content = build_content(plan_result, comparison, card, meta, title)
+        fig_dir = tmp / "figures"
+        fig_dir.mkdir()
+        content.figures.extend(save_paper_figures(plan_result, card, fig_dir, published=comparison is not None,
+                                                  formats=formats, jobs=jobs))
+        write_text(tmp / "report.md", render_markdown(content))
+        write_text(tmp / "report.html", render_html(content))
+        write_text(tmp / "results.json", results_json(plan_result, comparison, meta, content.figures))
+    return target.absolute()

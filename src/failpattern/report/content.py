@@ -1,0 +1,83 @@
+"""What a report says, gathered once for every output format.
+
+Why: the Markdown, the HTML and ``results.json`` must tell the same story —
+same metadata, same rows, same exclusions. :func:`build_content` collects it
+from the plan, the comparison and the card into one :class:`ReportContent`;
+the renderers only lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from failpattern.report.tables import comparison_display, values_display
+
+__all__ = ["ReportContent", "build_content", "exclusion_counts"]
+
+
+@dataclass
+class ReportContent:
+    """Everything a report shows.
+
+    Attributes
+    ----------
+    title : str
+    metadata : dict
+        ``failpattern_version``, ``cohort``, ``seed``, ``study_card``,
+        ``profile``, ``patients``, ``generated_utc``.
+    comparison : pandas.DataFrame or None
+        :func:`~failpattern.report.tables.comparison_display` of the
+        comparison; None when the cohort is not compared with a paper.
+    summary : pandas.DataFrame or None
+        Counts by verdict (:func:`failpattern.study.compare.summarize`).
+    values : pandas.DataFrame
+        :func:`~failpattern.report.tables.values_display` of the plan's values.
+    skipped : pandas.DataFrame
+        Analyses the cohort could not support: ``analysis``, ``ids``, ``reason``.
+    exclusions : pandas.DataFrame
+        One row per excluded patient and analysis: ``analysis``,
+        ``patient_id``, ``line``, ``reason``.
+    figures : list of dict
+        ``name``, ``title``, ``caption``, ``files`` (paths relative to the
+        report folder), ``png`` (bytes, for inlining) and ``reason`` (why not
+        drawn).
+    """
+
+    title: str
+    metadata: dict
+    comparison: pd.DataFrame | None
+    summary: pd.DataFrame | None
+    values: pd.DataFrame
+    skipped: pd.DataFrame
+    exclusions: pd.DataFrame
+    figures: list = field(default_factory=list)
+
+
+def exclusion_counts(exclusions: pd.DataFrame) -> pd.DataFrame:
+    """Excluded patients per analysis: ``analysis``, ``excluded``, ``reasons``."""
+    if exclusions.empty:
+        return pd.DataFrame(columns=["analysis", "excluded", "reasons"])
+    rows = []
+    for name, block in exclusions.groupby("analysis", sort=False):
+        rows.append({"analysis": name, "excluded": len(block),
+                     "reasons": "; ".join(dict.fromkeys(str(r) for r in block["reason"]))})
+    return pd.DataFrame(rows)
+
+
+def build_content(plan_result, comparison, card, metadata: dict, title: str) -> ReportContent:
+    """Collect a report's content (figures are added by the writer)."""
+    skipped = plan_result.skipped
+    if not skipped.empty:
+        skipped["ids"] = [", ".join(map(str, i)) for i in skipped["ids"]]
+    summary = None
+    shown = None
+    if comparison is not None:
+        from failpattern.study.compare import summarize
+
+        shown = comparison_display(comparison, card)
+        summary = summarize(comparison)
+    return ReportContent(title=title, metadata=metadata, comparison=shown, summary=summary,
+                         values=values_display(plan_result.values, card), skipped=skipped,
+                         exclusions=plan_result.exclusions_frame())

@@ -1,0 +1,304 @@
+"""The paper's figures, drawn from one run of the analysis plan.
+
+Why: a reader checks a reproduction by eye against the published figures, so
+the report draws the same panels, from the same fitted objects that produced
+the numbers of the comparison table (never refitted here):
+
+* ``fig1a`` – ``fig1d``: Kaplan-Meier curves of Fig. 1 — (a) PFS1 among
+  patients with baseline brain metastases by prior brain radiotherapy, (b)
+  PFS2 by salvage radiotherapy, (c) PFS2 by continuation of crizotinib beyond
+  progression (CBPD), (d) OS by any radiotherapy — with censor marks, medians,
+  the log-rank p and numbers at risk;
+* ``fig2``: cumulative incidence of OF, DF and ODF and of any progression
+  (Fig. 2);
+* ``table3_univariate`` / ``table3_multivariable``: forest plots of Table 3's
+  subdistribution hazard ratios, reproduced beside published;
+* ``km_pfs1`` / ``km_pfs2`` / ``km_os``: each endpoint in the whole
+  population it is defined on.
+
+A panel the cohort cannot support (a missing optional column, no events) is
+not drawn; :func:`paper_figures` says which and why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from failpattern.errors import InputError
+from failpattern.plots import plot_cumulative_incidence, plot_forest, plot_km
+
+__all__ = ["FIGURE_NAMES", "FigureSpec", "paper_figures", "save_paper_figures"]
+
+PATTERN_LABELS = {1: "OF", 2: "DF", 3: "ODF"}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``fig1a``) and anchor in the report.
+    title : str
+        Short title (the paper's panel).
+    caption : str
+        What is drawn, from which population.
+    figure : matplotlib.figure.Figure or None
+        None when the figure could not be drawn.
+    reason : str
+        Why it was not drawn (empty when drawn).
+    """
+
+    name: str
+    title: str
+    caption: str
+    figure: Figure | None
+    reason: str = ""
+
+
+# (name, title, endpoint label, {curve label: km key}, log-rank key, caption)
+_KM_PANELS = (
+    ("fig1a", "Fig. 1a — PFS1 by prior brain radiotherapy (patients with BBM)", "PFS1",
+     {"Prior-RT": "pfs1.bbm_prior_brain_rt", "Non prior-RT": "pfs1.bbm_no_prior_brain_rt"},
+     "pfs1.bbm.by_prior_brain_rt",
+     ("Patients with baseline brain metastases: brain radiotherapy before crizotinib (prior-RT) "
+      "versus none (Non prior-RT).")),
+    ("fig1b", "Fig. 1b — PFS2 by salvage radiotherapy", "PFS2",
+     {"Post-RT": "pfs2.salvage_rt", "Non post-RT": "pfs2.no_salvage_rt"}, "pfs2.by_salvage_rt",
+     ("Patients with crizotinib failure: salvage radiotherapy after the first progression (post-RT) "
+      "versus none (Non post-RT).")),
+    ("fig1c", "Fig. 1c — PFS2 by crizotinib beyond progression", "PFS2",
+     {"CBPD": "pfs2.cbpd", "Non-CBPD": "pfs2.non_cbpd"}, "pfs2.by_cbpd",
+     ("Patients with crizotinib failure: crizotinib continued beyond progressive disease (CBPD) "
+      "versus not (Non-CBPD).")),
+    ("fig1d", "Fig. 1d — OS by radiotherapy during the treatment course", "Overall survival",
+     {"RT": "os.rt", "Non-RT": "os.nonrt"}, "os.by_any_rt",
+     "Whole population: radiotherapy at any time during the treatment course (RT) versus none (Non-RT)."),
+)
+_OVERALL = (
+    ("km_pfs1", "PFS1, all patients", "PFS1", "pfs1.all", "Progression-free survival on crizotinib, all patients."),
+    ("km_pfs2", "PFS2, patients with a first progression", "PFS2", "pfs2.all",
+     "Second progression-free survival, patients whose disease progressed on crizotinib."),
+    ("km_os", "Overall survival, all patients", "Overall survival", "os.all",
+     "Overall survival from diagnosis, all patients."),
+)
+
+
+def _missing(plan_result, what: str) -> str:
+    """The plan's reason for not computing an analysis, if it recorded one."""
+    sk = plan_result.skipped
+    hit = sk[sk["analysis"].astype(str).str.startswith(what.split(".")[0])]
+    reasons = "; ".join(dict.fromkeys(str(r) for r in hit["reason"]))
+    return f"not computed for this cohort ({reasons})" if reasons else "not computed for this cohort"
+
+
+def _km_panel(plan_result, name, title, endpoint, curves, test, caption) -> FigureSpec:
+    missing = [k for k in curves.values() if k not in plan_result.km]
+    if missing:
+        return FigureSpec(name, title, caption, None, _missing(plan_result, missing[0]))
+    lr = plan_result.logrank.get(test)
+    fig = plot_km({label: plan_result.km[key] for label, key in curves.items()}, p_value=lr, risk_table=True,
+                  ylabel=f"{endpoint} probability", title=title)
+    return FigureSpec(name, title, caption, fig)
+
+
+def _fig2(plan_result) -> FigureSpec:
+    title = "Fig. 2 — Cumulative incidence of the patterns of failure"
+    caption = ("Cumulative incidence (Aalen-Johansen) of original-site failure (OF), distant failure (DF), "
+               "both (ODF) and any progression, by months on crizotinib; death without progression competing.")
+    res = plan_result.cif.get("patterns")
+    if res is None:
+        return FigureSpec("fig2", title, caption, None, _missing(plan_result, "pattern.cif"))
+    causes = [c for c in PATTERN_LABELS if c in res.causes]
+    only_patterns = set(res.causes) <= set(PATTERN_LABELS)
+    km = plan_result.km.get("pfs1.all")
+    risk = km if km is not None and km.n == res.n else False
+    fig = plot_cumulative_incidence(res, causes=causes, labels=PATTERN_LABELS, add_total=only_patterns,
+                                    risk_table=risk, title=title)
+    if not only_patterns and "any" in plan_result.cif:  # death is a cause: "any progression" from its own fit
+        anyfit = plan_result.cif["any"]
+        times = np.unique(np.concatenate([[0.0], np.asarray(anyfit.time, dtype=float)]))
+        ax = next(a for a in fig.axes if a.get_label() != "risk-table")
+        ax.plot(times, anyfit.at(times, cause=1), drawstyle="steps-post", color="black", linewidth=2.2,
+                label="Any progression", gid="cif-total", zorder=4)
+        ax.legend(loc="best", handlelength=1.8)
+    return FigureSpec("fig2", title, caption, fig)
+
+
+def _t3_label(card, id_: str) -> str:
+    if card is not None and id_ in set(card.ids):
+        m = re.search(r"row '([^']*)'", card.get(id_).location or "")
+        if m:
+            return m.group(1)
+    return id_.split(".")[2].replace("_", " ")
+
+
+def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
+    name = f"table3_{'univariate' if kind == 'uni' else 'multivariable'}"
+    title = f"Table 3 — {'univariate' if kind == 'uni' else 'multivariable'} Fine-Gray models of OF"
+    caption = ("Subdistribution hazard ratios of original-site failure with 95% CI (death and the other "
+               "patterns competing)" + (", reproduced beside published." if published_too else "."))
+    v = plan_result.values
+    v = v[v["id"].str.match(rf"t3\.{kind}\.[^.]+\.shr$") & np.isfinite(v["value"].to_numpy(float))]
+    if v.empty:
+        return FigureSpec(name, title, caption, None, _missing(plan_result, f"t3.{kind}"))
+    labels = [_t3_label(card, i) for i in v["id"]]
+    ours = pd.DataFrame({"shr": v["value"].to_numpy(float), "shr_lower": v["ci_lower"].to_numpy(float),
+                         "shr_upper": v["ci_upper"].to_numpy(float)}, index=labels)
+    published = None
+    if card is not None and published_too:
+        nums = card.numbers.set_index("id")
+        rows = [(lab, i) for lab, i in zip(labels, v["id"]) if i in nums.index]
+        if rows:
+            published = pd.DataFrame({"shr": [float(nums.at[i, "value"]) for _, i in rows],
+                                      "shr_lower": [float(nums.at[i, "ci_lower"]) for _, i in rows],
+                                      "shr_upper": [float(nums.at[i, "ci_upper"]) for _, i in rows]},
+                                     index=[lab for lab, _ in rows])
+    try:
+        fig = plot_forest(ours, published=published, title=title)
+    except InputError as exc:
+        return FigureSpec(name, title, caption, None, str(exc))
+    return FigureSpec(name, title, caption, fig)
+
+
+def _builders(plan_result, card, published: bool) -> dict:
+    """Figure name -> function drawing it, in report order."""
+    out = {panel[0]: (lambda panel=panel: _km_panel(plan_result, *panel)) for panel in _KM_PANELS}
+    out["fig2"] = lambda: _fig2(plan_result)
+    for kind in ("uni", "multi"):
+        name = f"table3_{'univariate' if kind == 'uni' else 'multivariable'}"
+        out[name] = lambda kind=kind: _forest(plan_result, card, kind, published and card is not None)
+    for name, title, endpoint, key, caption in _OVERALL:
+        def overall(name=name, title=title, endpoint=endpoint, key=key, caption=caption):
+            if key not in plan_result.km:
+                return FigureSpec(name, title, caption, None, _missing(plan_result, key))
+            fig = plot_km(plan_result.km[key], risk_table=True, ylabel=f"{endpoint} probability", title=title)
+            return FigureSpec(name, title, caption, fig)
+        out[name] = overall
+    return out
+
+
+#: Figure names in report order.
+FIGURE_NAMES = ("fig1a", "fig1b", "fig1c", "fig1d", "fig2", "table3_univariate", "table3_multivariable",
+                "km_pfs1", "km_pfs2", "km_os")
+
+
+def paper_figures(plan_result, card=None, *, published: bool = True, names=None) -> list[FigureSpec]:
+    """Every figure of the report (or those in ``names``), drawn from ``plan_result``.
+
+    Parameters
+    ----------
+    plan_result : PlanResult
+        From :func:`~failpattern.study.plan.run_plan`.
+    card : StudyCard, optional
+        Gives Table 3's row labels and, with ``published=True``, the published
+        SHRs shown beside the reproduced ones.
+    published : bool
+        Draw the published values in the forest plots (``analyze`` without a
+        study card passes False).
+    names : sequence of str, optional
+        Only these figures (of :data:`FIGURE_NAMES`), in report order.
+
+    Returns
+    -------
+    list of FigureSpec
+        In report order: fig1a-d, fig2, table3_univariate,
+        table3_multivariable, km_pfs1, km_pfs2, km_os. Figures that cannot be
+        drawn have ``figure=None`` and a ``reason``.
+    """
+    builders = _builders(plan_result, card, published)
+    wanted = FIGURE_NAMES if names is None else [n for n in FIGURE_NAMES if n in set(names)]
+    return [builders[n]() for n in wanted]
+
+
+# ----------------------------------------------------------------------------- drawing and saving
+_JOB: dict = {}
+
+
+def _save(spec: FigureSpec, folder: Path, formats) -> dict:
+    from failpattern.plots import save_figure
+
+    entry = {"name": spec.name, "title": spec.title, "caption": spec.caption, "files": [], "png": None,
+             "reason": spec.reason}
+    if spec.figure is None:
+        return entry
+    paths = save_figure(spec.figure, folder / spec.name, formats=("png",))
+    # the layout is settled by the first save: keep it for the other formats instead of solving it again
+    # (constrained layout is most of the time of a save)
+    spec.figure.set_layout_engine("none")
+    if formats[1:]:
+        paths += save_figure(spec.figure, folder / spec.name, formats=formats[1:])
+    entry["files"] = [f"{folder.name}/{p.name}" for p in paths]
+    entry["png"] = (folder / f"{spec.name}.png").read_bytes()
+    return entry
+
+
+def _save_some(names) -> list[dict]:
+    """Worker: draw and save ``names`` from the job set up before the fork."""
+    plan_result, card, published, folder, formats = (_JOB[k] for k in
+                                                      ("plan", "card", "published", "folder", "formats"))
+    return [_save(spec, folder, formats) for spec in paper_figures(plan_result, card, published=published,
+                                                                   names=names)]
+
+
+def save_paper_figures(plan_result, card, folder: Path, *, published: bool = True, formats=("png", "svg"),
+                       jobs: int | None = None) -> list[dict]:
+    """Draw every figure and save it in ``folder`` (PNG first, then the other ``formats``).
+
+    Parameters
+    ----------
+    plan_result, card, published
+        As for :func:`paper_figures`.
+    folder : pathlib.Path
+        An existing folder (the report's ``figures/``).
+    formats : sequence of str
+        PNG is always written first (the HTML inlines it).
+    jobs : int, optional
+        Processes to draw with. Default: 2 on Linux with at least 2 CPUs
+        (the worker is forked; fork is unsafe with macOS system libraries and
+        absent on Windows), else 1. Drawing and saving the figures is most of the
+        time of ``reproduce``; with two processes each draws half.
+
+    Returns
+    -------
+    list of dict
+        Per figure, in report order: ``name``, ``title``, ``caption``,
+        ``files`` (relative to the report folder), ``png`` (bytes or None),
+        ``reason`` (why not drawn).
+    """
+    import multiprocessing as mp
+    import os
+    import sys
+
+    formats = tuple(dict.fromkeys(("png", *formats)))
+    if jobs is None:
+        jobs = 2 if sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2 else 1
+    _JOB.update(plan=plan_result, card=card, published=published, folder=Path(folder), formats=formats)
+    try:
+        if jobs < 2:
+            return _save_some(FIGURE_NAMES)
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        # heaviest first, alternating: the forest plot of 17 rows and the risk-table panels balance out
+        order = ("table3_univariate", "fig1a", "fig1b", "fig1c", "fig1d", "fig2", "km_pfs1", "km_pfs2",
+                 "km_os", "table3_multivariable")
+        theirs, mine = order[0::2], order[1::2]
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as pool:
+            future = pool.submit(_save_some, theirs)
+            entries = _save_some(mine)
+            try:
+                entries += future.result()
+            except BrokenProcessPool:  # the worker died (killed, out of memory): draw its share here
+                entries += _save_some(theirs)
+        by_name = {e["name"]: e for e in entries}
+        return [by_name[n] for n in FIGURE_NAMES]
+    finally:
+        _JOB.clear()

@@ -1,0 +1,109 @@
+"""The report as one self-contained HTML file (``report.html``).
+
+Why self-contained: the report is mailed, attached to a manuscript review or
+archived with a data set; it must open the same anywhere, offline, years
+later. So figures are inline (base64 PNG), the CSS is a few lines in a
+``<style>`` element, and nothing is fetched — no scripts, fonts or images
+from the network. Rows are coloured by verdict so the eye finds the numbers
+outside tolerance.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+import pandas as pd
+
+from failpattern.report.content import ReportContent, exclusion_counts
+
+__all__ = ["render_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
+padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}h3{margin-top:1.4em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+th,td{border-bottom:1px solid #e4e4e4;padding:.2em .6em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.verdict{white-space:nowrap}tr.within td.verdict{color:#1a7f37}tr.outside{background:#fff1f0}tr.outside td.verdict{color:#b42318;font-weight:600}
+tr.notrepro td{color:#777}td.note{font-size:.9em;color:#555;max-width:28em}
+figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444}.meta td:first-child{font-weight:600}
+.summary td{font-size:1.05em}nav a{margin-right:1em}
+"""
+_ROW_CLASS = {"within tolerance": "within", "outside": "outside", "not reproducible from these data": "notrepro"}
+
+
+def _table(frame: pd.DataFrame, columns, *, numeric=(), classes=None, css: str = "") -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    rows = []
+    for i, r in enumerate(frame[list(columns)].itertuples(index=False)):
+        cls = f' class="{classes[i]}"' if classes is not None else ""
+        cells = "".join(f'<td class="{"num" if c in numeric else c}">{escape(str(v))}</td>'
+                        for c, v in zip(columns, r))
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _anchor(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+
+
+def render_html(content: ReportContent) -> str:
+    """``report.html``: the same sections as :func:`~failpattern.report.markdown.render_markdown`,
+    figures inline as base64 PNG."""
+    c = content
+    body = [f"<h1>{escape(c.title)}</h1>",
+            ('<nav><a href="#summary">Summary</a><a href="#figures">Figures</a><a href="#numbers">Numbers</a>'
+             '<a href="#not-run">Analyses not run</a><a href="#exclusions">Exclusions</a></nav>')]
+    meta = pd.DataFrame({"key": list(c.metadata),
+                         "value": ["—" if v is None else str(v) for v in c.metadata.values()]})
+    body.append(_table(meta, ["key", "value"], css="meta"))
+    body.append('<h2 id="summary">Summary</h2>')
+    if c.summary is not None:
+        s = c.summary.assign(percent=[f"{p:.1f}" for p in c.summary["percent"]])
+        body.append(_table(s, ["verdict", "n", "percent"], numeric=("n", "percent"),
+                           classes=[_ROW_CLASS.get(v, "") for v in s["verdict"]], css="summary"))
+        body.append("<p>A number is <em>within tolerance</em> when |reproduced − published| is at most its "
+                    "tolerance (the card's, scaled by the profile, never below half a unit of the printed last "
+                    "digit). <em>Not reproducible from these data</em>: design constants, cited numbers, and "
+                    "quantities the cohort format or this cohort cannot give (see the note).</p>")
+    else:
+        body.append("<p>No study card was given: the report shows the reproduced values only.</p>")
+    body.append('<h2 id="figures">Figures</h2>')
+    for f in c.figures:
+        body.append(f'<h3 id="{escape(f["name"])}">{escape(f["title"])}</h3>')
+        if f.get("png"):
+            data = base64.b64encode(f["png"]).decode("ascii")
+            body.append(f'<figure><img alt="{escape(f["title"])}" src="data:image/png;base64,{data}">'
+                        f'<figcaption>{escape(f["caption"])}</figcaption></figure>')
+        else:
+            body.append(f"<p>Not drawn: {escape(f['reason'])}</p>")
+    body.append('<h2 id="numbers">' + ("Published and reproduced numbers" if c.comparison is not None
+                                       else "Reproduced values") + "</h2>")
+    if c.comparison is not None:
+        for section, block in c.comparison.groupby("section", sort=False):
+            body.append(f'<h3 id="s-{_anchor(section)}">{escape(section)}</h3>')
+            body.append(_table(block, ["id", "published", "reproduced", "difference", "tolerance", "verdict",
+                                       "note"], numeric=("published", "reproduced", "difference", "tolerance"),
+                               classes=[_ROW_CLASS.get(v, "") for v in block["verdict"]]))
+    else:
+        for section, block in c.values.groupby("section", sort=False):
+            body.append(f'<h3 id="s-{_anchor(section)}">{escape(section)}</h3>')
+            body.append(_table(block, ["id", "value", "ci", "n_used", "n_excluded", "note"],
+                               numeric=("value", "ci", "n_used", "n_excluded")))
+    body.append('<h2 id="not-run">Analyses not run</h2>')
+    body.append("<p>Every analysis of the plan ran on this cohort.</p>" if c.skipped.empty
+                else _table(c.skipped, ["analysis", "reason", "ids"]))
+    body.append('<h2 id="exclusions">Exclusions</h2>')
+    counts = exclusion_counts(c.exclusions)
+    if counts.empty:
+        body.append("<p>No patient was excluded from any analysis.</p>")
+    else:
+        body.append(f"<p>{len(c.exclusions)} exclusions (patient × analysis) in {len(counts)} analyses.</p>")
+        body.append(_table(counts, ["analysis", "excluded", "reasons"], numeric=("excluded",)))
+        body.append(_table(c.exclusions.fillna("").astype(str), ["analysis", "patient_id", "line", "reason"]))
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{escape(c.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")

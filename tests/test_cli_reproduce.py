@@ -1,0 +1,202 @@
+"""``failpattern reproduce``, ``check`` and ``analyze`` end to end with CliRunner."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from failpattern._resources import synthetic_path
+from failpattern.cli.analyze import analyze
+from failpattern.cli.reproduce import check, load_cohort_for_cli, reproduce
+from failpattern.report.tables import comparison_display
+from failpattern.study.card import load_study
+
+MALFORMED = Path(__file__).parent / "malformed"
+VERDICT = r"(within tolerance|outside|not reproducible from these data)"
+
+
+def _run(cmd, *args):
+    return CliRunner().invoke(cmd, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def canonical_run(tmp_path_factory):
+    """One end-to-end run of ``reproduce`` on the canonical cohort (the slow part, done once)."""
+    out = tmp_path_factory.mktemp("rep") / "out"
+    result = _run(reproduce, "--out", out)
+    return result, out
+
+
+def _printed_rows(stdout: str) -> dict:
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.match(rf"^(\S+)\s{{2,}}(.*?)\s+{VERDICT}$", line)
+        if m and not line.startswith(("id ", "--")):
+            cells = re.split(r"\s{2,}", m.group(2).strip()) if m.group(2).strip() else []
+            rows[m.group(1)] = (cells, m.group(3))
+    return rows
+
+
+def test_reproduce_writes_every_file(canonical_run):
+    result, out = canonical_run
+    assert result.exit_code == 0, result.output
+    assert {"report.html", "report.md", "results.json"} <= {p.name for p in out.iterdir()}
+    figs = {p.name for p in (out / "figures").iterdir()}
+    for name in ("fig1a", "fig1b", "fig1c", "fig1d", "fig2", "table3_univariate", "table3_multivariable",
+                 "km_pfs1", "km_pfs2", "km_os"):
+        assert {f"{name}.png", f"{name}.svg"} <= figs, name
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_printed_table_grouped_by_section_and_summary(canonical_run):
+    result, _ = canonical_run
+    out = result.stdout
+    heads = re.findall(r"^== (.+) ==$", out, flags=re.MULTILINE)
+    assert heads[0].startswith("Abstract") and "Table 1" in heads and "Table 3" in heads
+    assert heads.index("Table 1") < heads.index("Table 2") < heads.index("Table 3")
+    assert re.search(r"^422 numbers: \d+ within tolerance, \d+ outside, \d+ not reproducible from these data "
+                     r"\(profile default\)$", out, flags=re.MULTILINE)
+    header = next(line for line in out.splitlines() if line.startswith("id "))
+    assert header.split() == ["id", "published", "reproduced", "difference", "verdict"]
+
+
+def test_json_agrees_with_the_printed_table(canonical_run):
+    result, out = canonical_run
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    printed = _printed_rows(result.stdout)
+    frame = pd.DataFrame(data["comparison"]).astype({"reproduced": float, "difference": float,
+                                                      "tolerance": float})
+    shown = comparison_display(frame, load_study("ni2019")).set_index("id")
+    assert set(printed) == set(shown.index) and len(printed) == 422
+    for id_, (cells, verdict) in printed.items():
+        row = shown.loc[id_]
+        assert verdict == row["verdict"]
+        assert cells == [c for c in (row["published"], row["reproduced"], row["difference"]) if c], id_
+    counts = {v: 0 for v in data["summary"]}
+    for _, verdict in printed.values():
+        counts[verdict] += 1
+    assert counts == data["summary"]
+    assert data["metadata"]["cohort"].startswith("canonical synthetic cohort")
+    assert data["metadata"]["seed"] is None and data["metadata"]["profile"] == "default"
+
+
+def test_html_is_self_contained(canonical_run):
+    _, out = canonical_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.IGNORECASE)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 10
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert 'id="exclusions"' in html and "Fig. 1a" in html
+
+
+def test_existing_out_needs_force(canonical_run, tmp_path):
+    _, out = canonical_run
+    before = (out / "results.json").read_bytes()
+    result = _run(reproduce, "--out", out)
+    assert result.exit_code == 2 and "--force" in result.stderr and "Traceback" not in result.output
+    assert result.stdout == ""  # refused before any work
+    assert (out / "results.json").read_bytes() == before
+
+
+def test_bad_cohort_lists_problems_exit_2(tmp_path):
+    result = _run(reproduce, "--cohort", MALFORMED / "many_problems.csv", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stdout == "" and not (tmp_path / "o").exists()
+    rows = [line for line in result.stderr.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 5
+    assert {"not_binary", "unknown_category", "duplicate_patient_id", "negative_time"} <= set(result.stderr.split())
+
+
+def test_cohort_and_seed_are_exclusive_and_seed_simulates(tmp_path):
+    result = _run(reproduce, "--cohort", synthetic_path("ni2019_exact.csv"), "--seed", "1", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "either --cohort or --seed" in result.stderr
+    cohort, label = load_cohort_for_cli(None, 1)
+    assert cohort.n_patients == 93 and "seed 1" in label
+
+
+def test_check_canonical_consistent_with_compare():
+    """``check`` exits 0 exactly when no number is outside, and lists each one that is."""
+    result = _run(check)
+    assert result.exit_code in (0, 1), result.output
+    listed = re.findall(r"^(\S+)\s+\S+.*$", result.stdout.split("outside their tolerance:")[-1], flags=re.MULTILINE)
+    n_out = int(re.search(r"(\d+) outside;", result.stdout).group(1))
+    assert (result.exit_code == 1) == (n_out > 0)
+    assert re.search(r"\d+ not reproducible from these data \(not counted as failures\)", result.stdout)
+    if n_out:
+        assert len([x for x in listed if "." in x]) == n_out
+
+
+@pytest.mark.xfail(strict=True, reason="the canonical cohort reproduces counts and medians but not every p-value "
+                   "and Table 3 SHR (64 numbers outside, default profile; reported to the lead)")
+def test_check_passes_on_the_canonical_cohort():
+    assert _run(check).exit_code == 0
+
+
+def test_check_fails_on_a_perturbed_cohort_and_names_the_numbers(tmp_path):
+    df = pd.read_csv(synthetic_path("ni2019_exact.csv"))
+    df = df.drop(columns=[c for c in df.columns if c.endswith("_date")])
+    shift = 0.3 * df["pfs1_months"]
+    df["pfs1_months"] = (df["pfs1_months"] + shift).round(2)
+    df["os_months"] = (df["os_months"] + shift).round(2)  # keep PFS1 <= OS, as the format requires
+    path = tmp_path / "perturbed.csv"
+    df.to_csv(path, index=False)
+    result = _run(check, "--cohort", path, "--tolerance-profile", "loose")
+    assert result.exit_code == 1, result.output
+    assert "check FAILED" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.startswith("pfs1.median.all "))
+    assert line.split()[1] == "11.5"  # id, published, reproduced, tolerance
+    assert float(line.split()[2]) > 13
+
+
+def test_check_bad_cohort_exit_2():
+    result = _run(check, "--cohort", MALFORMED / "many_problems.csv")
+    assert result.exit_code == 2 and "Traceback" not in result.output and "negative_time" in result.stderr
+
+
+def test_analyze_values_only_with_exclusions(tmp_path):
+    df = pd.read_csv(synthetic_path("ni2019_exact.csv"))
+    df.loc[[0, 1], "best_response"] = None
+    path = tmp_path / "mine.csv"
+    df.to_csv(path, index=False)
+    result = _run(analyze, path)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "patients: 93" in out and "== Table 1 ==" in out
+    assert "verdict" not in out and "within tolerance" not in out  # nothing to compare with
+    excl = out[out.index("== Exclusions =="):]
+    assert re.search(r"response\s+2 excluded", excl)
+    assert "excluded from response: patient SIM001 (line 2): best_response is empty" in excl
+    assert not list(Path.cwd().glob("failpattern-out"))  # analyze writes only with --out
+
+
+def test_analyze_with_study_compares(tmp_path):
+    result = _run(analyze, synthetic_path("ni2019_exact.csv"), "--study", "ni2019")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^422 numbers: ", result.stdout, flags=re.MULTILINE) and "within tolerance" in result.stdout
+
+
+def test_analyze_bad_file_exit_2():
+    result = _run(analyze, MALFORMED / "many_problems.csv", "--out", "never-written")
+    assert result.exit_code == 2 and "Traceback" not in result.output and not Path("never-written").exists()
+
+
+def test_analyze_out_writes_the_report_of_a_small_cohort(tmp_path):
+    """8 patients: several models cannot be fitted; the report says so instead of failing."""
+    out = tmp_path / "mine"
+    result = _run(analyze, MALFORMED / "valid_months.csv", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "== Analyses not run ==" in result.stdout
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["comparison"] is None and data["skipped"]
+    drawn = {f["name"] for f in data["figures"] if f["files"]}
+    assert {"fig1a", "fig2", "km_pfs1"} <= drawn
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Analyses not run" in md and "## Exclusions" in md and "published" not in md.lower()

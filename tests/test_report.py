@@ -1,0 +1,175 @@
+"""The report package: atomic output folder, --force, self-contained HTML, JSON, number formats."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from failpattern._resources import synthetic_path
+from failpattern.cohort import load_cohort
+from failpattern.report import OutputExistsError, write_report
+from failpattern.report import figures as report_figures
+from failpattern.report import markdown as report_markdown
+from failpattern.report.tables import comparison_display, fmt_value, section_key
+from failpattern.report.write import output_folder
+from failpattern.study.card import load_study
+from failpattern.study.compare import compare
+from failpattern.study.plan import run_plan
+
+
+@pytest.fixture(scope="module")
+def card():
+    return load_study("ni2019")
+
+
+@pytest.fixture(scope="module")
+def plan(card):
+    return run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=card)
+
+
+@pytest.fixture(scope="module")
+def comparison(plan, card):
+    out = compare(plan, card)
+    out.attrs = {"profile": "default"}
+    return out
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Skip drawing (seconds) where a test is about files and folders only."""
+    monkeypatch.setattr(report_figures, "save_paper_figures", lambda *a, **k: [])
+
+
+def test_output_folder_moves_into_place_only_when_complete(tmp_path):
+    target = tmp_path / "out"
+    with output_folder(target) as tmp:
+        (tmp / "a.txt").write_text("x")
+        assert not target.exists() and tmp.parent == tmp_path
+    assert (target / "a.txt").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left beside it
+
+
+def test_output_folder_error_leaves_nothing(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError), output_folder(target) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_folder_refused_without_force_replaced_with_force(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(OutputExistsError, match="--force"), output_folder(target):
+        pass
+    assert (target / "old.txt").exists()
+    with output_folder(target, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_force_error_keeps_the_old_report(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), output_folder(target, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_write_report_exception_leaves_no_partial_folder(tmp_path, plan, comparison, card, no_figures,
+                                                        monkeypatch):
+    def broken(content):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report_markdown, "render_markdown", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(plan, comparison, tmp_path / "out", card=card)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_report_files_and_json(tmp_path, plan, comparison, card, no_figures):
+    out = write_report(plan, comparison, tmp_path / "out", card=card, cohort_label="canonical", seed=None)
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.md", "results.json"]
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert set(data) >= {"metadata", "summary", "comparison", "values", "skipped", "exclusions", "figures"}
+    assert data["metadata"]["cohort"] == "canonical" and data["metadata"]["failpattern_version"]
+    assert data["metadata"]["study_card"].startswith("ni2019")
+    assert len(data["comparison"]) == len(comparison) == sum(data["summary"].values())
+    by_id = {r["id"]: r for r in data["comparison"]}
+    for r in comparison.itertuples():
+        j = by_id[r.id]
+        assert j["verdict"] == r.verdict
+        assert (j["reproduced"] is None) == (not math.isfinite(r.reproduced))
+        if j["reproduced"] is not None:
+            assert j["reproduced"] == pytest.approx(r.reproduced, rel=1e-12)
+    with pytest.raises(OutputExistsError):
+        write_report(plan, comparison, out, card=card)
+    write_report(plan, None, out, card=card, force=True)  # --force: replaced, now without comparison
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["comparison"] is None and data["summary"] is None and data["values"]
+    assert "verdict" not in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_exclusions_section(tmp_path, card, no_figures):
+    import pandas as pd
+
+    df = pd.read_csv(synthetic_path("ni2019_exact.csv"))
+    df.loc[[0, 1], "best_response"] = None
+    plan = run_plan(load_cohort(df), card=card)
+    out = write_report(plan, None, tmp_path / "out", card=card)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    section = md[md.index("## Exclusions"):]
+    assert "SIM001" in section and "SIM002" in section and "best_response is empty" in section
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="exclusions"' in html and "SIM002" in html
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {e["patient_id"] for e in data["exclusions"]} == {"SIM001", "SIM002"}
+
+
+def test_formats():
+    assert fmt_value(52.0, "count", 0) == "52"
+    assert fmt_value(11.23, "km_median", 1) == "11.23"
+    assert fmt_value(0.0234, "logrank_p", 3) == "0.023"
+    assert fmt_value(0.00012, "logrank_p", 3) == "1.2e-04"
+    assert fmt_value(-0.05, "km_median", 1, sign=True) == "-0.05"
+    assert fmt_value(float("nan"), "count", 0) == ""
+    assert section_key("Abstract, Results") < section_key("Results, PFS1") < section_key("Discussion") \
+        < section_key("Table 1") < section_key("Table 3")
+
+
+def test_display_is_in_paper_order(comparison, card):
+    shown = comparison_display(comparison, card)
+    sections = list(dict.fromkeys(shown["section"]))
+    assert sections[0].startswith("Abstract")
+    assert sections.index("Table 1") < sections.index("Table 2") < sections.index("Table 3")
+    assert len(shown) == len(comparison)
+    p = shown.set_index("id").loc["pfs1.median.all"]
+    assert p["published"] == "11.5" and re.fullmatch(r"\d+\.\d\d", p["reproduced"])
+
+
+def test_figures_drawn_from_the_plan(plan, card):
+    specs = report_figures.paper_figures(plan, card, names=["fig1a", "table3_multivariable"])
+    assert [s.name for s in specs] == ["fig1a", "table3_multivariable"]
+    fig1a = specs[0].figure
+    gids = {a.get_gid() for ax in fig1a.axes for a in ax.get_children()}
+    assert {"km-curve:Prior-RT", "km-censor:Non prior-RT", "p-value"} <= gids
+    assert any(ax.get_label() == "risk-table" for ax in fig1a.axes)
+    forest = specs[1].figure
+    assert {"forest-est:published", "forest-est:reproduced"} <= {a.get_gid() for ax in forest.axes
+                                                                 for a in ax.get_children()}
+
+
+def test_write_report_takes_compare_output_as_is(tmp_path, plan, card, no_figures):
+    """compare() puts a DataFrame in .attrs (which breaks pandas concat); the writer must cope."""
+    raw = compare(plan, card, profile="strict")
+    out = write_report(plan, raw, tmp_path / "out", card=card)
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["metadata"]["profile"] == "strict" and len(data["comparison"]) == len(raw)
