@@ -151,9 +151,7 @@ def check_out_for_cli(out: Path, force: bool) -> None:
 def _compare(plan, card, profile):
     from failpattern.study.compare import compare
 
-    comparison = compare(plan, card, profile=profile)
-    comparison.attrs = {"profile": profile}  # a DataFrame in attrs breaks pandas concat/repr downstream
-    return comparison
+    return compare(plan, card, profile=profile)
 
 
 @click.command("reproduce", context_settings={"help_option_names": ["-h", "--help"]})

@@ -55,7 +55,7 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
         Logarithmic x axis (ratios), ticks at 0.1, 0.2, 0.5, 1, 2, 5, ...
     ax : matplotlib.axes.Axes, optional
         Draw into this Axes; the text columns then go in an inset right of it
-        (leave about 1.4 inch per column). Default a new figure sized to the rows.
+        (leave about 1.8 inch per column). Default a new figure sized to the rows.
     title : str, optional
     reference_line : float or None
         x of the dashed no-effect line (None: none).
@@ -140,7 +140,7 @@ def _values(data, name, estimate, lower, upper, label_column):
 
 
 def _axes(ax, n: int, n_series: int):
-    table_w = 1.45 * n_series
+    table_w = 1.8 * n_series  # room for "13.85 (1.26–113.85)" at the default font size
     if ax is None:
         fig = Figure(figsize=(4.6 + table_w + 2.2, 0.42 * n + 1.4), layout="constrained")
         grid = fig.add_gridspec(1, 2, width_ratios=[4.6, table_w])

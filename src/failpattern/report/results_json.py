@@ -68,8 +68,6 @@ def results_dict(plan_result, comparison, metadata: dict, figures=()) -> dict:
     if comparison is not None:
         from failpattern.study.compare import summarize
 
-        comparison = comparison.copy()
-        comparison.attrs = {}
         summary = {r.verdict: int(r.n) for r in summarize(comparison).itertuples()}
     return {
         "schema_version": SCHEMA_VERSION,

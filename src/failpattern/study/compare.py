@@ -129,8 +129,9 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
         the verdict), ``aggregate`` (what
         :func:`~failpattern.study.aggregate.recompute_aggregates` says of the
         printed number, or empty) and ``note`` (why not reproducible; the
-        plan's note; the card's inconsistency). ``attrs["summary"]`` holds
-        :func:`summarize` of the table.
+        plan's note; the card's inconsistency). ``attrs["profile"]`` names the
+        tolerance profile; :func:`summarize` counts the verdicts. (Only plain
+        values go in ``attrs``: pandas compares them when it concatenates.)
     """
     if profile not in PROFILES:
         raise InputError(f"profile: choose one of {', '.join(PROFILES)}; got {profile!r}")
@@ -175,7 +176,6 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
             row["note"] = (row["note"] + "; " if row["note"] else "") + "card: " + r.inconsistency
         rows.append(row)
     out = pd.DataFrame(rows, columns=[c for c in COMPARE_COLUMNS])
-    out.attrs["summary"] = summarize(out)
     out.attrs["profile"] = profile
     return out
 
