@@ -41,14 +41,8 @@ def report_metadata(*, cohort_label: str, card=None, seed=None, profile: str | N
 
 
 def _patients(plan_result) -> int | None:
-    """Patients in the cohort the plan ran on (PlanResult keeps the cohort private)."""
-    cohort = getattr(plan_result, "_cohort", None)
-    if cohort is not None:
-        return int(cohort.n_patients)
-    try:
-        return int(plan_result.get("cohort.enrolled.n"))
-    except KeyError:
-        return None
+    """Patients in the cohort the plan ran on."""
+    return int(plan_result.cohort.n_patients)
 
 
 def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohort_label: str = "cohort",
