@@ -414,3 +414,24 @@ def test_dense_and_cumulative_risk_sets_both_match_r(case, cells, monkeypatch):
     for quantity, ours in _ours(fit).items():
         err = _relative_error(ours, reference("cox", case, quantity))
         assert err <= RTOL, f"{case} {quantity} (cells {cells}): relative error {err:.3g}"
+
+
+def test_one_patient_category_diverging_beside_other_covariates_is_an_error():
+    # A regression seen on a simulated cohort: one patient in the reference category
+    # ("not adenocarcinoma") has the very first event. With the other covariates in the
+    # model the iterations used to stop at coef -93 with a negative variance; the
+    # likelihood is monotone in that coefficient, so no estimate exists.
+    rng = np.random.default_rng(7)
+    n = 60
+    time = np.round(rng.exponential(10.0, n), 1) + 0.5
+    time[0] = 0.03
+    data = pd.DataFrame({
+        "time": time, "event": np.r_[1, rng.integers(0, 2, n - 1)],
+        "adeno": np.r_[0.0, np.ones(n - 1)],
+        "organs": rng.integers(0, 2, n).astype(float),
+        "resp": rng.integers(0, 2, n).astype(float),
+    })
+    for ties in ("efron", "breslow"):
+        with pytest.raises(ConvergenceError, match="'adeno'.*diverges to infinity"):
+            cox(data, duration="time", event="event", covariates=["adeno", "organs", "resp"],
+                ties=ties)

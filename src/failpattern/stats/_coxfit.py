@@ -275,6 +275,22 @@ def _solve(info: np.ndarray, rhs: np.ndarray, iteration: int) -> np.ndarray:
     return out
 
 
+def _check_finite_estimate(labels, beta, covariance, info, info0, sd, iteration, change) -> None:
+    """Catch a coefficient that ran off to infinity although the iterations stopped.
+
+    When one coefficient diverges while others are estimated (e.g. a category with
+    a single patient, whose event comes first, coded as the reference), the
+    likelihood flattens, its information collapses to rounding noise and the
+    steps become tiny: the loop sees "converged" at a huge coefficient with a
+    negative or infinite variance. That is a monotone likelihood, not an estimate.
+    """
+    var = np.diag(covariance)
+    collapsed = np.diag(info) < 1e-8 * np.maximum(info0, np.finfo(float).tiny)
+    bad = ~np.isfinite(var) | (var <= 0) | (collapsed & (np.abs(beta) * sd > 10.0))
+    if bad.any():
+        raise ConvergenceError(_diverging_message(labels, beta, bad, iteration, change))
+
+
 def _diverging_message(names, beta, moving, iteration, change) -> str:
     listed = ", ".join(f"{names[j]!r} (coef {beta[j]:.3g})" for j in np.flatnonzero(moving))
     return (f"Cox model: the coefficient of {listed} diverges to infinity after {iteration} "
@@ -340,6 +356,7 @@ def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
     beta = np.zeros(p)
     loglik, score, info = design.evaluate(beta)
     loglik_null = loglik
+    info0 = np.diag(info).copy()
     sd = design.sd          # steps are judged on the scale of the linear predictor
     _check_information(info, design.n_events * sd**2, labels)
     step = _solve(info, score, 0)
@@ -385,6 +402,7 @@ def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
             "covariates, or allow more iterations")
     covariance = _solve(info, np.eye(p), iteration)
     covariance = (covariance + covariance.T) / 2.0
+    _check_finite_estimate(labels, beta, covariance, info, info0, sd, iteration, change)
     return CoxFit(coef=beta, covariance=covariance, information=info, loglik=loglik,
                   loglik_null=loglik_null, score_test=score_test, iterations=iteration,
                   converged=True, n_events=design.n_events)
