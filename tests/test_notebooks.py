@@ -29,6 +29,7 @@ EXPECTED = {
     "01-kaplan-meier-and-log-rank.ipynb",
     "02-cox-models.ipynb",
     "03-competing-risks.ipynb",
+    "04-reproducing-ni-2019.ipynb",
     "05-simulation-study.ipynb",
 }
 TIMEOUT = float(os.environ.get("FAILPATTERN_NOTEBOOK_TIMEOUT", "120"))

@@ -114,7 +114,7 @@ def exclusions_text(plan_result) -> str:
               help="Write the report folder here (report.html, report.md, results.json, figures/). "
                    "Default: print only.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new report is complete).")
-@click.option("--profile", type=click.Choice(["default", "strict", "loose"]), default="default",
+@click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(["default", "strict", "loose"]), default="default",
               show_default=True, help="Tolerance profile of the comparison (with --study).")
 @click.option("--days-per-month", type=float, default=DAYS_PER_MONTH, show_default=True,
               help="Month length used when durations are derived from dates (365.25 / 12).")

@@ -163,7 +163,7 @@ def _compare(plan, card, profile):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(DEFAULT_OUT),
               show_default=True, help="Report folder to create.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new report is complete).")
-@click.option("--profile", type=click.Choice(_PROFILES), default="default", show_default=True,
+@click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(_PROFILES), default="default", show_default=True,
               help="Tolerance profile: strict (x0.5), default (x1), loose (x2) the card's tolerances.")
 def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool, profile: str) -> None:
     """Re-run every analysis of Ni et al. 2019 and compare each number with the paper.
@@ -201,7 +201,7 @@ def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool
 @click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cohort", "cohort_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Cohort file; default the canonical synthetic cohort.")
-@click.option("--tolerance-profile", "profile", type=click.Choice(_PROFILES), default="default",
+@click.option("--tolerance-profile", "--profile", "profile", type=click.Choice(_PROFILES), default="default",
               show_default=True, help="Tolerance profile: strict (x0.5), default (x1), loose (x2).")
 def check(cohort_file: Path | None, profile: str) -> None:
     """Exit 0 when every published number with a tolerance is reproduced within it, else 1.

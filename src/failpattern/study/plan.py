@@ -291,11 +291,6 @@ class PlanResult:
         return self._values.copy()
 
     @property
-    def cohort(self) -> Cohort:
-        """The validated cohort the plan ran on."""
-        return self._cohort
-
-    @property
     def skipped(self) -> pd.DataFrame:
         """Computations the cohort cannot support (a fresh copy on every access)."""
         return self._skipped.copy()
