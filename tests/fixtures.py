@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from failpattern._resources import exact_float_csv_options
+
 REFERENCE = Path(__file__).parent / "reference"
 
 
 @cache
 def _fixture(name: str) -> dict[tuple[str, str], np.ndarray]:
     frame = pd.read_csv(REFERENCE / f"{name}.csv", comment="#", na_values=["NA"],
-                        keep_default_na=False, float_precision="round_trip")
+                        keep_default_na=False, **exact_float_csv_options())
     out = {}
     for (case, quantity), rows in frame.groupby(["case", "quantity"], sort=False):
         out[(case, quantity)] = rows.sort_values("i")["value"].to_numpy(dtype=float)
@@ -40,4 +42,4 @@ def cases(name: str) -> list[str]:
 @cache
 def dataset(name: str) -> pd.DataFrame:
     """A public dataset exported by ``tests/reference/datasets.R``."""
-    return pd.read_csv(REFERENCE / "datasets" / f"{name}.csv", float_precision="round_trip")
+    return pd.read_csv(REFERENCE / "datasets" / f"{name}.csv", **exact_float_csv_options())

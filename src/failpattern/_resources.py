@@ -31,3 +31,17 @@ def study_path(name: str) -> Path:
 def synthetic_path(name: str) -> Path:
     """Path of a canonical synthetic cohort shipped with the package."""
     return data_dir() / "synthetic" / name
+
+
+def exact_float_csv_options() -> dict:
+    """``pandas.read_csv`` options that read every float exactly as written.
+
+    pandas < 3 parses floats with a fast routine that can be one unit in the
+    last place off (0.3 may come back as 0.2999999999999999, which splits ties);
+    ``float_precision="round_trip"`` fixes that. pandas 3 parses exactly by
+    default and deprecates the option.
+    """
+    import pandas as pd
+
+    major = int(pd.__version__.split(".")[0])
+    return {"float_precision": "round_trip"} if major < 3 else {}

@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from failpattern._resources import exact_float_csv_options
+
 from failpattern.errors import InputError
 
 __all__ = ["Manifest", "SCHEMA", "SEED_SCHEME", "replicate_seed", "replicate_rng", "task_name", "chunk_bounds",
@@ -285,4 +287,4 @@ def read_chunk(out_dir: Path, chunk: int, fmt: str) -> pd.DataFrame:
         except ImportError as exc:
             raise InputError(f"out_dir: chunks of {path.parent.parent} are Parquet; install "
                              f"pyarrow (the failpattern[io] extra) to read them ({exc})") from None
-    return pd.read_csv(path, float_precision="round_trip")
+    return pd.read_csv(path, **exact_float_csv_options())

@@ -10,7 +10,13 @@ other Table 1 covariates are given to exactly the published number of patients i
 each RT group by weighted sampling without replacement (weights from the fitted
 model, so that e.g. non-adenocarcinoma goes preferentially to OF failures); then
 times are drawn from the fitted model conditionally on each patient's outcome, in
-batches of candidates, keeping the first candidate whose medians all match.
+batches of candidates, keeping the first candidate whose medians all match
+(:mod:`~failpattern.simulate._exact_init`). Four annealing stages then fit the
+published *tests* without changing any count: PFS1 times and start dates
+(:func:`~failpattern.simulate._exact_times.fit_pfs1`), which patient carries which
+Table 1 value (:func:`~failpattern.simulate._exact_cov.fit_covariates`), PFS2
+(:func:`~failpattern.simulate._exact_times.fit_pfs2`) and deaths with the
+diagnosis-to-start lags (:func:`~failpattern.simulate._exact_times.fit_deaths`).
 
 Choices where the paper contradicts itself (``docs/simulator.md``): Table 2's
 per-pattern columns are kept (primary only 7, metastasis only 35, both 10; the
@@ -23,17 +29,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from failpattern.errors import FailpatternError
-from failpattern.simulate._km import km_medians, logrank_z
-from failpattern.simulate.generate import (
-    CUTOFF_DAY,
-    DPM,
-    SITES,
-    Batch,
-    accrual_inv,
-    lag_days,
-    pfs1_lp,
+from failpattern.simulate._exact_init import (
+    _initial_pfs1,
+    _initial_pfs2,
+    _pick,
+    _pick_within,
 )
+from failpattern.simulate.generate import CUTOFF_DAY, DPM, SITES, Batch, lag_days
 from failpattern.simulate.model import Params
 
 __all__ = ["EXACT_MEDIANS", "STRATA", "exact_batch"]
@@ -84,35 +86,10 @@ _T1 = {"male": (26, 29), "non_adeno": (1, 2), "ecog2": (3, 2), "t34": (22, 19), 
 _SITE_N = {"lung": (7, 2, 8), "liver": (2, 0, 1), "bone": (1, 3, 2), "adrenal": (0, 0, 1),
            "regional_ln": (3, 0, 3), "distant_ln": (2, 0, 2), "other": (1, 1, 1)}
 _LOC_N = ((7, 16, 3), (0, 12, 0), (0, 7, 7))
-# PFS2 events (salvage RT, CBPD without salvage RT, no CBPD), tried in turn
 # Weights for giving OF failures large tumours / non-adenocarcinoma: the published univariate
 # SHRs (Table 3), so the exact cohort shows associations of the published size; the
 # random model's logit effects (conditional on progression) would overshoot here.
 _W_SIZE, _W_HIST = 2.74, 1 / 0.19
-_EV2 = ((11, 7, 10), (10, 9, 9), (12, 8, 8), (9, 9, 10), (11, 8, 9))
-
-
-def _pick(rng, weights, k: int) -> np.ndarray:
-    """Boolean mask of ``k`` items drawn without replacement with probability ∝ ``weights``
-    (Efraimidis-Spirakis keys; zero weights are taken last)."""
-    w = np.asarray(weights, float)
-    u = rng.random(w.size)
-    with np.errstate(divide="ignore"):
-        key = np.where(w > 0, np.log(u) / np.where(w > 0, w, 1.0), -np.inf - 0.0)
-    key = np.where(w > 0, key, -1e300 + u)  # zero weight: last, in random order
-    out = np.zeros(w.size, bool)
-    if k > 0:
-        out[np.argsort(-key, kind="stable")[:k]] = True
-    return out
-
-
-def _pick_within(rng, groups, counts, weights) -> np.ndarray:
-    """Exactly ``counts[g]`` items in each group ``g`` (``groups`` coded 0..G-1)."""
-    out = np.zeros(groups.size, bool)
-    for g, k in enumerate(counts):
-        idx = np.flatnonzero(groups == g)
-        out[idx[_pick(rng, np.asarray(weights)[idx], k)]] = True
-    return out
 
 
 def _strata(rng) -> dict:
@@ -166,22 +143,30 @@ def _baseline(rng, p: Params, s: dict) -> dict:
     lines[pre] = 1
     lines[pre & _pick(rng, pre.astype(float), 10)] = 2
     b["prior_lines"] = lines
-    u = [rng.random(n) for _ in range(4)]
-    b["ecog"] = np.where(b["ecog2"] == 1, 2, (u[0] < 0.6).astype(int))
-    b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4), np.where(size <= 3.0, 1, 2))
-    b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55))
-    lo, hi = np.where(b["organs3"] == 1, 3, 1), np.where(b["organs3"] == 1, 6, 2)
-    base = np.clip(flagged.astype(int), lo, hi)
-    b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
-    ul = rng.random(n)
-    les = np.where(b["lesions6"] == 1, 6 + np.floor(-np.log1p(-ul) * 6),
-                   np.minimum(np.maximum(b["organs"], 1) + np.floor(ul * 3), 5))
-    b["lesions"] = les.astype(np.int64)
+    b["u_detail"] = [rng.random(n) for _ in range(5)]
     # extracranial sites before crizotinib: thoracic 9, bone 4, adrenal 1, thoracic + bone 1
     xrt = s["xrt"].copy()
     idx = np.flatnonzero(xrt == 1)
     xrt[idx[rng.permutation(idx.size)]] = np.repeat([1, 2, 3, 4], [9, 4, 1, 1])[:idx.size]
     b["xrt"] = xrt
+    return b
+
+
+def _details(b: dict) -> dict:
+    """ECOG score, T / N stage, organ and lesion counts from the (fitted) flags and sizes."""
+    u = b["u_detail"]
+    size = b["size"]
+    b["ecog"] = np.where(b["ecog2"] == 1, 2, (u[0] < 0.6).astype(int))
+    b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4), np.where(size <= 3.0, 1, 2))
+    b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55))
+    flagged = b["brain"].astype(int) + sum(b[k].astype(int) for k in ("lung", "liver", "adrenal", "bone"))
+    lo, hi = np.where(b["organs3"] == 1, 3, 1), np.where(b["organs3"] == 1, 6, 2)
+    base = np.clip(flagged, lo, hi)
+    b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
+    ul = u[4]
+    les = np.where(b["lesions6"] == 1, 6 + np.floor(-np.log1p(-ul) * 6),
+                   np.minimum(np.maximum(b["organs"], 1) + np.floor(ul * 3), 5))
+    b["lesions"] = les.astype(np.int64)
     return b
 
 
@@ -220,39 +205,13 @@ def _sites(rng, s: dict) -> tuple[dict, np.ndarray]:
     return fail, loc
 
 
-def _trunc_weibull(u, scale, shape, lp, upper):
-    """Weibull PH time conditioned to be <= ``upper`` (inverse CDF of the truncated law)."""
-    h_up = (np.maximum(upper, 1e-9) / scale) ** shape * np.exp(lp)
-    f_up = -np.expm1(-h_up)
-    return scale * (-np.log1p(-u * f_up) * np.exp(-lp)) ** (1.0 / shape)
-
-
-def _typical(meds: np.ndarray) -> np.ndarray:
-    """Median over candidates of each target's KM median (not reached = 100 months)."""
-    return np.median(np.where(np.isnan(meds), 100.0, meds), axis=0)
-
-
-def _choose(meds: np.ndarray, targets, tol: float, z=None, z_target=None) -> int | None:
-    """The candidate whose medians are all within ``tol``; among several, the one whose
-    log-rank z is closest to the published test's (``z_target``)."""
-    dev = np.abs(np.where(np.isnan(meds), np.inf, meds) - np.asarray(targets)[None, :]).max(1)
-    ok = np.flatnonzero(dev <= tol)
-    if not ok.size:
-        return None
-    if z is None or z_target is None:
-        return int(ok[0])
-    return int(ok[np.argmin(np.abs(np.nan_to_num(z[ok]) - z_target))])
-
-
-def _z_of(card, key: str, sign: float):
-    """Signed normal deviate of the card's p-value ``key`` (None if the card lacks it)."""
-    from scipy.special import ndtri
-
-    return sign * float(ndtri(1.0 - float(card.get(key).value) / 2.0)) if key in card else None
+#: Annealing moves per stage (PFS1 times, covariates, PFS2, deaths) of :func:`exact_batch`.
+FIT_ITERS = (8000, 12000, 12000, 3000)
 
 
 def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
-                candidates: int = 2000, max_rounds: int = 20, attempts: int = 12) -> Batch:
+                candidates: int = 2000, max_rounds: int = 20, attempts: int = 12,
+                fit_iters: tuple = FIT_ITERS) -> Batch:
     """One exact-count cohort of 93 patients (a :class:`Batch` with one replicate).
 
     Parameters
@@ -262,12 +221,16 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
     rng : numpy.random.Generator
         Source of all randomness.
     card : StudyCard
-        Supplies the median targets (:data:`EXACT_MEDIANS`).
+        Supplies the median targets (:data:`EXACT_MEDIANS`) and the published tests the
+        annealing stages fit (``docs/simulator.md``).
     tol : float
-        Largest allowed |KM median - published| (months).
+        Largest allowed |KM median - published| (months) of the starting candidates.
     candidates, max_rounds, attempts : int
-        Candidate time sets drawn per round, PFS1 rounds per attempt, and attempts
-        (each redraws PFS1 and then tries the PFS2 event allocations) before giving up.
+        Candidate time sets drawn per round, and rounds x attempts allowed, for the
+        starting times.
+    fit_iters : tuple of 4 int
+        Annealing moves of the four fitting stages (PFS1 times, covariates, PFS2,
+        deaths); zeros give the unfitted cohort.
 
     Returns
     -------
@@ -276,101 +239,61 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
     Raises
     ------
     FailpatternError
-        If no candidate matches the medians within ``attempts`` attempts.
+        If no candidate matches the medians.
     """
+    from failpattern.simulate._exact_cov import fit_covariates
+    from failpattern.simulate._exact_times import fit_deaths, fit_pfs1, fit_pfs2, months
+
     s = _strata(rng)
     n = s["rt"].size
-    b = _baseline(rng, p, s)
+    b = _details(_baseline(rng, p, s))
     fail, loc = _sites(rng, s)
     prog = s["pattern"] > 0
-    lag = lag_days(p, b["prior_lines"], rng.random(n), rng.random(n))
-    tg1 = [float(card.get(i).value) for i in EXACT_MEDIANS[:4]]
-    tg2 = [float(card.get(i).value) for i in EXACT_MEDIANS[4:]]
-    cov = {"brain": s["bbm"], "brain_rt": s["brain_rt"], "non_adeno": b["non_adeno"], "organs": b["organs"],
-           "response": b["response"]}
-    lp1 = pfs1_lp(p, cov)
-    # published log-rank tests, used to choose among candidates that match the medians
-    z1 = _z_of(card, "pfs1.bbm.prior_brain_rt.p", -1.0)
-    z2 = _z_of(card, "pfs2.salvage_rt.p", -1.0)
-    masks1 = [np.ones(n, bool), s["bbm"] == 1, s["brain_rt"] > 0, (s["bbm"] == 1) & (s["brain_rt"] == 0)]
-    # cells with their own time multiplier, adapted between rounds (stochastic approximation)
-    # and kept across attempts
-    cells1 = [masks1[2], masks1[3], s["bbm"] == 0]
-    mult1 = np.ones(3)
-    mult2 = np.ones(3)
-    for _attempt in range(attempts):
-        for _ in range(max_rounds):
-            K = candidates
-            start = accrual_inv(rng.random((K, n)), p.accrual_growth)
-            # progressed patients need room for their progression (and PD at the first scan)
-            start = np.where(prog, np.minimum(start, CUTOFF_DAY - 62), start)
-            follow = CUTOFF_DAY - start
-            lp = lp1 - p.pfs1_shape * np.log(sum(m * c for m, c in zip(mult1, cells1)))
-            t1 = _trunc_weibull(rng.random((K, n)), p.pfs1_scale, p.pfs1_shape, lp, follow / DPM)
-            lo, hi = p.pd_scan
-            t1 = np.where(b["response"] == 3, lo + (hi - lo) * rng.random((K, n)), t1)
-            t1_d = np.clip(np.round(t1 * DPM), 1, follow).astype(np.int64)
-            pfs1_d = np.where(prog, t1_d, follow)
-            meds = np.stack([km_medians(pfs1_d / DPM, np.broadcast_to(prog, (K, n)), m) for m in masks1], 1)
-            z = logrank_z(pfs1_d / DPM, np.broadcast_to(prog, (K, n)), s["brain_rt"] > 0, masks1[1])
-            k = _choose(meds, tg1, tol, z, z1)
-            if k is not None:
-                break
-            typical = _typical(meds)
-            mult1 *= np.clip([tg1[2] / typical[2], tg1[3] / typical[3], tg1[0] / typical[0]], 0.7, 1.4)
-        else:
-            continue  # no PFS1 candidate: next attempt
-        start, pfs1_d, follow = start[k], pfs1_d[k], follow[k]
-        follow2 = np.where(prog, follow - pfs1_d, 0)
-        # after progression: CBPD (all salvage RT + 16 others), next therapy, PFS2 events, deaths
-        salv = s["salvage"] > 0
-        cbpd = salv | _pick(rng, np.where(prog & ~salv, 1.0, 0.0), 35 - int(salv.sum()))
-        nxt = np.where(prog, 0, -1)
-        off = np.flatnonzero(prog & ~cbpd)
-        nxt[off[rng.permutation(off.size)]] = np.repeat([1, 2, 3], [9, 5, 3])[:off.size]
-        lp2 = p.c_salvage * salv + p.c_cbpd * cbpd
-        # events go preferentially to patients followed longer after progression (the censored
-        # ones are the recent progressions, as at a real cut-off)
-        room = np.where(follow2 >= 15, (follow2 / DPM) ** 2, 1e-6) * prog
-        masks2 = [prog, salv, prog & ~salv, prog & cbpd, prog & ~cbpd]
-        # 28 PFS2 events split over salvage RT / CBPD alone / no CBPD (allocations in _EV2,
-        # so that every subgroup's median is reached), re-drawn if no times fit
-        cells2 = [salv, prog & cbpd & ~salv, prog & ~cbpd]
-        k2 = None
-        for alloc in _EV2:
-            ev2 = np.zeros(n, bool)
-            for grp, k_ev in zip(cells2, alloc):
-                idx = np.flatnonzero(grp)
-                ev2[idx[_pick(rng, room[idx], k_ev)]] = True
-            for _ in range(4):
-                K = candidates
-                lp = lp2 - p.pfs2_shape * np.log(sum(m * c for m, c in zip(mult2, cells2)) + ~prog)
-                t2 = _trunc_weibull(rng.random((K, n)), p.pfs2_scale, p.pfs2_shape, lp, follow2 / DPM)
-                t2_d = np.clip(np.round(t2 * DPM), 1, np.maximum(follow2, 1)).astype(np.int64)
-                pfs2_d = np.where(ev2, t2_d, follow2)
-                meds = np.stack([km_medians(pfs2_d / DPM, np.broadcast_to(ev2, (K, n)), m) for m in masks2], 1)
-                z = logrank_z(pfs2_d / DPM, np.broadcast_to(ev2, (K, n)), salv, prog)
-                k2 = _choose(meds, tg2, tol, z, z2)
-                if k2 is not None:
-                    break
-                typ = _typical(meds)
-                mult2 *= np.clip([tg2[1] / typ[1], np.sqrt(tg2[2] / typ[2] * tg2[3] / typ[3]), tg2[4] / typ[4]],
-                                 0.7, 1.4)
-            if k2 is not None:
-                break
-        if k2 is not None:
-            break
-    else:
-        raise FailpatternError("exact mode: no times matched the published medians; raise attempts")
-    pfs2_d = pfs2_d[k2]
+    u_lag = (rng.random(n), rng.random(n))
+    lag = lag_days(p, b["prior_lines"], *u_lag)
+    start, pfs1_d = _initial_pfs1(rng, p, s, b, prog, tol, candidates, max_rounds, attempts, card, EXACT_MEDIANS[:4])
+    # 1. PFS1 times and start dates
+    cx = {"prog": prog, "pd": b["response"] == 3, "bbm": s["bbm"] == 1, "brt": s["brain_rt"] > 0,
+          "prt": (s["brain_rt"] > 0) | (s["xrt"] > 0), "pattern": s["pattern"], "lag": lag}
+    start, pfs1_d, _ = fit_pfs1(rng, card, cx, start, np.where(prog, pfs1_d, 0), iters=fit_iters[0])
+    follow = CUTOFF_DAY - start
+    pfs1_d = np.where(prog, pfs1_d, follow)
+    # 2. which patient carries which Table 1 value
+    keys = ("male", "non_adeno", "ecog2", "t34", "n0", "organs3", "lesions6", "lung", "liver", "adrenal", "bone")
+    st = {k: np.asarray(b[k]).copy() for k in keys}
+    st.update(lines=b["prior_lines"].copy(), resp=b["response"].copy(), age=b["age"].copy(), size=b["size"].copy())
+    cx2 = {"rt": s["rt"], "bbm": cx["bbm"], "prt": cx["prt"], "pd": cx["pd"], "t": months(pfs1_d),
+           "cause": np.select([s["pattern"] == _OF, s["pattern"] > 1], [1, 2], 0).astype(np.int64), "event": prog}
+    st, _ = fit_covariates(rng, card, cx2, st, iters=fit_iters[1])
+    b.update({k: st[k] for k in keys}, prior_lines=st["lines"], response=st["resp"], age=st["age"], size=st["size"])
+    b = _details(b)
+    lag = lag_days(p, b["prior_lines"], *u_lag)
+    # 3. after progression: CBPD, next therapy, PFS2
+    follow2 = np.where(prog, follow - pfs1_d, 0)
+    cbpd, ev2, pfs2_d = _initial_pfs2(rng, p, s, prog, follow2, tol, candidates, card, EXACT_MEDIANS[4:])
+    ev2, pfs2_d, cbpd, _ = fit_pfs2(rng, card, {"prog": prog, "salv": s["salvage"] > 0, "follow2": follow2},
+                                    ev2, pfs2_d, cbpd, iters=fit_iters[2])
+    pfs2_d = np.where(ev2, pfs2_d, follow2)
+    nxt = np.where(prog, 0, -1)
+    off = np.flatnonzero(prog & ~cbpd)
+    nxt[off[rng.permutation(off.size)]] = np.repeat([1, 2, 3], [9, 5, 3])[:off.size]
+    # 4. deaths (after a second progression, more likely without RT), then fitted with the lags
     follow3 = np.where(ev2, follow2 - pfs2_d, 0)
     rate = p.death_rate * np.exp(p.d_non_rt * (s["rt"] == 0))
     w_d = ev2 * np.exp(p.d_non_rt * (s["rt"] == 0)) * (1 - np.exp(-rate * follow3 / DPM)) * (follow3 >= 0)
     died = _pick(rng, w_d + 1e-12 * ev2, 16) & ev2
     u = rng.random(n)
     wd = np.round(-np.log1p(-u * (1 - np.exp(-rate * follow3 / DPM))) / rate * DPM)
-    death_day = pfs1_d + pfs2_d + np.clip(wd, 0, follow3).astype(np.int64)
+    second = pfs1_d + pfs2_d
+    death_day = second + np.clip(wd, 0, follow3).astype(np.int64)
+
+    def redraw_lag(rng, i):
+        return int(lag_days(p, b["prior_lines"][i:i + 1], rng.random(1), rng.random(1))[0])
+
+    died, death_day, lag, _ = fit_deaths(rng, card, {"ev2": ev2, "rt": s["rt"], "second": second, "follow": follow},
+                                         died, death_day, lag, redraw_lag, iters=fit_iters[3])
     os_d = lag + np.where(died, death_day, follow)
+
     def one(a):
         return np.asarray(a)[None, :]
 

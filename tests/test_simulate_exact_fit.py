@@ -1,0 +1,127 @@
+"""Exact mode's fitting stages: the loss, the annealer, and the shipped cohort's statistics.
+
+The canonical exact cohort takes ~30 s to generate, so it is not regenerated here (the
+fixture of ``tests/test_simulate.py`` does it once and compares the bytes); its
+statistics are checked directly by running the analysis plan on the shipped file.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from failpattern._resources import synthetic_path
+from failpattern.cohort import load_cohort
+from failpattern.simulate._anneal import Target, anneal, term, zterm
+from failpattern.simulate._exact_times import fg_uni, km_lr, shr_terms
+from failpattern.simulate._km import km_medians, logrank_z
+from failpattern.study import compare, load_study, run_plan
+
+CARD = load_study("ni2019")
+
+#: What the shipped exact cohort still misses (docs/simulator.md, "Exact mode"): numbers the
+#: card marks as contradicting another printed number, then tests the search did not reach.
+CARD_INCONSISTENT = {"t1.lung_met.no.nonrt.pct", "t2.primary_only.all.n", "t2.primary_only.all.pct",
+                     "t2.metastasis_only.all.n", "t2.metastasis_only.all.pct", "t2.brain.all.n",
+                     "t2.brain.all.pct", "t2.brain.odf.n", "t2.brain.odf.pct", "salvage.eligible.pct_discussion"}
+NOT_REACHED = {"pfs1.bbm.prior_brain_rt.p", "pattern.any.rate_12m", "t3.uni.age.p", "t3.uni.histology.shr",
+               "t3.multi.histology.shr", "t3.multi.histology.p", "t3.uni.ecog.shr", "t3.uni.ecog.p",
+               "t3.multi.tumor_size.p", "t3.uni.n_stage.shr", "t3.uni.n_stage.p", "t3.multi.met_organs.shr",
+               "t3.multi.met_lesions.shr", "t3.multi.met_lesions.p", "t3.multi.brain_met.p",
+               "t3.uni.objective_response.p"}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return compare(run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=CARD), CARD)
+
+
+def test_shipped_exact_cohort_outside_only_where_expected(shipped):
+    outside = set(shipped.loc[shipped.verdict == "outside", "id"])
+    assert outside <= CARD_INCONSISTENT | NOT_REACHED, sorted(outside - CARD_INCONSISTENT - NOT_REACHED)
+    assert len(outside) <= 26
+    assert (shipped.verdict == "within tolerance").sum() >= 353
+
+
+@pytest.mark.parametrize("id_", ["pfs1.bbm.p", "pfs1.prior_rt.p", "pfs2.salvage_rt.p", "os.rt_vs_nonrt.p",
+                                 "followup.median", "pattern.any.rate_24m", "pfs1.multi.histology.p",
+                                 "pfs1.multi.response.p", "t3.uni.brain_met.shr", "t3.uni.tumor_size.shr",
+                                 "t3.uni.met_organs.shr", "t3.uni.sex.shr", "t3.multi.brain_met.shr",
+                                 "t1.age.p", "t1.tumor_size.p", "t1.age.median.all", "pfs1.multi.met_organs.p",
+                                 "pfs1.median.bbm_prior_brain_rt",
+                                 "t3.uni.met_lesions.shr", "t3.uni.liver_met.shr", "t3.uni.adrenal_met.shr"])
+def test_shipped_exact_cohort_reproduces_published_tests(shipped, id_):
+    row = shipped.set_index("id").loc[id_]
+    assert row.verdict == "within tolerance", (id_, row.published, row.reproduced)
+
+
+def test_shipped_exact_cohort_counts_and_medians(shipped):
+    counts = shipped[(shipped.method == "count") & ~shipped.id.isin(CARD_INCONSISTENT)]
+    assert (counts.verdict != "outside").all(), counts.loc[counts.verdict == "outside", "id"].tolist()
+    med = shipped[shipped.method == "km_median"].dropna(subset=["reproduced"])
+    assert len(med) >= 9 and ((med.reproduced - med.published).abs() <= 0.5).all()
+
+
+def test_zterm_is_zero_at_the_target_and_monotone_from_the_wrong_side():
+    t = Target(0.006, 0.005)
+    z0 = 2.7477813854449926  # ndtri(1 - 0.006 / 2)
+    assert zterm(z0, t, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert zterm(-z0, t, -1.0) == pytest.approx(0.0, abs=1e-12)
+    losses = [zterm(z, t, 1.0) for z in np.linspace(-2, z0, 30)]
+    assert all(a > b for a, b in itertools.pairwise(losses))
+    lt = Target(0.001, 0.005, "lt")
+    assert zterm(5.0, lt, 1.0) == 0.0 and zterm(1.0, lt, 1.0) > 0
+    assert term(np.nan, t) == 1e6 and term(0.2, Target(0.2, 0.1)) == 0.0
+
+
+def test_km_lr_matches_the_batch_kernels():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        t = np.round(rng.exponential(10, 93), 2)
+        e = rng.random(93) < 0.6
+        km_m, g, lr_m = rng.random((4, 93)) < 0.6, rng.random((3, 93)) < 0.4, rng.random((3, 93)) < 0.8
+        meds, z = km_lr(t, e, km_m, g, lr_m)
+        np.testing.assert_allclose(meds, km_medians(np.broadcast_to(t, (4, 93)), np.broadcast_to(e, (4, 93)), km_m))
+        np.testing.assert_allclose(z, logrank_z(np.broadcast_to(t, (3, 93)), np.broadcast_to(e, (3, 93)), g, lr_m))
+
+
+def _toy(seed):
+    """A reduced problem: give 30 of 93 patients a covariate so its univariate Fine-Gray SHR
+    and p match targets, by count-preserving swaps."""
+    rng = np.random.default_rng(0)
+    t = np.round(rng.exponential(12, 93), 2)
+    cause = rng.choice([0, 1, 2], 93, p=[0.45, 0.3, 0.25])
+    truth = np.zeros(93, bool)
+    truth[rng.choice(93, 30, replace=False)] = True
+    shr_t, z_t = fg_uni(truth, t, cause)  # a reachable target
+    tg_shr, tg_p = Target(round(shr_t, 2), 0.025), Target(round(2 * ndtr(-abs(z_t)), 3), 0.005)
+    x0 = np.zeros(93, bool)
+    x0[:30] = True
+
+    def parts_of(st, changed, old):
+        shr, z = fg_uni(st["x"], t, cause)
+        return {"fg": shr_terms(shr, z, tg_shr, tg_p)}
+
+    def propose(rng, st, parts):
+        x = st["x"]
+        i = rng.choice(np.flatnonzero(x))
+        j = rng.choice(np.flatnonzero(~x))
+        new = x.copy()
+        new[i], new[j] = False, True
+        return {"x": new}, None
+
+    st, parts = anneal(np.random.default_rng(seed), {"x": x0}, propose, parts_of, iters=600)
+    return st["x"], parts, parts_of({"x": x0}, None, None), t, cause, tg_shr
+
+
+def test_anneal_fits_a_reduced_problem_deterministically():
+    x, parts, start, t, cause, tg_shr = _toy(5)
+    assert x.sum() == 30
+    assert parts["fg"] < start["fg"] and parts["fg"] <= 4.0  # within the card tolerance (2 half-tolerances)
+    shr, _ = fg_uni(x, t, cause)
+    assert abs(shr - tg_shr[0]) <= 0.05
+    x2, *_ = _toy(5)
+    np.testing.assert_array_equal(x, x2)
