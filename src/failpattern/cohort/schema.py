@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from failpattern._docblocks import refresh_blocks
+
 __all__ = ["Column", "Analysis", "COLUMNS", "ANALYSES", "DATE_COLUMNS", "column",
            "analysis", "markdown_table", "analyses_table", "PROGRESSION_PATTERNS"]
 
@@ -319,13 +321,4 @@ DOC_BLOCKS = {"columns": markdown_table, "analyses": analyses_table, "rules": _r
 def render_doc(text: str) -> str:
     """``text`` with every generated block (between ``<!-- begin NAME -->`` and
     ``<!-- end NAME -->``) replaced by its current content from the schema."""
-    for name, make in DOC_BLOCKS.items():
-        begin, end = f"<!-- begin {name} (generated from the schema) -->", f"<!-- end {name} -->"
-        head, sep, rest = text.partition(begin)
-        if not sep:
-            raise ValueError(f"marker {begin!r} not found")
-        _, sep2, tail = rest.partition(end)
-        if not sep2:
-            raise ValueError(f"marker {end!r} not found")
-        text = f"{head}{begin}\n{make()}\n{end}{tail}"
-    return text
+    return refresh_blocks(text, DOC_BLOCKS, "generated from the schema")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from failpattern._docblocks import refresh_blocks
 from failpattern.simulate.model import parameter_table
 from failpattern.simulate.moments import TARGETS
 
@@ -46,16 +47,7 @@ BLOCKS = {"parameters": parameter_table, "targets": targets_list, "strata": stra
 
 def render(text: str) -> str:
     """``text`` with each ``<!-- begin NAME (generated) -->`` ... ``<!-- end NAME -->`` block refreshed."""
-    for name, make in BLOCKS.items():
-        begin, end = f"<!-- begin {name} (generated) -->", f"<!-- end {name} -->"
-        head, sep, rest = text.partition(begin)
-        if not sep:
-            raise ValueError(f"marker {begin!r} not found")
-        _, sep2, tail = rest.partition(end)
-        if not sep2:
-            raise ValueError(f"marker {end!r} not found")
-        text = f"{head}{begin}\n{make()}\n{end}{tail}"
-    return text
+    return refresh_blocks(text, BLOCKS, "generated")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
 
 from failpattern.errors import ConvergenceError
+from failpattern.stats._linalg import triangle
 
 __all__ = ["CoxFit", "cox_fit"]
 
@@ -55,22 +56,6 @@ class CoxFit:
 
 
 _DENSE_CELLS = 30_000  # events x rows at or below which risk sets are a dense weight matrix
-
-_TRIU: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _triangle(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Upper-triangle indices of a ``p x p`` matrix and, for each of its ``p * p`` cells,
-    the position of that cell (or its mirror) in the upper-triangle vector (cached)."""
-    out = _TRIU.get(p)
-    if out is None:
-        iu = np.triu_indices(p)
-        full = np.empty((p, p), dtype=np.intp)
-        full[iu] = np.arange(iu[0].size)
-        full[iu[1], iu[0]] = np.arange(iu[0].size)
-        out = _TRIU[p] = (iu[0], iu[1], full.ravel())
-    return out
-
 
 class _Design:
     """Sorted data and tie structure, computed once; ``evaluate(beta)`` per iteration.
@@ -132,7 +117,7 @@ class _Design:
         else:
             self.keep = np.ones(n_ev)
         self.groups = dg.size
-        i0, i1, self.full = _triangle(p)
+        i0, i1, self.full = triangle(p)
         self.p = p
         self.n_events = n_ev
         self.x = xs

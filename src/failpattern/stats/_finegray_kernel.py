@@ -24,6 +24,7 @@ from scipy.linalg.lapack import dgesv as _dgesv
 from scipy.linalg.lapack import dpotrf as _dpotrf
 
 from failpattern.errors import ConvergenceError
+from failpattern.stats._linalg import triangle
 
 
 @dataclass(frozen=True)
@@ -59,22 +60,6 @@ class Prepared:
 
 
 _DENSE_CELLS = 30_000  # failure times x rows at or below which risk sets are a dense matrix
-
-
-_TRIU: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _triangle(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Upper-triangle indices of a ``p x p`` matrix and the upper-triangle position of
-    each of its ``p * p`` cells (or of the mirror cell); cached."""
-    out = _TRIU.get(p)
-    if out is None:
-        iu = np.triu_indices(p)
-        full = np.empty((p, p), dtype=np.intp)
-        full[iu] = np.arange(iu[0].size)
-        full[iu[1], iu[0]] = np.arange(iu[0].size)
-        out = _TRIU[p] = (iu[0], iu[1], full.ravel())
-    return out
 
 
 def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int) -> Prepared:
@@ -123,7 +108,7 @@ def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interes
         # G_k / G(t_i-) for a competing row (0 for the others, whose inv_g is 0)
         dense = G[events][:, None] * inv_g
         dense[np.arange(n) >= starts[events][:, None]] = 1.0
-        i0, i1, full = _triangle(p)
+        i0, i1, full = triangle(p)
         z = np.empty((n, 1 + p + i0.size))
         z[:, :p + 1] = w[:, :p + 1]
         np.multiply(xs[:, i0], xs[:, i1], out=z[:, p + 1:])
