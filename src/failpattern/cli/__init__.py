@@ -28,6 +28,7 @@ def _register() -> None:
     from failpattern.cli.card import card
     from failpattern.cli.reproduce import check, reproduce
     from failpattern.cli.simulate import calibrate_cmd, simulate_cmd
+    from failpattern.cli.study import study_cmd
 
     main.add_command(reproduce)
     main.add_command(check)
@@ -35,6 +36,7 @@ def _register() -> None:
     main.add_command(card)
     main.add_command(simulate_cmd)
     main.add_command(calibrate_cmd)
+    main.add_command(study_cmd)
 
 
 _register()

@@ -105,7 +105,8 @@ def exclusions_text(plan_result) -> str:
     return "\n".join(out)
 
 
-@click.command("analyze", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("analyze", short_help="Validate a cohort file and run the paper's analyses on it.",
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study", metavar="CARD", default=None,
               help="Study card (name such as ni2019, or a .yaml path): compare every value with its published "

@@ -154,7 +154,8 @@ def _compare(plan, card, profile):
     return compare(plan, card, profile=profile)
 
 
-@click.command("reproduce", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("reproduce", short_help="Re-run every analysis of the paper beside the published numbers.",
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cohort", "cohort_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Cohort file (.csv, .xlsx, .parquet) in the cohort format. Default: the canonical "
                    "synthetic cohort shipped with failpattern.")

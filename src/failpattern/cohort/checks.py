@@ -304,7 +304,7 @@ def _check_flags(df, ctx: RowContext) -> None:
             continue
         present = [d for d in details if d in df]
         for i in _idx(_is(df, summary, 0) & _any(df, present)):
-            on = [d for d in present if df[d].iat[i] == 1]
+            on = [d for d in present if _is(df, d, 1).iat[i]]  # an empty flag is not 'on'
             ctx.add("inconsistent_flags", i, f"{summary}+{'+'.join(on)}", "0",
                     f"{summary} = 0 but {', '.join(on)} = 1")
     if "cbpd" in df and "next_systemic_therapy" in df:

@@ -25,7 +25,8 @@ from failpattern.cohort.checks import check_consistency, check_values, reconcile
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
 from failpattern.cohort.problems import ProblemLog, RowContext
-from failpattern.cohort.read import RawTable, read_table
+from failpattern.cohort.quick import applies, maybe_problems
+from failpattern.cohort.read import RawTable, native, read_table
 from failpattern.cohort.schema import COLUMNS, column
 from failpattern.errors import InputError
 
@@ -58,7 +59,7 @@ def _columns(raw: RawTable, log: ProblemLog) -> tuple[dict[str, int], dict[str, 
     for j, original in enumerate(raw.header):
         name = normalise_name(original)
         if not name:
-            if all(is_missing(r[j]) for r in raw.rows):
+            if all(is_missing(v) for v in raw.column(j)):
                 continue  # an empty, unnamed column (a spreadsheet artefact)
             name = f"unnamed_{j + 1}"
         if name in seen:
@@ -77,6 +78,16 @@ def _columns(raw: RawTable, log: ProblemLog) -> tuple[dict[str, int], dict[str, 
     return known, extra
 
 
+def _cells(raw: RawTable, j: int) -> list:
+    """Column ``j`` cell by cell as the rows hold them (empty native cells as ``None``)."""
+    cells = raw.column(j)
+    if not isinstance(cells, pd.Series):
+        return cells
+    if cells.dtype == object or isinstance(cells.dtype, pd.StringDtype):
+        return [native(v) for v in cells.to_numpy(dtype=object)]
+    return [native(v) for v in cells]
+
+
 def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
     for c in COLUMNS:
         if c.required and c.name not in df:
@@ -85,6 +96,20 @@ def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
             how = f", {_HOW[c.name]}" if c.name in _HOW else ""
             log.add("missing_column", f"required column {c.name!r} is missing{hint}; add it{how}",
                     line=1, column=c.name)
+
+
+def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> tuple[pd.DataFrame, list]:
+    """Derive what is missing and run every cross-column rule; return the frame and derived columns."""
+    df = pd.DataFrame(typed, index=pd.RangeIndex(raw.n_rows))
+    broken = pd.DataFrame(broken, index=df.index, dtype=bool)
+    derived, kind = reconcile_dates(df, broken, ctx, dpm)
+    derived += reconcile_pattern(df, broken, ctx, kind)
+    _check_required(df, extra, ctx.log)
+    check_values(df, broken, ctx, raw.ragged)
+    if not raw.ragged:  # misaligned rows would only add noise
+        check_consistency(df, ctx)
+    order = [c.name for c in COLUMNS if c.name in df]
+    return df[order].copy(), derived
 
 
 def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
@@ -126,30 +151,27 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
     if raw is None:
         log.raise_if_errors()
     known, extra = _columns(raw, log)
-    ids = [None] * len(raw.rows)
+    ids = [None] * raw.n_rows
     if "patient_id" in known:
-        ids = [None if is_missing(r[known["patient_id"]]) else str(r[known["patient_id"]]).strip()
-               for r in raw.rows]
+        ids = [None if is_missing(v) else str(v).strip() for v in _cells(raw, known["patient_id"])]
         ids = [i[:-2] if i and re.fullmatch(r"\d+\.0", i) else i for i in ids]
     ctx = RowContext(log, raw.lines, ids)
     typed, broken = {}, {}
     for name in [c.name for c in COLUMNS if c.name in known]:
         j = known[name]
-        typed[name], broken[name] = type_column(column(name), [r[j] for r in raw.rows], ctx, raw.ragged)
-    df = pd.DataFrame(typed, index=pd.RangeIndex(len(raw.rows)))
-    broken = pd.DataFrame(broken, index=df.index, dtype=bool)
-    present = tuple(df.columns)
-    derived, kind = reconcile_dates(df, broken, ctx, float(days_per_month))
-    derived += reconcile_pattern(df, broken, ctx, kind)
-    _check_required(df, extra, log)
-    check_values(df, broken, ctx, raw.ragged)
-    if not raw.ragged:  # misaligned rows would only add noise
-        check_consistency(df, ctx)
+        typed[name], broken[name] = type_column(column(name), raw.column(j), ctx, raw.ragged)
+    present = tuple(typed)
+    if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
+        # nothing to derive and no cross-column rule can fire: the checks below would find nothing
+        frame = pd.DataFrame({k: s.array for k, s in typed.items()}, index=pd.RangeIndex(raw.n_rows),
+                             copy=False)
+        derived = []
+        _check_required(frame, extra, log)
+    else:
+        frame, derived = _check(typed, broken, extra, ctx, raw, float(days_per_month))
     log.raise_if_errors()
-    order = [c.name for c in COLUMNS if c.name in df]
-    frame = df[order].copy()
     for name, j in extra.items():
-        frame[name] = pd.Series([None if is_missing(r[j]) else r[j] for r in raw.rows],
+        frame[name] = pd.Series([None if is_missing(v) else v for v in _cells(raw, j)],
                                 dtype=object).infer_objects()
     return Cohort(frame, source, tuple(raw.lines), present, tuple(derived), tuple(extra),
                   log.warnings, float(days_per_month))

@@ -35,13 +35,39 @@ _MAGIC = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx saved under another nam
 
 @dataclass
 class RawTable:
-    """Cells as read: ``header`` names, ``rows`` (lists of str or native values), ``lines``."""
+    """Cells as read: ``header`` names, ``rows`` (lists of str or native values), ``lines``.
+
+    A DataFrame (or Parquet file) is kept as its columns (``frame``), so that
+    typing can work column by column on native dtypes; ``rows`` is then built
+    only if asked for. :meth:`column` gives the cells of one column either way.
+    """
 
     header: list[str]
-    rows: list[list]
+    _rows: list[list] | None
     lines: list[int]
     ragged: set[int]  # positions of rows whose field count differs from the header
     kind: str  # "csv", "excel", "parquet" or "frame"
+    frame: pd.DataFrame | None = None
+    _columns: list | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+    @property
+    def rows(self) -> list[list]:
+        """The cells row by row (``None`` for an empty native cell)."""
+        if self._rows is None:
+            self._rows = [[native(v) for v in row] for row in self.frame.itertuples(index=False, name=None)]
+        return self._rows
+
+    def column(self, j: int):
+        """The cells of column ``j``: a list, or for a frame its Series (native dtype)."""
+        if self._rows is None:
+            if self._columns is None:
+                self._columns = [s for _, s in self.frame.items()]
+            return self._columns[j]
+        return [r[j] for r in self._rows]
 
 
 def _blank(row) -> bool:
@@ -181,7 +207,8 @@ def _read_excel(path: Path, log: ProblemLog) -> RawTable | None:
     return _finish(header, rows, lines, set(), "excel", log)
 
 
-def _native(v):
+def native(v):
+    """A cell as the rows hold it: ``None`` for an empty native value (NaN, NA, NaT)."""
     return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
 
 
@@ -189,9 +216,11 @@ def _from_frame(frame: pd.DataFrame, kind: str, log: ProblemLog) -> RawTable | N
     if frame.index.name == "patient_id" and "patient_id" not in frame.columns:
         frame = frame.reset_index()
     header = [str(c).strip() for c in frame.columns]
-    rows = [[_native(v) for v in row] for row in frame.itertuples(index=False, name=None)]
-    return _finish(header if len(header) else None, rows,
-                   list(range(2, len(rows) + 2)), set(), kind, log)
+    if not len(header):
+        return _finish(None, [], [], set(), kind, log)
+    if not len(frame):
+        return _finish(header, [], [], set(), kind, log)
+    return RawTable(header, None, list(range(2, len(frame) + 2)), set(), kind, frame)
 
 
 def read_table(source, encoding: str | None, log: ProblemLog) -> RawTable | None:
