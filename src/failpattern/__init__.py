@@ -11,9 +11,10 @@ from failpattern.cohort import Cohort, CohortError, load_cohort
 from failpattern.errors import ConvergenceError, FailpatternError, InputError
 from failpattern.stats import (ContingencyResult, CoxResult, CumulativeIncidenceResult,
                                GrayTestResult, KaplanMeierResult, LogRankResult, TwoSampleResult,
-                               FineGrayResult, contingency_test, cox, crosstab_test,
-                               cumulative_incidence, fine_gray,
-                               kaplan_meier, logrank, two_sample_test)
+                               FineGrayResult, ProportionalHazardsResult, contingency_test,
+                               cox, crosstab_test, cumulative_incidence, fine_gray,
+                               kaplan_meier, logrank, proportional_hazards_test,
+                               two_sample_test)
 from failpattern.simulate import simulate
 from failpattern.study import PlanResult, StudyCard, StudyCardError, compare, load_study, run_plan
 
@@ -21,8 +22,9 @@ __all__ = [
     "__version__",
     # statistics
     "kaplan_meier", "logrank", "cox", "cumulative_incidence", "fine_gray",
-    "contingency_test", "crosstab_test", "two_sample_test",
+    "contingency_test", "crosstab_test", "two_sample_test", "proportional_hazards_test",
     "KaplanMeierResult", "LogRankResult", "CoxResult", "CumulativeIncidenceResult",
+    "ProportionalHazardsResult",
     "GrayTestResult", "FineGrayResult", "ContingencyResult", "TwoSampleResult",
     # cohorts and study cards
     "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError",

@@ -11,12 +11,17 @@ state and no display backend is needed):
   optional 1 − KM overlay (Fig. 2);
 * :func:`plot_forest` — hazard ratios with intervals, reproduced beside
   published (Table 3);
+* :func:`plot_schoenfeld` — scaled Schoenfeld residuals of a proportional
+  hazards test against transformed time, with a smooth and the test's p;
+* :func:`plot_log_minus_log` — log(−log S) against log time for KM curves;
 * :func:`save_figure` — PNG / SVG / PDF, atomic, no accidental overwrite.
 """
 
 from failpattern.plots._save import save_figure
 from failpattern.plots.cif import plot_cumulative_incidence
+from failpattern.plots.diagnostics import plot_log_minus_log, plot_schoenfeld
 from failpattern.plots.forest import plot_forest
 from failpattern.plots.km import plot_km
 
-__all__ = ["plot_km", "plot_cumulative_incidence", "plot_forest", "save_figure"]
+__all__ = ["plot_km", "plot_cumulative_incidence", "plot_forest", "plot_schoenfeld",
+           "plot_log_minus_log", "save_figure"]

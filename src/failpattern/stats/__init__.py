@@ -11,6 +11,7 @@ from failpattern.stats.finegray import FineGrayResult, fine_gray, fine_gray_fit
 from failpattern.stats.km import KaplanMeierResult, kaplan_meier
 from failpattern.stats.logrank import LogRankResult, logrank
 from failpattern.stats.twosample import TwoSampleResult, two_sample_test
+from failpattern.stats.zph import ProportionalHazardsResult, proportional_hazards_test
 
 __all__ = [
     "kaplan_meier", "KaplanMeierResult",
@@ -20,4 +21,5 @@ __all__ = [
     "fine_gray", "fine_gray_fit", "FineGrayResult",
     "contingency_test", "crosstab_test", "ContingencyResult",
     "two_sample_test", "TwoSampleResult",
+    "proportional_hazards_test", "ProportionalHazardsResult",
 ]

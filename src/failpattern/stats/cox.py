@@ -234,6 +234,17 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     """
     ties = check_choice(ties, "ties", TIES)
     alpha = check_alpha(alpha)
+    time, status, X, codes, names, strata_list = model_inputs(
+        data, duration, event, covariates, strata, "a Cox model")
+    fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names)
+    return _result(fit, names, ties, tuple(strata_list), alpha, time.size)
+
+
+def model_inputs(data, duration, event, covariates, strata, what: str):
+    """Validated arrays of a Cox-type model: time, status, X, stratum codes, names, strata.
+
+    Shared by :func:`cox` and the proportional-hazards test, which fit the same model.
+    """
     names = _names(covariates, "covariates")
     strata_list = [] if strata is None else _names(strata, "strata")
     read = _require_complete(data, {"duration": [duration], "event": [event],
@@ -243,9 +254,8 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     X = covariate_matrix(data, names, columns=read)
     codes = _strata_codes(data, strata_list)
     check_lengths(duration=time, event=status, covariates=X, strata=codes)
-    require_events(status, "a Cox model", f"event column {event!r}")
-    fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names)
-    return _result(fit, names, ties, tuple(strata_list), alpha, time.size)
+    require_events(status, what, f"event column {event!r}")
+    return time, status, X, codes, names, strata_list
 
 
 def _result(fit: CoxFit, names, ties, strata, alpha, n) -> CoxResult:
