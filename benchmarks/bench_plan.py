@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from statistics import median
 
 import numpy as np
 import pandas as pd
@@ -87,18 +86,6 @@ def lifelines_subset(kms, tests, data):
     return run
 
 
-def cpu_time(fn, repeat: int = 100) -> float:
-    """Median CPU time of ``fn()`` in seconds: on a shared machine wall time also
-    counts the time other processes hold the core."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        samples.append(time.process_time() - start)
-    return median(samples)
-
-
 def kernel_floor(cohort, settings):
     """The 18 Fine-Gray and 6 Cox fits alone, on arrays (what the plan cannot avoid)."""
     from failpattern.errors import ConvergenceError
@@ -155,7 +142,8 @@ def main() -> None:
           f"{len(result.skipped)} skipped; target <= 25 ms")
     plan = time_python(lambda: run_plan(cohort, card=card), repeat=100, warmup=3)
     print(row("run_plan (whole plan)", plan))
-    print(row("run_plan, CPU time (process_time)", cpu_time(lambda: run_plan(cohort, card=card))))
+    print(row("run_plan, CPU time (process_time)", time_python(lambda: run_plan(cohort, card=card), repeat=100,
+                                                                  warmup=1, clock=time.process_time)))
     for label, fn in (("  tables (counts, Tables 1-2, tests)", tables.run_tables),
                       ("  survival (KM x2, log-rank, Cox)", survival.run_survival),
                       ("  competing (CIF, 18 Fine-Gray)", competing.run_competing)):

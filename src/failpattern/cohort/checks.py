@@ -213,12 +213,15 @@ def check_values(df, broken, ctx: RowContext, skip=()) -> None:
                 ctx.add(rule, i, name, None, f"{name} is empty; every patient needs it")
 
 
-_AFTER_PD = ("initial_failure_location", "fail_lung", "fail_liver", "fail_brain", "fail_bone", "fail_adrenal",
-             "fail_regional_ln", "fail_distant_ln", "fail_other", "brain_progression_type",
-             "salvage_rt_eligible", "salvage_rt_eligible_technique", "salvage_rt", "salvage_rt_technique",
-             "cbpd", "next_systemic_therapy")
-_PRIOR_SITES = ("prior_brain_rt", "prior_brain_srs", "prior_wbrt", "prior_thoracic_rt", "prior_bone_rt",
-                "prior_adrenal_rt")
+AFTER_PD = ("initial_failure_location", "fail_lung", "fail_liver", "fail_brain", "fail_bone", "fail_adrenal",
+            "fail_regional_ln", "fail_distant_ln", "fail_other", "brain_progression_type",
+            "salvage_rt_eligible", "salvage_rt_eligible_technique", "salvage_rt", "salvage_rt_technique",
+            "cbpd", "next_systemic_therapy")
+PRIOR_SITES = ("prior_brain_rt", "prior_brain_srs", "prior_wbrt", "prior_thoracic_rt", "prior_bone_rt",
+               "prior_adrenal_rt")
+#: A summary 0/1 flag must be 1 when any of its detail flags is 1 (shared with quick.py).
+FLAG_RULES = (("prior_brain_rt", ("prior_brain_srs", "prior_wbrt")), ("prior_rt", PRIOR_SITES),
+              ("any_rt", ("prior_rt",) + PRIOR_SITES + ("salvage_rt",)))
 
 
 def _filled(df, name) -> pd.Series:
@@ -283,7 +286,7 @@ def check_consistency(df, ctx: RowContext) -> None:
             for i in _idx(df[c.name].notna() & _is(df, c.parent, 0)):
                 ctx.add("detail_without_parent", i, c.name, _shown(df[c.name].iat[i]),
                         f"{c.name} is {_shown(df[c.name].iat[i])!r} but {c.parent} = 0; leave it empty")
-    after = [c for c in _AFTER_PD if c in df]
+    after = [c for c in AFTER_PD if c in df]
     if after:
         filled = pd.DataFrame({c: _filled(df, c) for c in after})
         for i in _idx(no_pd & filled.any(axis=1)):
@@ -294,12 +297,7 @@ def check_consistency(df, ctx: RowContext) -> None:
 
 
 def _check_flags(df, ctx: RowContext) -> None:
-    rules = [
-        ("prior_brain_rt", ("prior_brain_srs", "prior_wbrt")),
-        ("prior_rt", _PRIOR_SITES),
-        ("any_rt", ("prior_rt",) + _PRIOR_SITES + ("salvage_rt",)),
-    ]
-    for summary, details in rules:
+    for summary, details in FLAG_RULES:
         if summary not in df:
             continue
         present = [d for d in details if d in df]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from failpattern.cohort.checks import AFTER_PD, FLAG_RULES
 from failpattern.cohort.dates import _ORDER
 from failpattern.cohort.schema import COLUMNS, DATE_COLUMNS, PROGRESSION_PATTERNS
 
@@ -33,14 +34,6 @@ NEEDED = ("patient_id", "pfs1_months", "pfs1_event", "failure_pattern", "pfs2_mo
           "os_months", "os_event")
 _EPS = 1e-6  # margin on tolerances: borderline rows go to the full checks
 _NS_PER_DAY = 86_400 * 10**9
-_AFTER_PD = ("initial_failure_location", "fail_lung", "fail_liver", "fail_brain", "fail_bone", "fail_adrenal",
-             "fail_regional_ln", "fail_distant_ln", "fail_other", "brain_progression_type",
-             "salvage_rt_eligible", "salvage_rt_eligible_technique", "salvage_rt", "salvage_rt_technique",
-             "cbpd", "next_systemic_therapy")
-_PRIOR_SITES = ("prior_brain_rt", "prior_brain_srs", "prior_wbrt", "prior_thoracic_rt", "prior_bone_rt",
-                "prior_adrenal_rt")
-_FLAG_RULES = (("prior_brain_rt", ("prior_brain_srs", "prior_wbrt")), ("prior_rt", _PRIOR_SITES),
-               ("any_rt", ("prior_rt",) + _PRIOR_SITES + ("salvage_rt",)))
 _PARENTS = tuple((c.name, c.parent) for c in COLUMNS if c.parent)
 _KIND = {c.name: c.kind for c in COLUMNS}
 
@@ -204,12 +197,12 @@ def maybe_problems(typed: dict, dpm: float) -> bool:
         for name, parent in _PARENTS:
             if name in a and parent in a and np.any(~a.na(name) & (a[parent] == 0)):
                 return True
-        for name in _AFTER_PD:
+        for name in AFTER_PD:
             if name in a:
                 filled = (a[name] == 1) if _KIND[name] in ("binary", "count") else ~a.na(name)
                 if np.any(no_pd & filled):
                     return True
-        for summary, details in _FLAG_RULES:
+        for summary, details in FLAG_RULES:
             if summary in a:
                 on = np.zeros(len(ids), dtype=bool)
                 for d in details:
