@@ -148,3 +148,36 @@ def test_compare_is_fast_enough(result):
     compare(result, CARD)
     assert time.perf_counter() - start < 2.0  # generous; timings are never asserted tightly
     assert isinstance(compare(result, CARD), pd.DataFrame)
+
+
+# ----------------------------------------------------------------------------- contradictions
+def test_card_records_contradictions_both_ways():
+    assert CARD.get("t2.brain.all.n").contradicted_by == ("brain_pd.n",)
+    assert CARD.get("brain_pd.n").contradicted_by == ("t2.brain.all.n",)
+    for i in CARD.ids:
+        for other in CARD.get(i).contradicted_by:
+            assert other in CARD and CARD.get(i).inconsistency, i
+
+
+def test_a_contradicted_number_is_excused_only_when_its_other_side_holds(result):
+    # text 30 brain failures, Table 2 total 31: whichever side the cohort reproduces passes
+    # and the other is "contradicted by the paper"
+    text_side = compare(with_values(result, {"brain_pd.n": 30, "t2.brain.all.n": 30}), CARD).set_index("id")
+    assert text_side.loc["brain_pd.n", "verdict"] == VERDICTS[0]
+    assert text_side.loc["t2.brain.all.n", "verdict"] == "contradicted by the paper"
+    assert "reproduces brain_pd.n" in text_side.loc["t2.brain.all.n", "note"]
+    table_side = compare(with_values(result, {"brain_pd.n": 31, "t2.brain.all.n": 31}), CARD).set_index("id")
+    assert table_side.loc["t2.brain.all.n", "verdict"] == VERDICTS[0]
+    assert table_side.loc["brain_pd.n", "verdict"] == "contradicted by the paper"
+    # neither side reproduced: both outside (two numbers naming each other cannot excuse each other)
+    neither = compare(with_values(result, {"brain_pd.n": 29, "t2.brain.all.n": 29}), CARD).set_index("id")
+    assert neither.loc[["brain_pd.n", "t2.brain.all.n"], "verdict"].tolist() == [VERDICTS[1]] * 2
+
+
+def test_an_excuse_needs_every_contradicting_number(result):
+    # Table 2 brain ODF 10 contradicts the text's 30 only together with OF 15 and DF 6
+    held = {"brain_pd.n": 30, "t2.brain.of.n": 15, "t2.brain.df.n": 6, "t2.brain.odf.n": 9}
+    t = compare(with_values(result, held), CARD).set_index("id")
+    assert t.loc["t2.brain.odf.n", "verdict"] == "contradicted by the paper"
+    t = compare(with_values(result, {**held, "t2.brain.df.n": 5}), CARD).set_index("id")
+    assert t.loc["t2.brain.odf.n", "verdict"] == VERDICTS[1]

@@ -216,6 +216,8 @@ MALFORMED = [  # file, field, words of the rule, line
     ("missing_schema.yaml", "schema", "must declare schema", 1),
     ("unknown_top_key.yaml", "analysis", "unknown top-level key", 8),
     ("bad_yaml.yaml", None, "not valid YAML", 37),
+    ("contradicted_by_unknown.yaml", "contradicted_by", "unknown number id", 34),
+    ("contradicted_by_unexplained.yaml", "contradicted_by", "needs an inconsistency", 33),
 ]
 
 

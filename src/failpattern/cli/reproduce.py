@@ -118,7 +118,7 @@ def comparison_text(comparison, card) -> str:
 
 
 def summary_line(comparison) -> str:
-    """``422 numbers: 315 within tolerance, 64 outside, 43 not reproducible from these data (profile default)``."""
+    """``422 numbers: 353 within tolerance, 16 outside, 10 contradicted by the paper, 43 not reproducible from these data (profile default)``."""
     from failpattern.study.compare import summarize
 
     s = summarize(comparison)
@@ -210,7 +210,10 @@ def check(cohort_file: Path | None, profile: str) -> None:
     Lists the numbers outside their tolerance (id, published, reproduced,
     tolerance). Numbers "not reproducible from these data" (design constants,
     cited numbers, quantities the cohort cannot give) are not failures; they
-    are counted in the summary line. Bad cohort file: problems on stderr, exit 2.
+    are counted in the summary line. Numbers "contradicted by the paper" (the
+    card records published numbers that cannot hold together with them, and the
+    cohort reproduces those) are listed and not failures. Bad cohort file:
+    problems on stderr, exit 2.
     """
     from failpattern.report.tables import comparison_display, text_table
 
@@ -222,12 +225,22 @@ def check(cohort_file: Path | None, profile: str) -> None:
     outside = shown[shown["verdict"] == "outside"]
     n_not = int((comparison["verdict"] == "not reproducible from these data").sum())
     n_in = int((comparison["verdict"] == "within tolerance").sum())
+    contra = shown[shown["verdict"] == "contradicted by the paper"]
     click.echo(f"cohort: {label} ({cohort.n_patients} patients); profile {profile}")
+    if len(contra):
+        held = dict(zip(comparison["id"], comparison["note"]))
+        contra = contra.assign(reproduces=[held[i].split("the cohort reproduces ", 1)[-1].split(", which")[0]
+                                           for i in contra["id"]])
+        click.echo(f"{len(contra)} number(s) the paper contradicts (the cohort reproduces the other side; "
+                   "not failures):")
+        click.echo(text_table(contra, ["id", "published", "reproduced", "reproduces"], group=None,
+                              right=("published", "reproduced")))
     if len(outside):
         click.echo(f"{len(outside)} number(s) outside their tolerance:")
         click.echo(text_table(outside, ["id", "published", "reproduced", "tolerance"], group=None,
                               right=("published", "reproduced", "tolerance")))
     click.echo(f"check {'FAILED' if len(outside) else 'passed'}: {n_in} within tolerance, {len(outside)} outside; "
-               f"{n_not} not reproducible from these data (not counted as failures)")
+               f"{len(contra)} contradicted by the paper, "
+               f"{n_not} not reproducible from these data (neither counted as failures)")
     if len(outside):
         raise SystemExit(EXIT_OUTSIDE)

@@ -27,12 +27,13 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border-bottom:1px solid #e4e4e4;padding:.2em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.verdict{white-space:nowrap}tr.within td.verdict{color:#1a7f37}tr.outside{background:#fff1f0}tr.outside td.verdict{color:#b42318;font-weight:600}
-tr.notrepro td{color:#777}td.note{font-size:.9em;color:#555;max-width:28em}
+tr.notrepro td{color:#777}tr.contra td{color:#8a5a00}td.note{font-size:.9em;color:#555;max-width:28em}
 figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444}.meta td:first-child{font-weight:600}
 .summary td{font-size:1.05em}nav a{margin-right:1em}
 """
-_ROW_CLASS = {"within tolerance": "within", "outside": "outside", "not reproducible from these data": "notrepro"}
+_ROW_CLASS = {"within tolerance": "within", "outside": "outside", "not reproducible from these data": "notrepro",
+             "contradicted by the paper": "contra"}
 
 
 def _table(frame: pd.DataFrame, columns, *, numeric=(), classes=None, css: str = "") -> str:

@@ -297,6 +297,14 @@ class _Parser:
         if not isinstance(also, list) or not all(isinstance(a, str) for a in also):
             err("also_at", "must be a list of locations (text)", also)
             also = []
+        contra = vals.get("contradicted_by", [])
+        if "contradicted_by" not in vals:
+            pass
+        elif not isinstance(contra, list) or not contra or not all(isinstance(a, str) for a in contra):
+            err("contradicted_by", "must be a non-empty list of number ids", contra)
+            contra = []
+        elif not vals.get("inconsistency"):
+            err("contradicted_by", "needs an inconsistency saying how the numbers contradict each other", contra)
         num = vals.get("numerator")
         if num is not None:
             num = [num] if isinstance(num, str) else num
@@ -343,7 +351,8 @@ class _Parser:
             events=tuple(events) if events else None, totals=tuple(totals) if totals else None,
             estimate=vals.get("estimate"), endpoint=vals.get("endpoint"), grouping=vals.get("grouping"),
             also_at=tuple(also), convention=conv, decimals=decimals, tolerance=tol,
-            inconsistency=vals.get("inconsistency"), notes=vals.get("notes"), section=title,
+            inconsistency=vals.get("inconsistency"), contradicted_by=tuple(contra), notes=vals.get("notes"),
+            section=title,
             line=node.start_mark.line + 1)
 
     def _references(self, rec: CardNumber, m, records, pops):
@@ -361,6 +370,11 @@ class _Parser:
 
         for ref in rec.numerator or ():
             count_ref("numerator", ref)
+        for ref in rec.contradicted_by:
+            if ref == rec.id:
+                ref_err("contradicted_by", ref, "a number cannot contradict itself")
+            elif ref not in records and ref not in self.known:
+                ref_err("contradicted_by", ref, "unknown number id")
         if isinstance(rec.denominator, str) and rec.denominator not in pops and rec.denominator not in records:
             ref_err("denominator", rec.denominator, "unknown population or number id")
         if rec.method in ("proportion", "rate"):

@@ -93,7 +93,7 @@ _TEXT_FIELDS = ("location", "analysis", "population", "method", "unit", "convent
 _NUMBER_FIELDS = ("id", "value", "relation", "ci_lower", "ci_upper", "ci_level", "range_lower", "range_upper",
                   "at", "unit", "method", "population", "numerator", "denominator", "table", "events",
                   "totals", "estimate", "endpoint", "grouping", "location", "also_at", "analysis",
-                  "convention", "decimals", "tolerance", "inconsistency", "notes")
+                  "convention", "decimals", "tolerance", "inconsistency", "contradicted_by", "notes")
 _REQUIRED = ("id", "value", "location", "analysis", "population", "method")
 _TOP = ("schema", "study", "analyses", "populations", "checks", "sections", "numbers")
 _POP_FIELDS = ("n", "count_id", "parent", "description", "notes")
@@ -214,6 +214,11 @@ class CardNumber:
         Absolute tolerance for regression checks.
     inconsistency : str or None
         How the paper contradicts itself on this number, if it does.
+    contradicted_by : tuple of str
+        Ids of published numbers that cannot all hold together with this one (the
+        paper contradicts itself). A cohort that reproduces all of them cannot
+        reproduce this number; :func:`~failpattern.study.compare.compare` then gives
+        it the verdict "contradicted by the paper" instead of "outside".
     notes : str or None
         Free-text remarks.
     section : str or None
@@ -250,6 +255,7 @@ class CardNumber:
     decimals: int = 0
     tolerance: float | None = None
     inconsistency: str | None = None
+    contradicted_by: tuple[str, ...] = ()
     notes: str | None = None
     section: str | None = None
     line: int | None = None

@@ -11,6 +11,12 @@ verdict:
     tolerance).
 ``outside``
     Computed, but further away (or not estimable, e.g. a median not reached).
+``contradicted by the paper``
+    Outside, but the card records (``contradicted_by``) published numbers
+    that cannot all hold together with this one, and the cohort reproduces
+    every one of them: no cohort could reproduce both sides, so the number
+    is reported, not counted as a failure. If any of those numbers is itself
+    outside, the verdict stays ``outside``.
 ``not reproducible from these data``
     Numbers patient-level data in the cohort format cannot give: design
     constants (``protocol``), numbers cited from other studies (``cited``),
@@ -49,7 +55,7 @@ __all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "compare", "summarize"]
 #: Tolerance factor per profile.
 PROFILES = {"strict": 0.5, "default": 1.0, "loose": 2.0}
 #: The verdicts.
-VERDICTS = ("within tolerance", "outside", "not reproducible from these data")
+VERDICTS = ("within tolerance", "outside", "contradicted by the paper", "not reproducible from these data")
 #: Columns of :func:`compare`'s table (the first eight are the comparison proper).
 COMPARE_COLUMNS = ("id", "section", "description", "published", "reproduced", "difference", "tolerance",
                    "verdict", "relation", "method", "convention", "published_ci_lower", "published_ci_upper",
@@ -158,11 +164,11 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
                "reproduced_ci_lower": np.nan, "reproduced_ci_upper": np.nan,
                "aggregate": agg.get(r.id, ""), "note": ""}
         if r.method in _NOT_TARGET:
-            row.update(verdict=VERDICTS[2], note=_NOT_TARGET[r.method])
+            row.update(verdict=VERDICTS[3], note=_NOT_TARGET[r.method])
         elif r.id in NOT_FROM_DATA:
-            row.update(verdict=VERDICTS[2], note=NOT_FROM_DATA[r.id])
+            row.update(verdict=VERDICTS[3], note=NOT_FROM_DATA[r.id])
         elif r.id not in values:
-            row.update(verdict=VERDICTS[2], note=skipped.get(r.id, "the plan does not compute this number"))
+            row.update(verdict=VERDICTS[3], note=skipped.get(r.id, "the plan does not compute this number"))
         else:
             x, note, lo, hi = values[r.id]
             x = float(x)
@@ -175,13 +181,30 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
         if isinstance(r.inconsistency, str) and r.inconsistency:
             row["note"] = (row["note"] + "; " if row["note"] else "") + "card: " + r.inconsistency
         rows.append(row)
+    _contradicted(rows, card)
     out = pd.DataFrame(rows, columns=[c for c in COMPARE_COLUMNS])
     out.attrs["profile"] = profile
     return out
 
 
+def _contradicted(rows: list[dict], card: StudyCard) -> None:
+    """Outside numbers whose ``contradicted_by`` numbers are all within tolerance become
+    "contradicted by the paper" (decided on the first-pass verdicts, so two numbers that
+    name each other cannot excuse each other)."""
+    first = {row["id"]: row["verdict"] for row in rows}
+    for row in rows:
+        others = card.get(row["id"]).contradicted_by
+        if row["verdict"] != VERDICTS[1] or not others:
+            continue
+        if all(first.get(o) == VERDICTS[0] for o in others):
+            row["verdict"] = VERDICTS[2]
+            held = ", ".join(others)
+            row["note"] = (f"the paper contradicts itself: the cohort reproduces {held}, which cannot hold "
+                           f"together with this number" + ("; " + row["note"] if row["note"] else ""))
+
+
 def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Counts by verdict: one row per verdict (all three, zeros kept) with ``n`` and ``percent``."""
+    """Counts by verdict: one row per verdict (all four, zeros kept) with ``n`` and ``percent``."""
     counts = comparison["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
     total = int(counts.sum())
     return pd.DataFrame({"verdict": counts.index, "n": counts.to_numpy(),
