@@ -28,7 +28,7 @@ from failpattern.stats._coxfit import cox_fit
 from failpattern.stats.finegray import fine_gray_fit
 from failpattern.stats.twosample import _mann_whitney
 
-__all__ = ["COX", "KEYS", "fit_covariates"]
+__all__ = ["COX", "KEYS", "fit_covariates", "indicators"]
 
 #: state key -> Table 3 covariate name
 KEYS = {"age": "age", "male": "sex", "non_adeno": "histology", "ecog2": "ecog", "size": "tumor_size",
@@ -63,57 +63,63 @@ def _site_violations(st, cx) -> int:
     return int(((st["organs3"] == 0) & (flagged > 2)).sum())
 
 
-def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, dict]:
-    """Anneal the covariate assignment ``st`` (see the module docstring).
+class CovariateLoss:
+    """The covariate stage's loss terms, for PFS1 times ``t`` given per call.
 
-    ``cx``: ``rt`` (0/1), ``bbm``, ``prt``, ``pd`` (bool), ``t`` (PFS1 months as stored),
-    ``cause`` (1 OF, 2 DF/ODF, 0 none), ``event`` (PFS1). Returns the state and its loss parts.
+    ``cx``: ``rt`` (0/1), ``bbm``, ``prt``, ``pd`` (bool), ``cause`` (1 OF, 2 DF/ODF, 0
+    none), ``event`` (PFS1).
     """
-    multi = tuple(n for n in _T3 if f"t3.multi.{n}.shr" in card)
-    ids = [f"t3.{k}.{n}.{s}" for n in _T3 for k in ("uni", "multi") for s in ("shr", "p")]
-    ids += list(_COX_IDS.values()) + [f"t1.{v}.{s}" for v in ("age", "tumor_size")
-                                      for s in ("median.all", "median.nonrt", "median.rt", "p")]
-    tg = card_targets(card, ids)
-    for v in ("age", "tumor_size"):
-        for c in ("all", "nonrt", "rt"):
-            i = f"t1.{v}.median.{c}"
-            if i in tg:
-                tg[i] = Target(tg[i][0], 0.2)
-    rt, t, cause, ev = cx["rt"], cx["t"], cx["cause"], cx["event"].astype(np.int64)
-    groups = [np.flatnonzero(rt == g) for g in (0, 1)]
-    not_pd = np.flatnonzero(~cx["pd"])
-    everyone = np.arange(rt.size)
 
-    def uni(name, x):
-        shr, z = fg_uni(x, t, cause)
+    def __init__(self, card, cx: dict):
+        self.multi = tuple(n for n in _T3 if f"t3.multi.{n}.shr" in card)
+        ids = [f"t3.{k}.{n}.{s}" for n in _T3 for k in ("uni", "multi") for s in ("shr", "p")]
+        ids += list(_COX_IDS.values()) + [f"t1.{v}.{s}" for v in ("age", "tumor_size")
+                                          for s in ("median.all", "median.nonrt", "median.rt", "p")]
+        tg = card_targets(card, ids)
+        for v in ("age", "tumor_size"):
+            for c in ("all", "nonrt", "rt"):
+                i = f"t1.{v}.median.{c}"
+                if i in tg:
+                    tg[i] = Target(tg[i][0], 0.2)
+        self.tg, self.cx = tg, cx
+        self.cause, self.ev = cx["cause"], cx["event"].astype(np.int64)
+
+    def uni(self, name, shr, z) -> float:
         key = f"t3.uni.{name}"
-        if key + ".shr" not in tg:
+        if key + ".shr" not in self.tg:
             return 0.0
-        return shr_terms(shr, z, tg[key + ".shr"], tg[key + ".p"])
+        return shr_terms(shr, z, self.tg[key + ".shr"], self.tg[key + ".p"])
 
-    def multi_fg(ind):
-        X = np.column_stack([ind[n] for n in multi]).astype(float)
+    def uni_fit(self, name, x, t) -> float:
+        return self.uni(name, *fg_uni(x, t, self.cause))
+
+    def multi_fg(self, ind, t) -> float:
+        if not self.multi:
+            return 0.0
+        X = np.column_stack([ind[n] for n in self.multi]).astype(float)
         try:
-            fit = fine_gray_fit(X, t, cause, variance="stata")
+            fit = fine_gray_fit(X, t, self.cause, variance="stata")
         except (ConvergenceError, InputError, np.linalg.LinAlgError):
             return 1e6
         out = 0.0
-        for j, n in enumerate(multi):
+        tg = self.tg
+        for j, n in enumerate(self.multi):
             b, se = fit.coef[j], fit.se[j]
             out += shr_terms(float(np.exp(b)), float(b / se), tg[f"t3.multi.{n}.shr"], tg[f"t3.multi.{n}.p"])
         return out
 
-    def cox(ind):
+    def cox(self, ind, t) -> float:
         X = np.column_stack([ind[n] for n in COX]).astype(float)
         try:
-            fit = cox_fit(X, t, ev, strata_codes=None, ties="breslow", names=list(COX))
+            fit = cox_fit(X, t, self.ev, strata_codes=None, ties="breslow", names=list(COX))
         except (ConvergenceError, InputError, np.linalg.LinAlgError):
             return 1e6
         z = fit.coef / np.sqrt(np.diag(fit.covariance))
-        return sum(zterm(float(z[j]), tg[_COX_IDS[n]], _COX_SIGN[n]) for j, n in enumerate(COX)
-                   if _COX_IDS.get(n) in tg)
+        return sum(zterm(float(z[j]), self.tg[_COX_IDS[n]], _COX_SIGN[n]) for j, n in enumerate(COX)
+                   if _COX_IDS.get(n) in self.tg)
 
-    def table1(var, values):
+    def table1(self, var, values) -> float:
+        rt, tg = self.cx["rt"], self.tg
         a, r = values[rt == 0], values[rt == 1]
         out = term(_mann_whitney(a, r, False)[2], tg[f"t1.{var}.p"]) if f"t1.{var}.p" in tg else 0.0
         for c, v in (("all", values), ("nonrt", a), ("rt", r)):
@@ -123,43 +129,21 @@ def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, 
                 out += (max(abs(float(np.median(v)) - t_med[0]) - 0.5, 0.0) / 0.02) ** 2  # wall at the tolerance
         return out
 
-    def parts_for(allowed):
-        def parts_of(st, changed, old):
-            ind = indicators(st, cx)
-            names = [KEYS[k] for k in (changed or allowed)]
-            out = dict(old) if old is not None and changed is not None else {}
-            for n in names:
-                out[f"uni.{n}"] = uni(n, ind[n])
-            if changed is None and joint:
-                for n in ("brain_met", "prior_local_therapy"):
-                    out[f"uni.{n}"] = uni(n, ind[n])
-            if joint and (changed is None or any(n in multi for n in names)):
-                out["multi"] = multi_fg(ind) if multi else 0.0
-            if joint and (changed is None or any(n in COX for n in names)):
-                out["cox"] = cox(ind)
-            if "age" in (changed or allowed):
-                out["t1.age"] = table1("age", st["age"])
-            if "size" in (changed or allowed):
-                out["t1.tumor_size"] = table1("tumor_size", st["size"])
-            return out
-        return parts_of
 
-    def related(parts, k):
-        n = KEYS[k]
-        v = parts.get(f"uni.{n}", 0.0) + (parts.get("multi", 0.0) if n in multi else 0.0) \
-            + (parts.get("cox", 0.0) if n in COX else 0.0)
-        if k == "age":
-            v += parts.get("t1.age", 0.0)
-        if k == "size":
-            v += parts.get("t1.tumor_size", 0.0)
-        return v
+def covariate_moves(cx: dict):
+    """``propose(rng, st, keys, weights)``: one count-preserving move of a covariate of
+    ``keys`` (chosen with probability ∝ ``weights``); returns ``(state, (key,))`` or None."""
+    rt = cx["rt"]
+    groups = [np.flatnonzero(rt == g) for g in (0, 1)]
+    not_pd = np.flatnonzero(~cx["pd"])
+    everyone = np.arange(rt.size)
 
-    def propose(rng, st, parts):
+    def propose(rng, st, keys, weights=None):
         if len(keys) == 1:
             k = keys[0]
         else:
-            w = np.array([0.3 + min(related(parts, k), 50.0) for k in keys])
-            k = keys[rng.choice(len(keys), p=w / w.sum())]
+            k = keys[rng.choice(len(keys), p=weights / weights.sum())] if weights is not None \
+                else keys[rng.integers(len(keys))]
         v = st[k]
         if k in ("age", "size") and rng.random() < 0.4:
             i = rng.integers(v.size)
@@ -185,6 +169,54 @@ def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, 
         if k in _SITES + ("organs3",) and _site_violations(out, cx) > _site_violations(st, cx):
             return None
         return out, (k,)
+
+    return propose
+
+
+def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, dict]:
+    """Anneal the covariate assignment ``st`` (see the module docstring).
+
+    ``cx``: ``rt`` (0/1), ``bbm``, ``prt``, ``pd`` (bool), ``t`` (PFS1 months as stored),
+    ``cause`` (1 OF, 2 DF/ODF, 0 none), ``event`` (PFS1). Returns the state and its loss parts.
+    """
+    loss = CovariateLoss(card, cx)
+    multi, t = loss.multi, cx["t"]
+    move = covariate_moves(cx)
+
+    def parts_for(allowed):
+        def parts_of(st, changed, old):
+            ind = indicators(st, cx)
+            names = [KEYS[k] for k in (changed or allowed)]
+            out = dict(old) if old is not None and changed is not None else {}
+            for n in names:
+                out[f"uni.{n}"] = loss.uni_fit(n, ind[n], t)
+            if changed is None and joint:
+                for n in ("brain_met", "prior_local_therapy"):
+                    out[f"uni.{n}"] = loss.uni_fit(n, ind[n], t)
+            if joint and (changed is None or any(n in multi for n in names)):
+                out["multi"] = loss.multi_fg(ind, t)
+            if joint and (changed is None or any(n in COX for n in names)):
+                out["cox"] = loss.cox(ind, t)
+            if "age" in (changed or allowed):
+                out["t1.age"] = loss.table1("age", st["age"])
+            if "size" in (changed or allowed):
+                out["t1.tumor_size"] = loss.table1("tumor_size", st["size"])
+            return out
+        return parts_of
+
+    def related(parts, k):
+        n = KEYS[k]
+        v = parts.get(f"uni.{n}", 0.0) + (parts.get("multi", 0.0) if n in multi else 0.0) \
+            + (parts.get("cox", 0.0) if n in COX else 0.0)
+        if k == "age":
+            v += parts.get("t1.age", 0.0)
+        if k == "size":
+            v += parts.get("t1.tumor_size", 0.0)
+        return v
+
+    def propose(rng, st, parts):
+        w = None if len(keys) == 1 else np.array([0.3 + min(related(parts, k), 50.0) for k in keys])
+        return move(rng, st, keys, w)
 
     # 1. each covariate alone on its univariate model (and Table 1 test); 2. those in the
     # multivariable Fine-Gray / Cox models together; then both again, hotter (T0 = 10) and

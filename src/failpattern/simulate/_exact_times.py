@@ -33,7 +33,8 @@ from failpattern.simulate._anneal import Target, anneal, card_targets, term, zte
 from failpattern.simulate.generate import ACCRUAL_DAYS, CUTOFF_DAY, DPM
 from failpattern.stats.finegray import fine_gray_fit
 
-__all__ = ["PFS1_IDS", "PFS2_IDS", "fg_uni", "fit_deaths", "fit_pfs1", "fit_pfs2", "months", "shr_terms"]
+__all__ = ["PFS1_IDS", "PFS2_IDS", "fg_uni", "fit_deaths", "fit_pfs1", "fit_pfs2", "months", "pfs1_problem",
+           "shr_terms"]
 
 PFS1_MEDIANS = ("pfs1.median.all", "pfs1.median.bbm", "pfs1.median.bbm_prior_brain_rt",
                 "pfs1.median.bbm_no_prior_brain_rt")
@@ -132,11 +133,12 @@ def _median_terms(meds, ids, tg) -> float:
 
 
 # ------------------------------------------------------------------------------------ PFS1
-def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Anneal crizotinib start days and PFS1 days (see the module docstring).
+def pfs1_problem(card, cx: dict):
+    """Loss parts and moves of the PFS1 stage: ``(parts_of, propose, with_fg)``.
 
-    ``cx`` holds boolean arrays ``prog``, ``pd``, ``bbm``, ``brt`` (prior brain RT),
-    ``prt`` (any prior RT), int ``pattern`` and ``lag`` (days). Returns start, pfs1, parts.
+    ``parts_of(st, changed, old)`` and ``propose(rng, st, parts)`` act on states
+    ``{"start", "pfs1"}`` (days; see :func:`fit_pfs1`); ``with_fg`` is a one-element list
+    switching the two Fine-Gray fits on (``[True]``) or off.
     """
     tg = _targets(card, PFS1_IDS, PFS1_MEDIANS)
     prog, bbm, brt, prt = cx["prog"], cx["bbm"], cx["brt"], cx["prt"]
@@ -147,6 +149,7 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
     lr_mask = np.stack([np.ones(n, bool), bbm, np.ones(n, bool)])
     movable = np.flatnonzero(prog & ~cx["pd"])
     n_prog = int(prog.sum())
+    with_fg = [False]
 
     def parts_of(st, changed, old):
         follow = CUTOFF_DAY - st["start"]
@@ -195,6 +198,18 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
         s[i] = new
         return {**st, "start": s}, None
 
+    return parts_of, propose, with_fg
+
+
+def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Anneal crizotinib start days and PFS1 days (see the module docstring).
+
+    ``cx`` holds boolean arrays ``prog``, ``pd``, ``bbm``, ``brt`` (prior brain RT),
+    ``prt`` (any prior RT), int ``pattern`` and ``lag`` (days). Returns start, pfs1, parts.
+    """
+    parts_of, propose, with_fg = pfs1_problem(card, cx)
+    prog, bbm, brt = cx["prog"], cx["bbm"], cx["brt"]
+    movable = np.flatnonzero(prog & ~cx["pd"])
     # rank-based start: among progressed BBM patients, the longest PFS1 times go to those with
     # brain RT before crizotinib (the published test is strong: p = 0.006)
     pfs1 = np.asarray(pfs1).copy()
@@ -208,7 +223,6 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
             continue
         pfs1[i] = times.pop(k)
     # first without the two Fine-Gray fits (cheap moves), then with them
-    with_fg = [False]
     st = {"start": np.asarray(start).copy(), "pfs1": pfs1}
     st, parts = anneal(rng, st, propose, parts_of, iters=2 * iters)
     with_fg[0] = True
