@@ -30,12 +30,17 @@ CASES = {f"lung_{ties}_{tr}": (_lung, LUNG, ties, tr)
 CASES["lung_efron_log"] = (_lung, LUNG, "efron", "log")
 CASES.update({f"veteran_efron_{tr}": (_veteran, VETERAN, "efron", tr)
               for tr in ("km", "rank", "identity")})
+STRATA = {f"lung_strata_efron_{tr}": "sex" for tr in ("km", "rank", "identity")}
+STRATA.update({f"veteran_strata_breslow_{tr}": "celltype" for tr in ("km", "identity")})
+CASES.update({f"lung_strata_efron_{tr}": (_lung, ["age", "ph_ecog"], "efron", tr)
+              for tr in ("km", "rank", "identity")})
+CASES.update({f"veteran_strata_breslow_{tr}": (_veteran, VETERAN, "breslow", tr) for tr in ("km", "identity")})
 
 
 def _run(case):
     make, names, ties, tr = CASES[case]
     return proportional_hazards_test(make(), duration="time", event="event", covariates=names,
-                                     ties=ties, transform=tr)
+                                     ties=ties, transform=tr, strata=STRATA.get(case))
 
 
 def _rel(ours, theirs):

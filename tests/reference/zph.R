@@ -6,6 +6,8 @@
 #   lung_efron_<transform>, lung_breslow_<transform>
 #               complete cases of lung on (time, event, age, sex, ph_ecog).
 #   veteran_efron_<transform>  veteran on (trt, karno, age).
+#   lung_strata_efron_<transform>     lung on (age, ph_ecog), strata(sex).
+#   veteran_strata_breslow_<transform> veteran on (trt, karno, age), strata(celltype).
 #   <transform> is km, rank or identity (lung_efron also log).
 # Every case emits, per term and then GLOBAL: chisq, df, p; and the scaled
 # Schoenfeld residuals: time, x (transformed time) and y_<term>.
@@ -36,5 +38,13 @@ for (ties in c("efron", "breslow")) {
 }
 fit <- coxph(Surv(time, event) ~ trt + karno + age, data = veteran, ties = "efron", control = ctrl)
 for (tr in c("km", "rank", "identity")) emit_zph(paste0("veteran_efron_", tr), fit, tr)
+
+# stratified models (the "km" transform uses the Kaplan-Meier of all the data, as
+# failpattern does; the test shows R agrees)
+fit <- coxph(Surv(time, event) ~ age + ph_ecog + strata(sex), data = lung, ties = "efron", control = ctrl)
+for (tr in c("km", "rank", "identity")) emit_zph(paste0("lung_strata_efron_", tr), fit, tr)
+fit <- coxph(Surv(time, event) ~ trt + karno + age + strata(celltype), data = veteran, ties = "breslow",
+             control = ctrl)
+for (tr in c("km", "identity")) emit_zph(paste0("veteran_strata_breslow_", tr), fit, tr)
 
 write_fixture("zph", pkgs = c("survival"))
