@@ -40,12 +40,6 @@ KNOWN_GAPS = {
     "CumulativeIncidenceResult.gray_tests: no Parameters section",
     "CumulativeIncidenceResult.gray_tests: no Returns section",
     "ModelTest.chi_square: no docstring",
-    "Cohort.n_patients: no docstring",
-    "Cohort.missing_for: no Parameters section",
-    "Cohort.missing_for: no Returns section",
-    "Cohort.supports: no Parameters section",
-    "Cohort.supports: no Returns section",
-    "Exclusion: fields not in Attributes: patient_id, line, reason",
 }
 
 

@@ -29,7 +29,17 @@ _POPULATION_TEXT = {"all": "all patients", "progressed": "patients with a first 
 
 @dataclass(frozen=True)
 class Exclusion:
-    """A patient left out of an analysis, and why."""
+    """A patient left out of an analysis, and why.
+
+    Attributes
+    ----------
+    patient_id : str
+        The patient's ``patient_id``.
+    line : int
+        The patient's row in the source file (header = 1).
+    reason : str
+        Why the analysis cannot use the patient (the column and value).
+    """
 
     patient_id: str
     line: int
@@ -76,10 +86,23 @@ class Cohort:
 
     @property
     def n_patients(self) -> int:
+        """Number of patients (rows) in the cohort."""
         return len(self._frame)
 
     def missing_for(self, key: str) -> tuple[str, ...]:
-        """Columns analysis ``key`` needs but the cohort lacks (empty when it is supported)."""
+        """Columns analysis ``key`` needs but the cohort lacks.
+
+        Parameters
+        ----------
+        key : str
+            The ``key`` of an analysis in :data:`failpattern.cohort.ANALYSES` (e.g. ``"pfs1_km"``).
+
+        Returns
+        -------
+        tuple of str
+            The missing columns (``"one of a, b"`` where any of several would do);
+            empty when the cohort supports the analysis.
+        """
         a = analysis(key)
         have = set(self._frame.columns)
         lack = [c for c in a.needs + _POPULATION_COLUMNS[a.population] if c not in have]
@@ -88,7 +111,18 @@ class Cohort:
         return tuple(dict.fromkeys(lack))
 
     def supports(self, key: str) -> bool:
-        """Whether the cohort has the columns analysis ``key`` needs."""
+        """Whether the cohort has the columns analysis ``key`` needs.
+
+        Parameters
+        ----------
+        key : str
+            The ``key`` of an analysis in :data:`failpattern.cohort.ANALYSES`.
+
+        Returns
+        -------
+        bool
+            True when :meth:`missing_for` is empty.
+        """
         return not self.missing_for(key)
 
     def _population(self, population: str) -> tuple[pd.Series, list[tuple[int, str]]]:
