@@ -52,6 +52,18 @@ def _study(card: str | None) -> str | None:
     return card
 
 
+def _needs(missing) -> str:
+    """The missing columns, a long "one of" list cut to its count and first three names."""
+    parts = []
+    for m in missing:
+        if m.startswith("one of "):
+            cols = m[len("one of "):].split(", ")
+            if len(cols) > 4:
+                m = f"one of {len(cols)} columns ({', '.join(cols[:3])}, ...)"
+        parts.append(m)
+    return ", ".join(parts)
+
+
 def summary_text(cohort, study: str | None = None) -> str:
     """The summary ``analyze`` prints: patients, events, columns, and the analyses supported."""
     out = [f"cohort: {cohort.source}", f"patients: {cohort.n_patients}", "", "endpoints:"]
@@ -75,7 +87,10 @@ def summary_text(cohort, study: str | None = None) -> str:
             out.append(f"  yes  {row.analysis:<{width}}  {row.included} included, {row.excluded} excluded"
                        f"  - {row.title}")
         else:
-            out.append(f"  no   {row.analysis:<{width}}  needs {row.missing}  - {row.title}")
+            out.append(f"  no   {row.analysis:<{width}}  needs {_needs(cohort.missing_for(row.analysis))}"
+                       f"  - {row.title}")
+    if any(", ...)" in line for line in out):
+        out.append("  (the full column list of each analysis: docs/cohort-format.md, section \"Analyses\")")
     for key, rows in cohort.excluded.items():
         for e in rows:
             out.append(f"  excluded from {key}: patient {e.patient_id} (line {e.line}): {e.reason}")
