@@ -11,6 +11,8 @@ Missing: an empty cell, or one of ``NA``, ``N/A``, ``NaN``, ``null``,
 
 from __future__ import annotations
 
+import math
+
 import difflib
 import functools
 
@@ -185,17 +187,22 @@ def _slow(col: Column, v, i: int, out: list, broken: np.ndarray, ctx: RowContext
 
 
 def _fast_number(col: Column, t: str, low: str, lookup):
-    """The value of a numeric text that breaks no rule, else ``None`` (checked cell by cell)."""
+    """The value of a numeric text that breaks no rule, else ``None`` (checked cell by cell).
+
+    The rules of :func:`_accept` on one Python float (a one-element array per cell
+    would cost more than the parse)."""
     try:
         x = float(t)
     except ValueError:
         return None
-    if not _accept(col, np.array([x]))[0]:
+    if not math.isfinite(x) or (col.kind == "months" and x < 0) or (col.kind == "count" and not x.is_integer()) \
+            or (col.low is not None and x < col.low) or (col.high is not None and x > col.high):
         return None
     return int(x) if col.kind == "count" else x
 
 
-_BINARY = {"0": 0, "1": 1}
+# "0.0" / "1.0": binary columns written from a floating-point column (pandas, R)
+_BINARY = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _FAST = {
     "id": lambda col, t, low, lookup: t,
     "category": lambda col, t, low, lookup: lookup.get(low),
