@@ -269,30 +269,30 @@ def test_missing_optional_reader_says_how_to_install(tmp_path, monkeypatch, suff
     assert "pip install 'failpattern[io]'" in str(info.value)
 
 
+def _problems_of_csv(tmp_path, column, cells: dict) -> list:
+    """(rule, line, value) of every problem of ``_frame()`` written to CSV with ``cells`` of
+    ``column`` replaced (row index -> text)."""
+    frame = _frame().astype({column: object})
+    for i, text in cells.items():
+        frame.loc[i, column] = text
+    path = tmp_path / "cells.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(CohortError) as info:
+        load_cohort(path)
+    return [(p.rule, p.line, p.value) for p in info.value.problems]
+
+
 def test_csv_binary_written_as_floats_loads_and_bad_values_still_fail(tmp_path):
     # a binary column exported from a floating-point column ("1.0") is 1; "2.0" and "0.5" are not
     path = tmp_path / "floats.csv"
-    frame = _frame().astype({"pfs1_event": float, "os_event": float})
-    frame.to_csv(path, index=False)
+    _frame().astype({"pfs1_event": float, "os_event": float}).to_csv(path, index=False)
     assert "1.0" in path.read_text()
     d = load_cohort(path).data
     assert d["pfs1_event"].tolist() == [1, 1, 0, 1] and str(d["pfs1_event"].dtype) == "Int64"
-    bad = _frame().astype({"pfs1_event": object})
-    bad.loc[2, "pfs1_event"] = "2.0"
-    bad.loc[3, "pfs1_event"] = "0.5"
-    bad.to_csv(path, index=False)
-    with pytest.raises(CohortError) as info:
-        load_cohort(path)
-    assert [(p.rule, p.line, p.value) for p in info.value.problems] == [("not_binary", 4, "2.0"),
-                                                                        ("not_binary", 5, "0.5")]
+    assert _problems_of_csv(tmp_path, "pfs1_event", {2: "2.0", 3: "0.5"}) == [("not_binary", 4, "2.0"),
+                                                                             ("not_binary", 5, "0.5")]
 
 
 def test_csv_numbers_outside_a_rule_go_to_the_per_cell_rules(tmp_path):
-    path = tmp_path / "nums.csv"
-    frame = _frame().astype({"pfs1_months": object})
-    frame.loc[0, "pfs1_months"] = "-1"
-    frame.loc[1, "pfs1_months"] = "inf"
-    frame.to_csv(path, index=False)
-    with pytest.raises(CohortError) as info:
-        load_cohort(path)
-    assert [(p.rule, p.line) for p in info.value.problems] == [("negative_time", 2), ("not_a_number", 3)]
+    assert _problems_of_csv(tmp_path, "pfs1_months", {0: "-1", 1: "inf"}) == [("negative_time", 2, "-1"),
+                                                                             ("not_a_number", 3, "inf")]
