@@ -265,3 +265,140 @@ def test_cli_calibrate_prints_the_table():
     r = CliRunner().invoke(calibrate_cmd, ["--no-fit", "--replicates", "20"])
     assert r.exit_code == 0, r.output
     assert "pfs1.median.all" in r.output and "targets within tolerance" in r.output
+
+
+# ----------------------------------------------------------------------------- random-model pieces
+def _batch(params=DEFAULT_PARAMS, replicates=200, seed=21):
+    from failpattern.simulate.generate import draw_batch
+    return draw_batch(params, np.random.default_rng(seed), replicates, 93)
+
+
+def test_pfs1_piecewise_hazard_reduces_to_weibull_ph():
+    from failpattern.simulate.generate import pfs1_inv, pfs1_lp, weibull_inv
+    rng = np.random.default_rng(3)
+    n = 4000
+    b = {"brain": rng.integers(0, 2, n), "brain_rt": rng.integers(0, 3, n) * (rng.random(n) < 0.3),
+         "non_adeno": rng.integers(0, 2, n), "organs": rng.integers(1, 7, n), "response": rng.integers(0, 4, n),
+         "burden": rng.integers(1, 3, n)}
+    u = rng.random(n)
+    ph = DEFAULT_PARAMS.replace(b_bbm_untreated_late=DEFAULT_PARAMS.b_bbm_untreated)
+    want = weibull_inv(u, ph.pfs1_scale, ph.pfs1_shape, pfs1_lp(ph, b))
+    np.testing.assert_allclose(pfs1_inv(ph, u, b), want, rtol=1e-12)
+    # the late log-HR changes untreated BBM after the change point only, and continuously
+    t = pfs1_inv(DEFAULT_PARAMS, u, b)
+    untreated = (b["brain"] == 1) & (b["brain_rt"] == 0)
+    early = want <= DEFAULT_PARAMS.pfs1_change
+    np.testing.assert_allclose(t[~untreated], want[~untreated], rtol=1e-12)
+    np.testing.assert_allclose(t[untreated & early], want[untreated & early], rtol=1e-12)
+    late = untreated & ~early
+    assert late.any() and np.all(t[late] > DEFAULT_PARAMS.pfs1_change)
+    if DEFAULT_PARAMS.b_bbm_untreated_late < DEFAULT_PARAMS.b_bbm_untreated:
+        assert np.all(t[late] >= want[late])
+    # monotone in u within a covariate pattern
+    one = {k: np.full(500, v) for k, v in {"brain": 1, "brain_rt": 0, "non_adeno": 0, "organs": 2,
+                                            "response": 1, "burden": 2}.items()}
+    uu = np.linspace(0.001, 0.999, 500)
+    assert np.all(np.diff(pfs1_inv(DEFAULT_PARAMS, uu, one)) > 0)
+    # exact mode passes no burden: the burden term is left out, nothing else changes
+    no_burden = {k: v for k, v in one.items() if k != "burden"}
+    assert np.allclose(pfs1_lp(DEFAULT_PARAMS, no_burden),
+                       pfs1_lp(DEFAULT_PARAMS, one) - DEFAULT_PARAMS.b_multiple_untreated)
+
+
+def test_course_invariants():
+    b = _batch()
+    prog = b.pattern > 0
+    brain = b.fail["brain"] == 1
+    bbm = b.bbm == 1
+    assert not (brain & ~prog).any()
+    # a brain failure is an original site with BBM (never DF), a new one without (never OF)
+    assert not (brain & bbm & (b.pattern == 2)).any()
+    assert not (brain & ~bbm & (b.pattern == 1)).any()
+    # untreated BBM progress in the brain as multiple; SRS-treated oligo never
+    assert (b.btype[brain & bbm & (b.brain_rt == 0)] == 2).all()
+    assert (b.btype[brain & (b.burden == 1) & (b.brain_rt == 1)] == 1).all()
+    assert ((b.btype > 0) == brain).all()
+    # location: primary-only only for OF without a brain failure; DF metastatic only
+    assert ((b.location > 0) == prog).all()
+    assert not ((b.location == 1) & ((b.pattern != 1) | brain)).any()
+    assert (b.location[b.pattern == 2] == 2).all()
+    # a DF failure without brain progression has exactly one site; a metastatic one at least one
+    sites = sum(b.fail[s].astype(int) for s in b.fail)
+    assert (sites[(b.pattern == 2) & ~brain] == 1).all()
+    assert (sites[b.location >= 2] >= 1).all() and (sites[~prog] == 0).all()
+    # second progression only after a first; deaths only after a second; salvage only in the RT group
+    assert not (b.pfs2_event.astype(bool) & ~prog).any()
+    assert not (b.os_event.astype(bool) & ~b.pfs2_event.astype(bool)).any()
+    assert not ((b.salvage > 0) & (b.rt == 0)).any()
+    assert ((b.elig == 1) == (b.btype == 2)).all()
+
+
+def test_no_second_progression_fraction():
+    none = _batch(DEFAULT_PARAMS.replace(pfs2_no_progression=1.0), replicates=50)
+    assert none.pfs2_event.sum() == 0 and none.os_event.sum() == 0
+    some = _batch(DEFAULT_PARAMS.replace(pfs2_no_progression=0.0), replicates=50)
+    base = _batch(DEFAULT_PARAMS, replicates=50)
+    assert some.pfs2_event.sum() > base.pfs2_event.sum() > 0
+    # common random numbers: the fraction changes nothing before the second progression
+    for k in ("pattern", "pfs1_d", "salvage", "next", "location"):
+        np.testing.assert_array_equal(getattr(some, k), getattr(base, k))
+
+
+def test_draw_batch_reproducible_and_seed_dependent():
+    a, b, c = _batch(seed=5, replicates=20), _batch(seed=5, replicates=20), _batch(seed=6, replicates=20)
+    for k in ("pfs1_d", "pattern", "location", "btype", "salvage", "pfs2_d", "os_d"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    for s in a.fail:
+        np.testing.assert_array_equal(a.fail[s], b.fail[s])
+    assert not np.array_equal(a.pfs1_d, c.pfs1_d)
+
+
+def test_contradicted_targets():
+    from failpattern.simulate.calibrate import contradicted, verdict
+    t = pd.DataFrame({"id": ["t2.brain.all.n", "t2.brain.odf.n", "brain_pd.n", "t2.brain.of.n", "t2.brain.df.n",
+                             "t2.primary_only.all.n", "pattern.of.n"],
+                      "within": [False, False, True, True, True, False, False]})
+    got = contradicted(t, CARD)
+    assert got[0] == "brain_pd.n" and got[1] == "brain_pd.n, t2.brain.of.n, t2.brain.df.n"
+    # within, its contradicting numbers not in the table, or no contradiction recorded: nothing
+    assert got[2] == "" and got[5] == "" and got[6] == ""
+    assert verdict(False, got[1]) == ("contradicted by the paper (model follows brain_pd.n, t2.brain.of.n, "
+                                      "t2.brain.df.n)")
+    assert verdict(True, "") == "pass" and verdict(False, "") == "FAIL"
+    # two numbers naming each other cannot excuse each other
+    both = pd.DataFrame({"id": ["t2.brain.all.n", "brain_pd.n"], "within": [False, False]})
+    assert (contradicted(both, CARD) == "").all()
+    # one contradicting number outside: an ordinary failure
+    part = t.assign(within=[False, False, True, True, False, False, False])
+    assert contradicted(part, CARD)[1] == ""
+
+
+def test_random_mode_meets_the_acceptance_rule_on_the_former_failures():
+    """Reduced calibration check (500 cohorts, another seed than the benchmark's 1,000):
+    the targets that failed before the piecewise PFS1, the no-progression fraction of
+    PFS2 and the fitted brain / pattern / site blocks, with the acceptance tolerances
+    widened for the smaller sample (counts + 0.25 patient, medians 12 % instead of 10 %;
+    the former model missed by 6 second progressions and 15 % on the BBM median)."""
+    ids = ["pfs1.median.all", "pfs1.median.bbm", "pfs1.median.bbm_prior_brain_rt",
+           "pfs1.median.bbm_no_prior_brain_rt", "progression1.n", "progression2.n", "pfs2.median.all",
+           "multi_pd.bbm.n", "salvage.eligible_wbrt.n", "after_pd.discontinued.n", "t2.lung.all.n",
+           "t2.brain.of.n", "t2.primary_only.of.n", "brain_pd.bbm_no_prior_brain_rt.n", "pattern.odf.n",
+           "deaths.n", "t2.metastasis_only.all.n", "t2.metastasis_only.of.n", "t2.metastasis_only.df.n",
+           "t2.metastasis_only.odf.n"]
+    table = target_table(DEFAULT_PARAMS, CARD, replicates=500, seed=4242, ids=ids).set_index("id")
+    for i in ids:
+        r = table.loc[i]
+        if r.contradicted:
+            continue
+        tol = max(1.0, 0.05 * r.published) + 0.25 if r.method == "count" else 0.12 * r.published
+        assert abs(r.model - r.published) <= tol, (i, r.published, r.model)
+    # Table 2's "All" column (33) against its per-pattern columns (16 + 12 + 7 = 35): the model follows the latter
+    assert table.loc["t2.metastasis_only.all.n", "contradicted"].startswith("t2.metastasis_only.of.n")
+    assert table.loc["pfs1.median.all", "contradicted"] == ""
+
+
+@pytest.mark.skipif(not os.environ.get("FAILPATTERN_SLOW_TESTS"), reason="a full calibration takes minutes; "
+                    "set FAILPATTERN_SLOW_TESTS=1")
+def test_calibrate_reproduces_the_default_parameters():
+    res = calibrate(CARD)
+    assert res.params == DEFAULT_PARAMS

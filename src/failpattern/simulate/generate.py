@@ -9,9 +9,11 @@ parameter values, so a fixed seed gives common random numbers for the calibratio
 
 The model (``docs/simulator.md``) in order: RT group -> Table 1 covariates by group ->
 brain metastases, prior brain / extracranial RT -> best response -> PFS1 (Weibull
-proportional hazards, administrative censoring at the data cut-off) -> first-failure
-pattern and sites -> brain progression and its type -> salvage RT, CBPD, next
-therapy -> PFS2 (Weibull PH) -> death after second progression -> OS from diagnosis.
+proportional hazards, piecewise for BBM without brain RT; administrative censoring at
+the data cut-off) -> brain progression and its type -> first-failure pattern given the
+brain -> location and other sites -> salvage RT, CBPD, next therapy -> PFS2 (a fraction
+with no second progression, the others Weibull PH) -> death after second progression
+-> OS from diagnosis.
 """
 
 from __future__ import annotations
@@ -29,20 +31,19 @@ ORIGIN = np.datetime64("2014-01-01")  # first possible crizotinib start
 ACCRUAL_DAYS = int((np.datetime64("2018-03-31") - ORIGIN).astype(int))  # last start
 CUTOFF_DAY = int((np.datetime64("2018-05-31") - ORIGIN).astype(int))  # data cut-off
 SITES = ("lung", "liver", "brain", "bone", "adrenal", "regional_ln", "distant_ln", "other")
+#: Failure sites other than the brain, in the order of ``Params.site_rate_of`` / ``site_rate_odf``.
+OTHER_SITES = ("lung", "liver", "bone", "adrenal", "regional_ln", "distant_ln", "other")
 #: Table 2 site counts per pattern (OF, DF, ODF), brain excluded (modelled separately).
 SITE_COUNTS = {"lung": (7, 2, 8), "liver": (2, 0, 1), "bone": (1, 3, 2), "adrenal": (0, 0, 1),
                "regional_ln": (3, 0, 3), "distant_ln": (2, 0, 2), "other": (1, 1, 1)}
 PATTERN_N = (26, 12, 14)
 #: Initial failure location per pattern: primary only, metastasis only, both (Table 2).
 LOCATION_COUNTS = ((7, 16, 3), (0, 12, 0), (0, 7, 7))
-# P(location | pattern, brain progression): rows OF, DF, ODF without brain, then with brain.
-# OF: the 15 brain failures are metastatic (13 metastasis only, 2 both); the other 11
-# carry the 7 primary-only failures. DF and ODF as Table 2.
-_LOCATION_P = np.array([[7 / 11, 3 / 11, 1 / 11], [0, 1, 0], [0, .5, .5],
-                        [0, 13 / 15, 2 / 15], [0, 1, 0], [0, .5, .5]])
 # a metastatic failure with no site drawn: sites in proportion to their Table 2 totals
-_FALLBACK_SITES = ("lung", "liver", "bone", "adrenal", "regional_ln", "distant_ln", "other")
+_FALLBACK_SITES = OTHER_SITES
 _FALLBACK = np.array([17, 3, 6, 1, 6, 4, 3], float)
+# DF without brain progression: exactly one site, lung : bone : other as Table 2's DF column
+_DF_SITES = np.array([2, 3, 1], float)
 
 
 @dataclass
@@ -129,15 +130,52 @@ def weibull_inv(u, scale, shape, lp):
     return scale * (-np.log1p(-u) * np.exp(-lp)) ** (1.0 / shape)
 
 
+def _get(b, key: str, attr: str | None = None):
+    if isinstance(b, dict):
+        return b[key]
+    return b.mets[key] if attr is None else getattr(b, attr)
+
+
+def _untreated_bbm(b) -> np.ndarray:
+    """BBM without brain RT before crizotinib."""
+    return (_get(b, "brain") == 1) & (_get(b, "brain_rt", "brain_rt") == 0)
+
+
 def pfs1_lp(p: Params, b) -> np.ndarray:
-    """Linear predictor of PFS1 for arrays of covariates ``b`` (a Batch or mapping)."""
-    bbm = b["brain"] if isinstance(b, dict) else b.mets["brain"]
-    brain_rt = b["brain_rt"] if isinstance(b, dict) else b.brain_rt
-    non_adeno = b["non_adeno"] if isinstance(b, dict) else b.non_adeno
-    organs = b["organs"] if isinstance(b, dict) else b.organs
-    response = b["response"] if isinstance(b, dict) else b.response
-    return (p.b_bbm_untreated * (bbm == 1) * (brain_rt == 0) + p.b_bbm_brain_rt * (brain_rt > 0)
-            + p.b_non_adeno * non_adeno + p.b_organs3 * (organs >= 3) + p.b_no_response * (response == 2))
+    """Linear predictor of PFS1 for arrays of covariates ``b`` (a Batch or mapping).
+
+    For BBM without brain RT it holds the log-HR of the first ``p.pfs1_change`` months
+    (``b_bbm_untreated``, plus ``b_multiple_untreated`` for multiple brain metastases);
+    :func:`pfs1_inv` switches to ``b_bbm_untreated_late`` after that. Used alone (exact
+    mode, whose mapping has no ``burden``), it is the proportional-hazards model of the
+    early phase without the burden term.
+    """
+    untreated = _untreated_bbm(b)
+    # multiple vs oligo burden (a mapping without "burden", as exact mode passes, leaves it out)
+    burden = b.get("burden") if isinstance(b, dict) else b.burden
+    multiple = untreated & (burden == 2) if burden is not None else False
+    return (p.b_bbm_untreated * untreated + p.b_multiple_untreated * multiple
+            + p.b_bbm_brain_rt * (_get(b, "brain_rt", "brain_rt") > 0)
+            + p.b_non_adeno * _get(b, "non_adeno", "non_adeno")
+            + p.b_organs3 * (_get(b, "organs", "organs") >= 3)
+            + p.b_no_response * (_get(b, "response", "response") == 2))
+
+
+def pfs1_inv(p: Params, u, b) -> np.ndarray:
+    """PFS1 months from uniforms ``u``.
+
+    Weibull proportional hazards, except for BBM without brain RT before crizotinib,
+    whose log-HR is ``b_bbm_untreated`` for the first ``pfs1_change`` months and
+    ``b_bbm_untreated_late`` after (piecewise proportional hazards: the published curve
+    falls to 0.5 by 6 months, then flattens). The cumulative hazard is inverted in
+    closed form.
+    """
+    # baseline cumulative hazard (t / scale)^shape reached, in units of the early phase
+    x = -np.log1p(-u) * np.exp(-pfs1_lp(p, b))
+    a = (p.pfs1_change / p.pfs1_scale) ** p.pfs1_shape
+    late = _untreated_bbm(b) & (x > a)
+    x = np.where(late, a + (x - a) * np.exp(p.b_bbm_untreated - p.b_bbm_untreated_late), x)
+    return p.pfs1_scale * x ** (1.0 / p.pfs1_shape)
 
 
 def of_logit(p: Params, bbm, size, non_adeno) -> np.ndarray:
@@ -250,34 +288,35 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     follow = CUTOFF_DAY - start  # potential follow-up from crizotinib start, days
     # PFS1
     u1, u_pd = U(), U()
-    t1 = np.minimum(weibull_inv(u1, p.pfs1_scale, p.pfs1_shape, pfs1_lp(p, b)), 1200.0)
+    t1 = np.minimum(pfs1_inv(p, u1, b), 1200.0)
     lo, hi = p.pd_scan
     t1 = np.where(b["response"] == 3, lo + (hi - lo) * u_pd, t1)
     t1_d = np.maximum(np.round(t1 * DPM), 1).astype(np.int64)
     ev1 = t1_d <= follow
     pfs1_d = np.minimum(t1_d, follow)
-    # pattern
     u_of, u_df = U(), U()
-    p_of = 1.0 / (1.0 + np.exp(-of_logit(p, b["brain"], b["size"], b["non_adeno"])))
-    p_df = 1.0 / (1.0 + np.exp(-p.df_intercept))
+    u_br, u_bt = U(), U()
+    # brain progression at first failure, by baseline brain disease and brain RT
+    bbm = b["brain"]
+    q = np.where(bbm == 1, np.where(b["brain_rt"] > 0, p.q_brain_rt, p.q_bbm_untreated), p.q_no_bbm)
+    fail_brain = ev1 & (u_br < q)
+    # pattern given the brain: with BBM the brain is an original site (OF or ODF, never DF),
+    # without BBM a new one (DF or ODF, never OF)
+    brain_bbm = fail_brain & (bbm == 1)
+    brain_new = fail_brain & (bbm == 0)
+    p_of = _expit(of_logit(p, bbm, b["size"], b["non_adeno"]) + p.of_brain * brain_bbm)
+    p_of = np.where(brain_new, 0.0, p_of)
+    p_df = np.where(brain_bbm, 0.0, _expit(p.df_intercept + p.df_brain * brain_new))
     pattern = np.where(u_of < p_of, 1, np.where(u_df < p_df, 2, 3)).astype(np.int8)
     pattern = np.where(ev1, pattern, 0).astype(np.int8)
-    # brain progression and type
-    u_br, u_bt = U(), U()
-    bbm = b["brain"]
-    q = np.where(bbm == 1,
-                 np.where(b["brain_rt"] > 0, p.q_brain_rt,
-                          np.where(b["burden"] == 1, p.q_oligo_untreated, p.q_multiple_untreated)),
-                 p.q_no_bbm)
-    allowed = np.where(bbm == 1, (pattern == 1) | (pattern == 3), (pattern == 2) | (pattern == 3))
-    fail_brain = allowed & (u_br < q)
+    # multiple- vs oligo-progressive brain disease
     p_mult = np.where(bbm == 1,
                       np.where(b["brain_rt"] == 0, 1.0,
                                np.where((b["burden"] == 1) & (b["brain_rt"] == 1), 0.0, p.p_multiple_bbm_brain_rt)),
                       p.p_multiple_no_bbm)
     btype = np.where(fail_brain, np.where(u_bt < p_mult, 2, 1), 0).astype(np.int8)
-    # other sites and location (Table 2 rates per pattern)
-    fail, location = draw_sites(rng, pattern, fail_brain, shape)
+    # other sites and location (Table 2 per pattern)
+    fail, location = draw_sites(rng, p, pattern, fail_brain, shape)
     # salvage RT
     u_el, u_tr, u_cb, u_nx = U(), U(), U(), U()
     elig = np.zeros(shape, np.int8)
@@ -288,10 +327,11 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     salvage = np.where((rt == 1) & (elig > 0) & (u_tr < p_tr), elig, 0).astype(np.int8)
     cbpd = np.where(salvage > 0, u_cb < p.p_cbpd_salvage, u_cb < p.p_cbpd_other) & (pattern > 0)
     nxt = np.where(pattern == 0, -1, np.where(cbpd, 0, _cat(u_nx, p.p_next) + 1)).astype(np.int8)
-    # PFS2
-    u2, u_d = U(), U()
+    # PFS2: a fraction never progresses again; the others Weibull PH
+    u2, u_d, u_c = U(), U(), U()
     lp2 = p.c_salvage * (salvage > 0) + p.c_cbpd * cbpd
     t2 = np.minimum(weibull_inv(u2, p.pfs2_scale, p.pfs2_shape, lp2), 1200.0)
+    t2 = np.where(u_c < p.pfs2_no_progression, 1200.0, t2)
     t2_d = np.maximum(np.round(t2 * DPM), 1).astype(np.int64)
     follow2 = np.where(ev1, follow - pfs1_d, 0)
     ev2 = ev1 & (t2_d <= follow2)
@@ -312,36 +352,42 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
                  pfs2_event=ev2.astype(np.int8), os_d=os_d, os_event=died.astype(np.int8))
 
 
-def draw_sites(rng, pattern, fail_brain, shape):
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def draw_sites(rng, p: Params, pattern, fail_brain, shape):
     """Failure sites other than the brain and the initial failure location, per pattern.
 
-    Each site is present with its Table 2 rate in the patient's pattern; DF patients
-    without brain progression get exactly one site (Table 2's DF column has one site
-    per patient); a metastatic failure with no site drawn gets the commonest site of
-    its pattern (lung for OF and ODF).
+    Location: an OF failure without brain progression is primary-only with probability
+    ``p_primary_only_of``; every other OF failure (and every brain failure) is
+    metastatic, with the primary too with probability ``p_both_of``; DF is metastatic
+    only; ODF involves the primary with probability ``p_both_odf``. Sites: each other
+    site is present in a metastatic OF / ODF failure with its rate (``site_rate_of`` /
+    ``site_rate_odf``, fitted to Table 2's per-pattern counts); DF patients without
+    brain progression get exactly one site (Table 2's DF column has one site per
+    patient), lung : bone : other 2 : 3 : 1; a metastatic failure with no site drawn gets
+    one in proportion to the Table 2 totals.
     """
     U = lambda: rng.random(shape)
     u_loc = U()
     fail = {"brain": fail_brain.astype(np.int8)}
-    idx = np.clip(pattern - 1, 0, 2)
-    # location given pattern and brain progression (a brain failure is metastatic)
-    row = np.where(fail_brain, 3 + idx, idx)
-    c = np.cumsum(_LOCATION_P, axis=1)[row]
-    location = (u_loc[..., None] > c[..., :2]).sum(-1).astype(np.int8) + 1  # 1 primary, 2 met, 3 both
-    location = np.where(pattern == 0, 0, location).astype(np.int8)
-    metastatic = (location >= 2)
+    of, df, odf = pattern == 1, pattern == 2, pattern == 3
+    pp = np.where(of & ~fail_brain, p.p_primary_only_of, 0.0)
+    primary = u_loc < pp
+    # the same uniform, rescaled above pp, decides "with the primary" among metastatic failures
+    v = (u_loc - pp) / np.maximum(1.0 - pp, 1e-12)
+    both = ~primary & np.where(of, v < p.p_both_of, odf & (v < p.p_both_odf))
+    location = np.select([pattern == 0, primary, both], [0, 1, 3], 2).astype(np.int8)
+    metastatic = location >= 2
     u_one = U()
-    df_sites = np.array([2, 3, 1], float)  # lung, bone, other among DF without brain
-    df_pick = _cat(u_one, df_sites)
-    for s in SITES:
-        if s == "brain":
-            continue
+    df_pick = _cat(u_one, _DF_SITES)
+    for k, s in enumerate(OTHER_SITES):
         u = U()
-        n_of, _, n_odf = SITE_COUNTS[s]
-        rate = np.choose(idx, [n_of / 19.0, 0.0, n_odf / 14.0])  # OF: 19 patients with metastatic failure
-        f = metastatic & (pattern != 2) & (u < rate)
+        rate = np.where(of, p.site_rate_of[k], np.where(odf, p.site_rate_odf[k], 0.0))
+        f = metastatic & ~df & (u < rate)
         if s in ("lung", "bone", "other"):
-            f |= (pattern == 2) & ~fail_brain & (df_pick == {"lung": 0, "bone": 1, "other": 2}[s])
+            f |= df & ~fail_brain & (df_pick == {"lung": 0, "bone": 1, "other": 2}[s])
         fail[s] = f.astype(np.int8)
     none = metastatic & (sum(fail[s].astype(np.int64) for s in SITES) == 0)
     pick = _cat(U(), _FALLBACK)

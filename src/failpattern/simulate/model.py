@@ -7,7 +7,7 @@ is generated from the values the simulator actually uses, and a test fails if
 they drift apart.
 
 The values in :data:`DEFAULT_PARAMS` are the output of
-``failpattern.simulate.calibrate(load_study("ni2019"))`` (replicates=300, seed=20190314)
+``failpattern.simulate.calibrate(load_study("ni2019"))`` (replicates=1000, seed=20190314)
 (see ``docs/simulator.md``); ``calibrate`` re-fits them from any study card.
 """
 
@@ -84,28 +84,39 @@ class Params:
     p_xrt_brain_rt: float = 1 / 11
     xrt_sites: tuple = (9 / 15, 4 / 15, 1 / 15, 1 / 15)
     p_response: tuple = (1 / 93, 66 / 93, 22 / 93, 4 / 93)
-    # --- PFS1 (Weibull proportional hazards; best response PD progresses at the first scan)
+    # --- PFS1 (Weibull proportional hazards, piecewise for BBM without brain RT; best
+    # response PD progresses at the first scan)
     pfs1_scale: float = 55.0
     pfs1_shape: float = 0.7
     b_bbm_untreated: float = 0.5
+    b_bbm_untreated_late: float = 0.5
+    pfs1_change: float = 6.0
+    b_multiple_untreated: float = 0.5
     b_bbm_brain_rt: float = 0.15
     b_non_adeno: float = 1.6
     b_organs3: float = 0.85
     b_no_response: float = 0.7
     pd_scan: tuple = (1.4, 1.9)
-    # --- first-failure pattern (logistic, given progression)
+    # --- brain progression at first failure (given progression)
+    q_bbm_untreated: float = 0.85
+    q_brain_rt: float = 0.72
+    q_no_bbm: float = 0.42
+    p_multiple_bbm_brain_rt: float = 2 / 3
+    p_multiple_no_bbm: float = 4 / 13
+    # --- first-failure pattern (logistic, given progression and brain progression)
     of_intercept: float = -2.9
     of_bbm: float = 3.2
     of_size: float = 3.2
     of_non_adeno: float = 2.9
+    of_brain: float = 0.0
     df_intercept: float = -0.18
-    # --- brain progression at first failure
-    q_oligo_untreated: float = 0.65
-    q_multiple_untreated: float = 1.0
-    q_brain_rt: float = 0.72
-    q_no_bbm: float = 0.61
-    p_multiple_bbm_brain_rt: float = 2 / 4
-    p_multiple_no_bbm: float = 4 / 13
+    df_brain: float = 0.0
+    # --- failure location and sites (Table 2)
+    p_primary_only_of: float = 7 / 11
+    p_both_of: float = 3 / 19
+    p_both_odf: float = 7 / 14
+    site_rate_of: tuple = (7 / 19, 2 / 19, 1 / 19, 0.0, 3 / 19, 2 / 19, 1 / 19)
+    site_rate_odf: tuple = (8 / 14, 1 / 14, 2 / 14, 1 / 14, 3 / 14, 2 / 14, 1 / 14)
     # --- after first failure
     p_srs_eligible: float = 10 / 11
     p_sbrt_eligible_rt: float = 0.63
@@ -118,6 +129,7 @@ class Params:
     # --- PFS2 and death
     pfs2_scale: float = 7.4
     pfs2_shape: float = 0.7
+    pfs2_no_progression: float = 0.2
     c_salvage: float = -0.17
     c_cbpd: float = -0.45
     death_rate: float = 0.022
@@ -169,23 +181,32 @@ PARAM_INFO: dict[str, ParamInfo] = {
     "p_response": ParamInfo("P(best response CR, PR, SD, PD)", _C, "`response.cr.n`, `response.pr.n`, `response.sd.n`, `response.pd.n`"),
     "pfs1_scale": ParamInfo("Weibull scale of PFS1 (months, reference patient)", _F, "`pfs1.median.all`, `progression1.n`"),
     "pfs1_shape": ParamInfo("Weibull shape of PFS1", _F, "`pfs1.median.all`, `progression1.n`"),
-    "b_bbm_untreated": ParamInfo("log HR of PFS1, BBM without brain RT", _F, "`pfs1.median.bbm`, `pfs1.median.bbm_no_prior_brain_rt`, `pfs1.bbm.p`"),
+    "b_bbm_untreated": ParamInfo("log HR of PFS1, BBM without brain RT, first `pfs1_change` months", _F, "`pfs1.median.bbm_no_prior_brain_rt`, `pfs1.median.bbm`, `pfs1.bbm.p`, `pfs1.bbm.prior_brain_rt.p`"),
+    "b_bbm_untreated_late": ParamInfo("log HR of PFS1, BBM without brain RT, after `pfs1_change` months (piecewise PH)", _F, "`pfs1.median.bbm`, `pfs1.median.bbm_no_prior_brain_rt`, `progression1.n`"),
+    "b_multiple_untreated": ParamInfo("log HR of PFS1, multiple vs oligo BBM without brain RT", _F, "`multi_pd.oligo_no_prior_rt.n` / `brain_pd.bbm_no_prior_brain_rt.n` (4 of 13: the oligo share of the progressions)"),
+    "pfs1_change": ParamInfo("change point of the piecewise hazard of BBM without brain RT (months): its published median, where the curve flattens", _C, "`pfs1.median.bbm_no_prior_brain_rt`"),
     "b_bbm_brain_rt": ParamInfo("log HR of PFS1, BBM with brain RT before crizotinib", _F, "`pfs1.median.bbm_prior_brain_rt`, `pfs1.bbm.prior_brain_rt.p`"),
     "b_non_adeno": ParamInfo("log HR of PFS1, non-adenocarcinoma", _S, "`pfs1.multi.histology.p`"),
     "b_organs3": ParamInfo("log HR of PFS1, >= 3 metastatic organs", _S, "`pfs1.multi.met_organs.p`"),
     "b_no_response": ParamInfo("log HR of PFS1, stable disease (no objective response)", _S, "`pfs1.multi.response.p`"),
     "pd_scan": ParamInfo("best response PD: progression at the first scan, uniform (months)", _C, "`protocol.scan_interval.min`/`max` (6-8 weeks)"),
+    "q_bbm_untreated": ParamInfo("P(brain progression | progression, BBM, no brain RT); all multiple-progressive", _F, "`brain_pd.bbm_no_prior_brain_rt.n`"),
+    "q_brain_rt": ParamInfo("P(brain progression | progression, BBM, brain RT)", _F, "`brain_pd.bbm_prior_brain_rt.n`"),
+    "q_no_bbm": ParamInfo("P(brain progression | progression, no BBM)", _F, "`brain_pd.no_bbm.n`"),
+    "p_multiple_bbm_brain_rt": ParamInfo("P(multiple-progressive | brain progression, BBM with brain RT, not SRS-treated oligo); SRS-treated oligo: 0 (`multi_pd.oligo_prior_srs.n`)", _F, "`multi_pd.bbm.n` - `brain_pd.bbm_no_prior_brain_rt.n` (untreated BBM progress as multiple)"),
+    "p_multiple_no_bbm": ParamInfo("P(multiple-progressive | brain progression, no BBM)", _C, "`multi_pd.no_bbm.n` / `brain_pd.no_bbm.n`"),
     "of_intercept": ParamInfo("logit P(OF | progression), reference patient", _F, "`pattern.of.n`"),
     "of_bbm": ParamInfo("logit effect of BBM on OF", _F, "`t3.uni.brain_met.shr`"),
     "of_size": ParamInfo("logit effect of primary tumour >= 3.5 cm on OF", _F, "`t3.uni.tumor_size.shr`"),
     "of_non_adeno": ParamInfo("logit effect of non-adenocarcinoma on OF", _F, "`t3.uni.histology.shr`"),
+    "of_brain": ParamInfo("logit effect on OF (vs ODF) of a brain progression with BBM (an original site: never DF)", _F, "`t2.brain.of.n`"),
     "df_intercept": ParamInfo("logit P(DF | progression, not OF)", _F, "`pattern.df.n`, `pattern.odf.n`"),
-    "q_oligo_untreated": ParamInfo("P(brain progression | progressed OF/ODF, oligo BBM, no brain RT)", _F, "`multi_pd.oligo_no_prior_rt.n` (all become multiple)"),
-    "q_multiple_untreated": ParamInfo("P(brain progression | progressed OF/ODF, multiple BBM, no brain RT)", _F, "`brain_pd.bbm_no_prior_brain_rt.n` - `multi_pd.oligo_no_prior_rt.n`"),
-    "q_brain_rt": ParamInfo("P(brain progression | progressed OF/ODF, BBM, brain RT)", _F, "`brain_pd.bbm_prior_brain_rt.n`"),
-    "q_no_bbm": ParamInfo("P(brain progression | progressed DF/ODF, no BBM)", _F, "`brain_pd.no_bbm.n`"),
-    "p_multiple_bbm_brain_rt": ParamInfo("P(multiple-progressive | brain progression, BBM with brain RT); SRS-treated oligo: 0", _C, "(`multi_pd.bbm.n` - 13) / `brain_pd.bbm_prior_brain_rt.n`; `multi_pd.oligo_prior_srs.n` = 0"),
-    "p_multiple_no_bbm": ParamInfo("P(multiple-progressive | brain progression, no BBM)", _C, "`multi_pd.no_bbm.n` / `brain_pd.no_bbm.n`"),
+    "df_brain": ParamInfo("logit effect on DF (vs ODF) of a brain progression without BBM (a new site: never OF)", _F, "`t2.brain.df.n`"),
+    "p_primary_only_of": ParamInfo("P(primary-only failure | OF without brain progression)", _F, "`t2.primary_only.of.n`"),
+    "p_both_of": ParamInfo("P(primary and metastasis | OF, metastatic failure)", _F, "`t2.primary_and_metastasis.of.n`"),
+    "p_both_odf": ParamInfo("P(primary and metastasis | ODF)", _F, "`t2.primary_and_metastasis.odf.n`"),
+    "site_rate_of": ParamInfo("P(site | metastatic OF failure): lung, liver, bone, adrenal, regional LN, distant LN, other (a failure with no site drawn gets one ∝ Table 2 totals)", _F, "`t2.lung.of.n`, `t2.liver.of.n`, `t2.bone.of.n`, `t2.adrenal.of.n`, `t2.regional_ln.of.n`, `t2.distant_ln.of.n`, `t2.others.of.n`"),
+    "site_rate_odf": ParamInfo("P(site | ODF failure), same order", _F, "`t2.lung.odf.n`, `t2.liver.odf.n`, `t2.bone.odf.n`, `t2.adrenal.odf.n`, `t2.regional_ln.odf.n`, `t2.distant_ln.odf.n`, `t2.others.odf.n`"),
     "p_srs_eligible": ParamInfo("P(eligible for SRS | oligo brain progression); multiple-progressive are WBRT-eligible", _C, "`salvage.eligible_srs.n` / 11; `salvage.eligible_wbrt.n` = 19 = multiple-progressive"),
     "p_sbrt_eligible_rt": ParamInfo("P(eligible for SBRT | extracranial progression, RT group)", _F, "`salvage.eligible_sbrt.n`"),
     "p_treat_wbrt": ParamInfo("P(salvage WBRT | WBRT-eligible, RT group)", _F, "`salvage.wbrt.n`"),
@@ -194,8 +215,9 @@ PARAM_INFO: dict[str, ParamInfo] = {
     "p_cbpd_salvage": ParamInfo("P(crizotinib beyond progression | salvage RT)", _A, "local therapy with continued crizotinib"),
     "p_cbpd_other": ParamInfo("P(crizotinib beyond progression | no salvage RT)", _F, "`after_pd.cbpd.n`"),
     "p_next": ParamInfo("next therapy without CBPD: supportive care, 2nd-generation ALK TKI, chemotherapy", _C, "`after_pd.bsc.n`, `after_pd.alk2.n`, `after_pd.chemo.n`"),
-    "pfs2_scale": ParamInfo("Weibull scale of PFS2 (months, no salvage RT, no CBPD)", _F, "`pfs2.median.*`, `progression2.n`"),
+    "pfs2_scale": ParamInfo("Weibull scale of PFS2 of those who progress again (months, no salvage RT, no CBPD)", _F, "`pfs2.median.*`, `progression2.n`"),
     "pfs2_shape": ParamInfo("Weibull shape of PFS2", _F, "`pfs2.median.*`, `progression2.n`"),
+    "pfs2_no_progression": ParamInfo("P(no second progression | first progression): long-term control after first failure", _F, "`progression2.n`, `pfs2.median.all`"),
     "c_salvage": ParamInfo("log HR of PFS2, salvage RT", _F, "`pfs2.median.salvage_rt`, `pfs2.median.no_salvage_rt`, `pfs2.salvage_rt.p`"),
     "c_cbpd": ParamInfo("log HR of PFS2, CBPD", _F, "`pfs2.median.cbpd`, `pfs2.median.non_cbpd`"),
     "death_rate": ParamInfo("death hazard after second progression (per month, RT group)", _F, "`deaths.n`"),
@@ -229,35 +251,47 @@ def parameter_table(params: Params | None = None) -> str:
     return "\n".join(rows)
 
 
-#: Calibrated defaults: ``calibrate(load_study("ni2019"))`` with its defaults (replicates=300,
+#: Calibrated defaults: ``calibrate(load_study("ni2019"))`` with its defaults (replicates=1000,
 #: seed=20190314, rounds=3, maxiter=100; `failpattern calibrate` prints the same values); fields
 #: not listed equal the class defaults (closed forms and assumptions).
 DEFAULT_PARAMS = Params(
-    accrual_growth=1.5193907067880297,
-    lag_per_line_mean=9.208173774044559,
-    pfs1_scale=54.33966155672472,
-    b_bbm_untreated=0.4949696635947265,
-    b_bbm_brain_rt=0.15403760987980084,
+    accrual_growth=1.3906322679082332,
+    lag_per_line_mean=9.664332936800438,
+    pfs1_scale=46.27835882873874,
+    pfs1_shape=0.7526572829457158,
+    b_bbm_untreated=0.17198295942582287,
+    b_bbm_untreated_late=-1.3629111081455927,
+    b_multiple_untreated=0.7276641853551822,
+    b_bbm_brain_rt=0.036721170237398265,
     b_non_adeno=1.6119320882240822,
     b_organs3=0.8575808293105152,
     b_no_response=0.6842647416857467,
     pd_scan=(1.379876796714579, 1.839835728952772),
-    of_intercept=-2.8850755189706394,
-    of_bbm=3.221985248577819,
-    of_size=3.1972411572252044,
-    of_non_adeno=2.874708033419939,
-    df_intercept=-0.17928675635544022,
-    q_oligo_untreated=0.6500126383588082,
-    q_brain_rt=0.7255521089189937,
-    q_no_bbm=0.6108103038048828,
-    p_sbrt_eligible_rt=0.636093140691041,
-    p_treat_wbrt=0.9423558897243107,
-    p_treat_srs=0.9619229909392197,
-    p_cbpd_other=0.46809877788719645,
-    pfs2_scale=7.428560544742006,
-    pfs2_shape=0.6992257319423636,
-    c_salvage=-0.1828389628922878,
-    c_cbpd=-0.43874884637894607,
-    death_rate=0.02235680869657918,
-    d_non_rt=1.2086038985128749,
+    q_bbm_untreated=0.9505945906191945,
+    q_brain_rt=0.6709610449466951,
+    q_no_bbm=0.40202705344217776,
+    p_multiple_bbm_brain_rt=0.7577174134937034,
+    of_intercept=-1.8858659823524784,
+    of_bbm=-0.04112126132196994,
+    of_size=3.991999014079269,
+    of_non_adeno=3.932389318399718,
+    of_brain=3.143139588141782,
+    df_intercept=0.12824540845605553,
+    df_brain=-0.27982109750390294,
+    p_primary_only_of=0.6360171595627255,
+    p_both_of=0.1546017304426181,
+    p_both_odf=0.4845812293715432,
+    site_rate_of=(0.327115006261299, 0.09989485135919882, 0.03876610861087163, 0.0, 0.1485839302911319, 0.0948964572663533, 0.04873733342061213),
+    site_rate_odf=(0.5238446582362419, 0.06381431303621744, 0.1275531946660087, 0.06778873317084104, 0.1981734798945095, 0.12703672619735937, 0.06016988885170831),
+    p_sbrt_eligible_rt=0.6788811210590566,
+    p_treat_wbrt=0.8810779062261773,
+    p_treat_srs=1.0,
+    p_cbpd_other=0.4710647194987824,
+    pfs2_scale=2.4923773232255986,
+    pfs2_shape=0.9440788318423593,
+    pfs2_no_progression=0.3715480582241602,
+    c_salvage=-0.06855743197406428,
+    c_cbpd=-0.7293109135769356,
+    death_rate=0.0251494564400455,
+    d_non_rt=1.7001835666912466,
 )
