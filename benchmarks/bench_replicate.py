@@ -9,7 +9,8 @@ in-process (``workers=1``), with two local worker processes (pool start-up
 included) and on a Dask ``LocalCluster`` (threads) when distributed is
 installed; then the overhead (engine minus task alone; it can be negative
 when two workers beat one core) and the ratio. A real replicate (simulate a
-cohort of 93, run the plan) takes ~0.1-0.2 s, so the overhead is below 1%.
+cohort of 93, load it, run the plan) takes about 40 ms of CPU, so the overhead
+is about 1%.
 Usage: python benchmarks/bench_replicate.py
 """
 

@@ -57,17 +57,19 @@ class _Arrays:
         return name in self.typed
 
     def __getitem__(self, name):
-        if name not in self._cache:
-            s = self.typed[name]
+        hit = self._cache.get(name)
+        if hit is None:
+            # the Series' array converts as Series.to_numpy does, without the Series' overhead
+            arr = self.typed[name].array
             kind = _KIND[name]
             if kind in ("months", "number", "count", "binary"):
-                v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+                hit = arr.to_numpy(dtype=np.float64, na_value=np.nan)
             elif kind == "date":
-                v = s.to_numpy(dtype="datetime64[ns]")
+                hit = arr.to_numpy(dtype="datetime64[ns]")
             else:
-                v = s.to_numpy(dtype=object, na_value=None)
-            self._cache[name] = v
-        return self._cache[name]
+                hit = arr.to_numpy(dtype=object, na_value=None)
+            self._cache[name] = hit
+        return hit
 
     def na(self, name) -> np.ndarray:
         v = self[name]

@@ -15,6 +15,7 @@ caller can name the replicate whatever the executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import multiprocessing
 import os
 import pickle
@@ -75,6 +76,26 @@ def _run_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Out
                                               "a 'replicate' column (the engine adds it)", ""))
     frame.insert(0, "replicate", np.repeat(np.arange(start, stop, dtype=np.int64), lengths))
     return _Outcome(chunk, frame, None)
+
+
+_frozen = False  # whether this worker process has frozen its start-up objects (_worker_chunk)
+
+
+def _worker_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
+    """:func:`_run_chunk` in a local worker process, which after its first chunk moves
+    everything alive (the modules and caches the task loaded: pandas, scipy, the study
+    card, some 170,000 objects) out of the garbage collector's reach with ``gc.freeze``.
+    Otherwise every full collection, about one per 50 replicates of a study, walks them
+    all again: measured, garbage collection then takes about 3 ms of a 40 ms replicate,
+    1 ms once frozen. Only our own worker processes do this; the caller's process and
+    Dask workers are left alone."""
+    global _frozen
+    outcome = _run_chunk(task, seed, chunk, start, stop)
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+    return outcome
 
 
 # ----------------------------------------------------------------------------- runners
@@ -193,7 +214,7 @@ def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sin
     ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
     try:
         _pump(todo, 2 * workers,
-              lambda c: ex.submit(_run_chunk, task, seed, c,
+              lambda c: ex.submit(_worker_chunk, task, seed, c,
                                   *store.chunk_bounds(c, m.n_replicates, m.chunk_size)),
               lambda fs: cf.wait(fs, return_when=cf.FIRST_COMPLETED),
               lambda f: f.result(),

@@ -101,9 +101,10 @@ def study_task(rng: np.random.Generator, index: int, *, study: str = "ni2019",
     frame = simulate(card, n=n_patients, seed=rng, mode="random")
     with warnings.catch_warnings():  # a degenerate fit in one cohort gives NaN, counted as missing
         warnings.simplefilter("ignore", RuntimeWarning)
-        values = run_plan(load_cohort(frame), card=card).values
+        # the plan's own table, read only: PlanResult.values would copy all its columns
+        values = run_plan(load_cohort(frame), card=card)._values
     return pd.DataFrame({"id": values["id"].astype(str).to_numpy(),
-                         "value": pd.to_numeric(values["value"], errors="coerce").to_numpy(float)})
+                         "value": values["value"].to_numpy(dtype=np.float64, copy=True)})
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,37 @@ class Prepared:
 _DENSE_CELLS = 30_000  # failure times x rows at or below which risk sets are a dense matrix
 
 
-def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int) -> Prepared:
+@dataclass(frozen=True)
+class Times:
+    """The part of :class:`Prepared` that depends on the times and causes only (the
+    sort, the tabulation, the censoring weights; fields as there, plus ``order``, the
+    stable sort by time), so fits of other covariates on the same patients can share it."""
+
+    order: np.ndarray
+    starts: np.ndarray
+    fail: np.ndarray
+    fail_rows: np.ndarray
+    cens_rows: np.ndarray
+    n_comp: int
+    events: np.ndarray
+    d: np.ndarray
+    G: np.ndarray
+    inv_g: np.ndarray
+    n_le: np.ndarray
+    cens_times: np.ndarray
+    n_before: np.ndarray
+    c_count: np.ndarray
+    c_risk: np.ndarray
+    c_le: np.ndarray
+    dense: np.ndarray | None
+
+
+def prepare_times(time: np.ndarray, cause: np.ndarray, cause_of_interest: int) -> Times:
     """Sort once and tabulate; ``cause`` 0 = censored, ``cause_of_interest``, others competing."""
     order = np.argsort(time, kind="stable")
     t = time[order]
     c = cause[order]
-    n, p = x.shape
+    n = t.size
     kind = 2 * (c != 0) - (c == cause_of_interest)      # 0 censored, 1 of interest, 2 competing
     # the distinct times of the sorted times (the table of _tables.time_table, without a 2nd sort)
     new = np.empty(n, dtype=bool)
@@ -89,36 +114,48 @@ def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interes
     G[1:] = after[:-1]
     if t[0] == 0.0:
         G[0] = after[0]
-    xs = x[order].astype(np.float64, copy=False)        # a copy: x[order] is new
-    xs -= np.add.reduce(xs, axis=0) / n                  # = xs.mean(axis=0)
     fail = kind == 1
     comp = kind == 2
     inv_g = np.where(comp, 1.0 / G[group], 0.0)
-    w = np.empty((n, 2 * p + 2))
-    w[:, 0] = 1.0
-    w[:, 1:p + 1] = xs
-    np.multiply(w[:, :p + 1], inv_g[:, None], out=w[:, p + 1:])
     events = d.nonzero()[0]
     n_le = (d > 0).cumsum()
     cens_times = n_cens.nonzero()[0]
-    fail_rows = fail.nonzero()[0]
-    dense = z = full = None
+    dense = None
     if events.size * n <= _DENSE_CELLS:
         # weight of row i in the risk set of failure time k: 1 if t_i >= tau_k, else
         # G_k / G(t_i-) for a competing row (0 for the others, whose inv_g is 0)
         dense = G[events][:, None] * inv_g
         dense[np.arange(n) >= starts[events][:, None]] = 1.0
+    return Times(
+        order=order, starts=starts, fail=fail.astype(np.float64), fail_rows=fail.nonzero()[0],
+        cens_rows=(kind == 0).nonzero()[0], n_comp=int(np.count_nonzero(comp)), events=events,
+        d=d[events], G=G[events], inv_g=inv_g, n_le=n_le[group], cens_times=cens_times,
+        n_before=n_le[cens_times] - (d[cens_times] > 0), c_count=n_cens[cens_times],
+        c_risk=at_risk[cens_times], c_le=(n_cens > 0).cumsum()[group], dense=dense)
+
+
+def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int,
+            times: Times | None = None) -> Prepared:
+    """Sort once and tabulate (or take ``times`` from :func:`prepare_times` of the same
+    ``time`` and ``cause``); add the covariates, sorted and centred."""
+    if times is None:
+        times = prepare_times(time, cause, cause_of_interest)
+    n, p = x.shape
+    xs = x[times.order].astype(np.float64, copy=False)  # a copy: x[order] is new
+    xs -= np.add.reduce(xs, axis=0) / n                  # = xs.mean(axis=0)
+    w = np.empty((n, 2 * p + 2))
+    w[:, 0] = 1.0
+    w[:, 1:p + 1] = xs
+    np.multiply(w[:, :p + 1], times.inv_g[:, None], out=w[:, p + 1:])
+    z = full = None
+    if times.dense is not None:
         i0, i1, full = triangle(p)
         z = np.empty((n, 1 + p + i0.size))
         z[:, :p + 1] = w[:, :p + 1]
         np.multiply(xs[:, i0], xs[:, i1], out=z[:, p + 1:])
-    return Prepared(
-        x=xs, w=w, starts=starts, fail=fail.astype(np.float64), fail_rows=fail_rows,
-        cens_rows=(kind == 0).nonzero()[0], n_comp=int(np.count_nonzero(comp)), events=events,
-        d=d[events], G=G[events], inv_g=inv_g, n_le=n_le[group], cens_times=cens_times,
-        n_before=n_le[cens_times] - (d[cens_times] > 0), c_count=n_cens[cens_times],
-        c_risk=at_risk[cens_times], c_le=(n_cens > 0).cumsum()[group],
-        x_fail_sum=np.add.reduce(xs[fail_rows], axis=0), dense=dense, z=z, full=full)
+    shared = {k: v for k, v in vars(times).items() if k != "order"}
+    return Prepared(x=xs, w=w, x_fail_sum=np.add.reduce(xs[times.fail_rows], axis=0), z=z, full=full,
+                    **shared)
 
 
 def _cum0(a: np.ndarray) -> np.ndarray:
@@ -364,10 +401,16 @@ def fit(prep: Prepared, *, names, init: np.ndarray | None = None, tol: float = 1
     it ends in a collapsed information (see :func:`_solve`), a failed line
     search or ``max_iter``, all ConvergenceError.
     """
-    p = prep.x.shape[1]
     with np.errstate(all="ignore"):  # as evaluate(): overflow shows as a non-finite loglik
         beta, ev, null, iterations = _iterate(prep, names, init, tol, max_iter)
-    resid = influence(prep, ev)
+    return sandwich(beta, ev, null, iterations, influence(prep, ev))
+
+
+def sandwich(beta: np.ndarray, ev: Evaluation, null: float, iterations: int,
+             resid: np.ndarray) -> Fit:
+    """The fit at the converged ``beta`` with Fine & Gray's sandwich variance from the
+    score residuals ``resid`` (:func:`influence`)."""
+    p = beta.size
     meat = resid.T @ resid
     _, _, inv, status = _dgesv(ev.information, np.eye(p))   # as np.linalg.inv
     if status != 0:

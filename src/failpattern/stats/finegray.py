@@ -200,10 +200,20 @@ def fine_gray_fit(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
-    n, p = X.shape
+    p = X.shape[1]
     names = tuple(f"x{j}" for j in range(p)) if names is None else tuple(names)
     prep = _k.prepare(time, cause, X, cause_of_interest)
-    fit = _k.fit(prep, names=names, tol=tol, max_iter=max_iter)
+    return _fit_prepared(prep, names, cause_of_interest, variance, alpha, tol, max_iter)
+
+
+def _fit_prepared(prep: _k.Prepared, names: tuple, cause_of_interest: int, variance: str,
+                  alpha: float, tol: float, max_iter: int, fitted: _k.Fit | None = None
+                  ) -> FineGrayResult:
+    """:func:`fine_gray_fit` from the kernel's prepared arrays (the analysis plan prepares
+    them itself, sharing one sort and censoring table between fits on the same patients,
+    and may have fitted them already: ``fitted``, from ``_finegray_batch``)."""
+    n = prep.x.shape[0]
+    fit = fitted if fitted is not None else _k.fit(prep, names=names, tol=tol, max_iter=max_iter)
     cov = fit.covariance * (n / (n - 1.0) if variance == "stata" and n > 1 else 1.0)
     return FineGrayResult(
         names=names, coef=frozen(fit.coef), covariance=frozen(cov), loglik=fit.loglik,

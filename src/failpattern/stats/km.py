@@ -179,28 +179,41 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
 
 
 def _kaplan_meier(t: np.ndarray, e: np.ndarray, conf_type: str, alpha: float) -> KaplanMeierResult:
+    return _km_result(_km_curve(t, e), conf_type, alpha)
+
+
+def _km_curve(t: np.ndarray, e: np.ndarray) -> tuple:
+    """The curve without limits, shared by every ``conf_type`` (the plan reports two):
+    ``(time, at_risk, events, censored, survival, var_log, se, n, n_events)``."""
     table = time_table(t, e, n_causes=1)
     n_risk = table.at_risk[:, 0]
     d = table.events[:, 0, 0]
     surv, var_log = _curve(n_risk, d)
     with np.errstate(invalid="ignore"):
         se = surv * np.sqrt(var_log)  # 0 * inf = NaN once S reaches 0, as R
+    # read-only copies made once, shared by the results of every conf_type
+    return (frozen(table.time), frozen(n_risk), frozen(d), frozen(table.censored[:, 0]), frozen(surv),
+            var_log, frozen(se), int(t.size), int(e.sum()))
+
+
+def _km_result(curve: tuple, conf_type: str, alpha: float) -> KaplanMeierResult:
+    """Limits and median of a :func:`_km_curve` for ``conf_type``."""
+    time, n_risk, d, censored, surv, var_log, se, n, n_events = curve
     if conf_type == "spss":
         z = _SPSS_Z if alpha == 0.05 else float(ndtri(1.0 - alpha / 2.0))
         lower, upper = surv - z * se, surv + z * se
-        median, median_se = _spss_median(table.time, surv, se, d > 0)
+        median, median_se = _spss_median(time, surv, se, d > 0)
         median_ci = (median - z * median_se, median + z * median_se)
     else:
         z = float(ndtri(1.0 - alpha / 2.0))
         lower, upper = _pointwise(surv, var_log, z, conf_type)
-        median, median_se = _r_median(table.time, surv), np.nan
-        median_ci = (_r_median(table.time, lower), _r_median(table.time, upper))
+        median, median_se = _r_median(time, surv), np.nan
+        median_ci = (_r_median(time, lower), _r_median(time, upper))
     return KaplanMeierResult(
-        time=frozen(table.time), at_risk=frozen(n_risk), events=frozen(d),
-        censored=frozen(table.censored[:, 0]), survival=frozen(surv), se=frozen(se),
+        time=time, at_risk=n_risk, events=d, censored=censored, survival=surv, se=se,
         lower=frozen(lower), upper=frozen(upper), median=float(median),
         median_ci=(float(median_ci[0]), float(median_ci[1])), median_se=float(median_se),
-        conf_type=conf_type, alpha=alpha, n=int(t.size), n_events=int(e.sum()))
+        conf_type=conf_type, alpha=alpha, n=n, n_events=n_events)
 
 
 def _curve(n_risk: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +243,7 @@ def _pointwise(surv: np.ndarray, var_log: np.ndarray, z: float, conf_type: str):
 def _r_median(time: np.ndarray, curve: np.ndarray) -> float:
     """R's ``survmean`` rule: first time the curve is <= 0.5; if it sits at 0.5
     there, the midpoint between that time and the first time it drops below."""
-    keep = np.flatnonzero(~np.isnan(curve) & (curve < 0.5 + _TOL))
+    keep = (~np.isnan(curve) & (curve < 0.5 + _TOL)).nonzero()[0]
     if keep.size == 0:
         return np.nan
     first = keep[0]
@@ -245,12 +258,12 @@ def _spss_median(time: np.ndarray, surv: np.ndarray, se: np.ndarray,
                  is_event: np.ndarray) -> tuple[float, float]:
     """SPSS KM median and its SE; event times only (censored rows are skipped)."""
     ev_t, ev_s, ev_se = time[is_event], surv[is_event], se[is_event]
-    at_med = np.flatnonzero(ev_s <= 0.5 + _TOL)
+    at_med = (ev_s <= 0.5 + _TOL).nonzero()[0]  # 1-D: np.flatnonzero, cheaper
     if at_med.size == 0:
         return np.nan, np.nan
     median = float(ev_t[at_med[0]])
-    upper = np.flatnonzero(ev_s >= 0.55 - _TOL)
-    lower = np.flatnonzero(ev_s <= 0.45 + _TOL)
+    upper = (ev_s >= 0.55 - _TOL).nonzero()[0]
+    lower = (ev_s <= 0.45 + _TOL).nonzero()[0]
     if upper.size == 0 or lower.size == 0:
         return median, np.nan
     u, l = upper[-1], lower[0]

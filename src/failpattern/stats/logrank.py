@@ -173,7 +173,7 @@ def _risk_sets(t, e, codes, k, s_codes, n_strata) -> tuple[np.ndarray, np.ndarra
 
 def _quadratic_form(diff: np.ndarray, variance: np.ndarray, used: np.ndarray) -> tuple[float, int]:
     """R survdiff's generalized inverse: keep groups with E > 0, drop the first, solve."""
-    keep = np.flatnonzero(used)
+    keep = used.nonzero()[0]
     if keep.size < 2:
         return 0.0, 0
     sub, vec = variance[np.ix_(keep[1:], keep[1:])], diff[keep[1:]]

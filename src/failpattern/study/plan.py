@@ -19,6 +19,20 @@ the tables of the analysis modules, expanded by :func:`mapping`); card
 numbers that patient-level data in the cohort format cannot give are in
 :data:`NOT_FROM_DATA` with the reason. ``tests/test_plan_mapping.py`` checks
 that every mapped id exists in the card and every card id is accounted for.
+
+Speed: a replicate study runs the plan on thousands of cohorts, so the
+analyses read the cohort's arrays once per run
+(:class:`~failpattern.study.analyses._base.Context`) and call private kernels
+on them, skipping the public functions' validation of a validated cohort
+(each checked against its public function in ``tests/test_plan.py``):
+``stats.km._km_curve`` / ``_km_result`` / ``_kaplan_meier``,
+``stats.logrank._logrank``, ``stats._coxfit.cox_fit`` with
+``stats.cox._result``, ``stats._finegray_kernel.prepare_times`` / ``prepare``
+with ``stats.finegray._fit_prepared`` (one sort for all the Fine-Gray models
+on the same patients) and ``stats._finegray_batch.fit_univariate`` (Table 3's
+one-covariate models fitted together: estimates equal to the one-fit
+kernel's to rounding, about 1e-14 relative), ``stats.contingency._expected`` /
+``_fisher_2x2`` / ``_auto_choice``, ``stats.twosample._mann_whitney`` / ``_t_test``.
 """
 
 from __future__ import annotations
@@ -32,7 +46,8 @@ import pandas as pd
 
 from failpattern.cohort import Cohort, load_cohort
 from failpattern.errors import InputError
-from failpattern.study.analyses._base import BINARIES, ROW_FIELDS, Context, Settings
+from failpattern.study.analyses._base import BINARIES, Context, Settings
+from failpattern.study.analyses._frames import skipped_frame, values_frame
 from failpattern.study.analyses.competing import T3_COVARIATES, run_competing
 from failpattern.study.analyses.survival import run_survival
 from failpattern.study.analyses.tables import (
@@ -389,10 +404,7 @@ def run_plan(cohort, *, card: StudyCard | None = None, death_without_progression
     run_tables(ctx)
     run_survival(ctx)
     run_competing(ctx)
-    values = pd.DataFrame.from_records(ctx.rows, columns=list(ROW_FIELDS))
-    values["n_used"] = values["n_used"].astype("Int64")
-    values["n_excluded"] = values["n_excluded"].astype("Int64")
-    skipped = pd.DataFrame(ctx.skipped, columns=["analysis", "ids", "reason"])
+    values, skipped = values_frame(ctx.rows), skipped_frame(ctx.skipped)
     m = {k: MappingProxyType(v) for k, v in ctx.models.items()}
     return PlanResult(_values=values, _skipped=skipped, km=m["km"], logrank=m["logrank"], cox=m["cox"],
                       cif=m["cif"], finegray=m["finegray"], contingency=m["contingency"],

@@ -181,7 +181,25 @@ class Selection:
 
     def __post_init__(self):
         if self.n < 0:
-            object.__setattr__(self, "n", int(self.mask.sum()))
+            object.__setattr__(self, "n", np.count_nonzero(self.mask))
+
+
+#: pandas' nullable numbers and flags (Int64, Float64, boolean): values and a missing mask.
+_MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
+
+
+def _column_arrays(frame: pd.DataFrame) -> dict:
+    """Each column's array as stored, by name, without building a Series per column.
+
+    ``frame[name]`` makes a Series on the first access of each column of a new
+    frame (tens of microseconds, about 1 ms for a cohort: more than some
+    analyses), and a replicate study loads a new cohort for every plan.
+    """
+    try:
+        arrays = frame._iter_column_arrays()  # pandas' own read-only iterator (private)
+    except AttributeError:  # a pandas without it
+        return {name: frame[name].array for name in frame.columns}
+    return dict(zip(frame.columns, arrays))
 
 
 class Context:
@@ -203,6 +221,7 @@ class Context:
         frame = cohort._frame
         self._frame = frame
         self._columns = frozenset(frame.columns)
+        self._arrays = _column_arrays(frame)
         self.n = len(frame)
         self._values: dict[str, np.ndarray] = {}
         self._known: dict[str, np.ndarray] = {}
@@ -214,6 +233,7 @@ class Context:
         self.skipped: list[dict] = []
         self._missing: dict[str, tuple] = {}
         self._pops: dict[str, tuple] = {}
+        self._empties: dict[tuple, np.ndarray] = {}
         self._indicators: dict[str, np.ndarray] = {}
         self._flags: dict[str, np.ndarray] = {}
         pattern = self.values("failure_pattern")
@@ -235,12 +255,20 @@ class Context:
             # an absent optional column: every value unknown (select() skips its analyses)
             out, known = np.full(self.n, np.nan), np.zeros(self.n, dtype=bool)
         else:
-            arr = self._frame[name].array
+            arr = self._arrays[name]
+            if isinstance(arr, np.ndarray):  # numpy-backed (not a canonical dtype): pandas' wrapper
+                arr = self._frame[name].array
             if isinstance(arr, pd.Categorical):
                 codes = arr.codes
                 known = codes >= 0
                 out = np.asarray(arr.categories, dtype=object)[np.maximum(codes, 0)]
                 out[~known] = None
+            elif isinstance(arr, _MASKED) and hasattr(arr, "_data") and hasattr(arr, "_mask"):
+                # arr.to_numpy(dtype=np.float64, na_value=np.nan) without its warning filters,
+                # through pandas' private fields (the public call below where they are gone)
+                out = arr._data.astype(np.float64)
+                out[arr._mask] = np.nan
+                known = ~np.isnan(out)
             elif arr.dtype.kind in "iufb":
                 out = arr.to_numpy(dtype=np.float64, na_value=np.nan)
                 known = ~np.isnan(out)
@@ -278,6 +306,25 @@ class Context:
         base = self.progressed if population == "brain_progression" else np.ones(self.n, dtype=bool)
         return base & self.flag(flag), base & ~self.known(flag)
 
+    def _empty(self, population: str, columns: tuple) -> np.ndarray:
+        """Members of ``population`` with a value of ``columns`` empty (a column whose
+        parent flag is 0 is not empty, just not applicable); computed once per plan."""
+        hit = self._empties.get((population, columns))
+        if hit is None:
+            member = self._pops[population][0]
+            hit = np.zeros(self.n, dtype=bool)
+            for col in dict.fromkeys(columns):
+                if col == "failure_pattern":
+                    continue
+                e = member & ~self.known(col)
+                parent = column(col).parent
+                if parent:
+                    e &= (self.flag(parent) | ~self.known(parent)) if self.has(parent) else True
+                hit |= e
+            hit.setflags(write=False)
+            self._empties[(population, columns)] = hit
+        return hit
+
     def select(self, name: str, key: str, columns=(), *, ids=(), derived=()) -> Selection | None:
         """Patients of analysis ``key`` with every needed value and ``columns`` filled.
 
@@ -310,20 +357,15 @@ class Context:
         if a.population not in self._pops:
             self._pops[a.population] = self._population(a.population)
         member, unknown = self._pops[a.population]
-        empty = np.zeros(self.n, dtype=bool)
-        for col in dict.fromkeys(a.needs + columns):
-            if col == "failure_pattern":
-                continue
-            e = member & ~self.known(col)
-            parent = column(col).parent
-            if parent:
-                e &= (self.flag(parent) | ~self.known(parent)) if self.has(parent) else True
-            empty |= e
+        empty = self._empty(a.population, a.needs)  # shared by every selection of the population
+        for col in columns:
+            if col not in a.needs:
+                empty = empty | self._empty(a.population, (col,))
         mask = member & ~empty
         extra = []
         for b in derived:
             bad = mask & self.known(b.column) & np.isnan(b.indicator(self))
-            for i in np.flatnonzero(bad):
+            for i in bad.nonzero()[0]:
                 extra.append(Exclusion(str(self._frame["patient_id"].iat[i]), self.cohort.lines[i],
                                        f"{b.column} = {self.values(b.column)[i]} cannot be grouped "
                                        f"({b.label})"))
@@ -331,7 +373,7 @@ class Context:
         self.selections[name] = (key, columns)
         if extra:
             self.extra_exclusions[name] = extra
-        return Selection(mask, int((unknown | empty).sum()) + len(extra))
+        return Selection(mask, np.count_nonzero(unknown | empty) + len(extra))
 
     def design(self, name: str, key: str, binaries, ids) -> tuple[Selection, np.ndarray] | None:
         """Selection and 0/1 design matrix of a regression on ``binaries``.

@@ -19,17 +19,23 @@ reading, which is what ``stcrreg`` does if deaths were coded as censored.
 * Table 3: univariate and multivariable Fine-Gray models of OF with the
   paper's groupings (:data:`~failpattern.study.analyses._base.BINARIES`),
   ``variance="stata"`` (``stcrreg``'s robust variance with the n/(n-1) factor).
-  The card has no Gray's test, so none is reported.
+  The card has no Gray's test, so none is reported. The models are prepared
+  first, the one-covariate models on the same patients fitted together
+  (:mod:`~failpattern.stats._finegray_batch`), then reported in the paper's order.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from failpattern.errors import ConvergenceError, InputError
+from failpattern.stats import _finegray_kernel as _fg_kernel
+from failpattern.stats._finegray_batch import fit_univariate
 from failpattern.stats.cif import cumulative_incidence
-from failpattern.stats.finegray import fine_gray_fit
+from failpattern.stats.finegray import _fit_prepared
 from failpattern.study.analyses._base import BINARIES, Context
 
 __all__ = ["PATTERN_CODES", "T3_COVARIATES", "competing_ids", "run_competing"]
@@ -105,29 +111,78 @@ def _crude_rates(ctx: Context) -> None:
         ctx.skip("pattern.rate", ids, "no first progression in the cohort")
         return
     for tt in ctx.settings.landmarks:
-        k = int((t <= tt).sum())
+        k = np.count_nonzero(t <= tt)
         ctx.add(f"pattern.any.rate_{_tag(tt)}", 100.0 * k / t.size, sel=sel, analysis="pattern.rate",
                 method="rate", n_used=t.size,
                 note=f"{k}/{t.size} of the patients with a first progression had it by {tt:g} months "
                      "(the card shows the paper's 'actuarial rate' is this crude share)")
 
 
-def _finegray(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray) -> None:
+@dataclass
+class _Model:
+    """One Fine-Gray model of OF, prepared (``prep``) or with the reasons it cannot be fitted."""
+
+    name: str
+    binaries: list
+    kind: str
+    ids: list
+    skipped: list                    # entries for ctx.skipped, in the order they arose
+    sel: object = None
+    prep: _fg_kernel.Prepared | None = None
+    times: _fg_kernel.Times | None = None
+    fitted: _fg_kernel.Fit | None = None  # fitted already (with the other models)
+
+
+def _prepare(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray, shared: dict) -> _Model:
+    """Select the patients and prepare the kernel's arrays; ``shared`` holds the kernel's
+    time tables by patient selection (most of Table 3 is on the same patients)."""
     ids = [f"t3.{kind}.{b.name}.{s}" for b in binaries for s in ("shr", "p")]
+    mark = len(ctx.skipped)
     made = ctx.design(name, "of_predictors", binaries, ids)
+    model = _Model(name, list(binaries), kind, ids, ctx.skipped[mark:])
+    del ctx.skipped[mark:]  # recorded again in _report, in the order of the models
     if made is None:
-        return
-    sel, X = made
-    m = sel.mask
+        return model
+    model.sel, X = made
+    m = model.sel.mask
     c = cause[m]
     if not (c == 1).any():
-        ctx.skip(name, ids, "no OF event")
+        model.skipped.append({"analysis": name, "ids": tuple(ids), "reason": "no OF event"})
+        return model
+    t = ctx.values("pfs1_months")[m]
+    # fine_gray_fit(X, t, c, names=..., variance="stata"), in steps: the sort and the
+    # censoring weights are computed once for all the models of the same patients
+    key = m.tobytes()
+    if key not in shared:
+        shared[key] = _fg_kernel.prepare_times(t, c, 1)
+    model.times = shared[key]
+    model.prep = _fg_kernel.prepare(t, c, X, 1, model.times)
+    return model
+
+
+def _fit_together(models: list[_Model]) -> None:
+    """Fit the one-covariate models on the same patients at once (``_finegray_batch``)."""
+    groups: dict[int, list[_Model]] = {}
+    for m in models:
+        if m.prep is not None and m.prep.x.shape[1] == 1 and m.times.dense is not None:
+            groups.setdefault(id(m.times), []).append(m)
+    for group in groups.values():
+        if len(group) > 1:
+            for m, fit in zip(group, fit_univariate(group[0].times, [m.prep for m in group])):
+                m.fitted = fit  # None: the one-fit kernel fits it (and reports any failure)
+
+
+def _report(ctx: Context, model: _Model) -> None:
+    """Fit (unless fitted with the others) and add the rows."""
+    ctx.skipped.extend(model.skipped)
+    if model.prep is None:
         return
-    names = tuple(b.name for b in binaries)
+    name, binaries, kind, sel = model.name, model.binaries, model.kind, model.sel
     try:
-        fit = fine_gray_fit(X, ctx.values("pfs1_months")[m], c, names=names, variance="stata")
+        fit = _fit_prepared(model.prep, tuple(b.name for b in binaries), 1, "stata", 0.05, 1e-9, 50,
+                            fitted=model.fitted)
     except (ConvergenceError, InputError) as err:
-        ctx.skip(name, ids, f"Fine-Gray model failed: {err}")
+        ctx.skip(name, model.ids, f"Fine-Gray model failed: {err}")
         return
     ctx.models["finegray"][name] = fit
     se = fit.se
@@ -151,13 +206,19 @@ def run_competing(ctx: Context) -> None:
     death_code = 2 if ctx.settings.death == "competing" else 0
     cause = np.select([pattern == "OF", np.isin(pattern, ("DF", "ODF")), pattern == "death"],
                       [1, 2, death_code], 0).astype(np.int64)
+    shared: dict = {}
+    models = []
     for name in T3_COVARIATES:
         b = BINARIES[name]
         if not ctx.has(b.column):
-            ctx.skip(f"t3.uni.{name}", [f"t3.{k}.{name}.{s}" for k in ("uni", "multi") for s in ("shr", "p")],
-                     f"the cohort has no column {b.column}")
+            models.append(_Model(f"t3.uni.{name}", [b], "uni", [], [{
+                "analysis": f"t3.uni.{name}", "reason": f"the cohort has no column {b.column}",
+                "ids": tuple(f"t3.{k}.{name}.{s}" for k in ("uni", "multi") for s in ("shr", "p"))}]))
             continue
-        _finegray(ctx, f"t3.uni.{name}", [b], "uni", cause)
+        models.append(_prepare(ctx, f"t3.uni.{name}", [b], "uni", cause, shared))
     multi = [BINARIES[n] for n in ctx.settings.t3_multi if ctx.has(BINARIES[n].column)]
     if multi:
-        _finegray(ctx, "t3.multi", multi, "multi", cause)
+        models.append(_prepare(ctx, "t3.multi", multi, "multi", cause, shared))
+    _fit_together(models)
+    for model in models:
+        _report(ctx, model)

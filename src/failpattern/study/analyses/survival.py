@@ -8,9 +8,9 @@ the row compared with the card) and in R's (``survfit``, ``conf.type =
 "log"``, R's default), under the same id with ``.r`` appended. The Cox
 models use Breslow's ties, as SPSS COXREG does.
 
-The kernels (``_kaplan_meier``, ``_logrank``, ``cox_fit``) are called on
-arrays of the already validated cohort; ``tests/test_plan.py`` checks each
-value against the public functions.
+The kernels (``_km_curve`` / ``_km_result``, ``_logrank``, ``cox_fit``) are
+called on arrays of the already validated cohort; ``tests/test_plan.py``
+checks each value against the public functions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scipy.special import ndtr, ndtri
 from failpattern.errors import ConvergenceError
 from failpattern.stats._coxfit import cox_fit
 from failpattern.stats.cox import _result as _cox_result
-from failpattern.stats.km import _kaplan_meier
+from failpattern.stats.km import _km_curve, _km_result
 from failpattern.stats.logrank import _logrank
 from failpattern.study.analyses._base import BINARIES, Context
 
@@ -75,8 +75,9 @@ def survival_ids() -> list[str]:
 
 def _km_rows(ctx: Context, id_: str, t, e, sel, n_excluded, analysis) -> None:
     key = id_.replace(".median", "")
-    spss = _kaplan_meier(t, e, "spss", 0.05)
-    r = _kaplan_meier(t, e, "log", 0.05)
+    curve = _km_curve(t, e)  # = _kaplan_meier(t, e, conv, 0.05) for both conventions, one table
+    spss = _km_result(curve, "spss", 0.05)
+    r = _km_result(curve, "log", 0.05)
     ctx.models["km"][key] = spss
     ctx.models["km"][key + ".r"] = r
     note = "" if np.isfinite(spss.median) else "median not reached"
