@@ -66,6 +66,16 @@ def test_shipped_exact_cohort_counts_and_medians(shipped):
     assert len(med) >= 9 and ((med.reproduced - med.published).abs() <= 0.5).all()
 
 
+@pytest.mark.parametrize("p", [0.003, 0.021, 0.25, 0.731])
+def test_zterm_scale_is_the_p_scale_above_the_target(p):
+    # one unit of loss at p + scale exactly, for small p too (p is convex in |z|)
+    from scipy.special import ndtri
+
+    t = Target(p, 0.005)
+    assert zterm(float(ndtri(1 - (p + 0.005) / 2)), t, 1.0) == pytest.approx(1.0, rel=1e-9)
+    assert zterm(float(ndtri(1 - (p + 0.01) / 2)), t, 1.0) > 1.9
+
+
 def test_zterm_is_zero_at_the_target_and_monotone_from_the_wrong_side():
     t = Target(0.006, 0.005)
     z0 = 2.7477813854449926  # ndtri(1 - 0.006 / 2)

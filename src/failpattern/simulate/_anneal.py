@@ -61,9 +61,11 @@ def zterm(z: float, t: Target, direction: float = 0.0) -> float:
     """:func:`term` of a two-sided p-value measured on its signed normal deviate.
 
     The p-value target becomes ``|z| = ndtri(1 - p / 2)`` in the ``direction`` of the
-    published effect (0: either), and the scale is the p scale over ``dp/d|z|``, so the
-    loss is monotone along the way from the wrong side of the null to the target
-    (a p-value alone has a barrier at the null).
+    published effect (0: either), so the loss is monotone along the way from the wrong
+    side of the null to the target (a p-value alone has a barrier at the null). The
+    scale is the distance in ``|z|`` from the target to the p-value ``scale`` above it:
+    p is convex in ``|z|``, so a scale from the slope at the target (``dp/d|z|``) would
+    call p = 0.013 half a tolerance from 0.003 when it is a whole one.
     """
     from scipy.special import ndtri
 
@@ -71,7 +73,7 @@ def zterm(z: float, t: Target, direction: float = 0.0) -> float:
     if not math.isfinite(z):
         return 1e6
     zt = float(ndtri(1.0 - value / 2.0))
-    s = max(scale / (2.0 * math.exp(-zt * zt / 2.0) / math.sqrt(2.0 * math.pi)), 0.005)
+    s = max(zt - float(ndtri(1.0 - min(value + scale, 1.0) / 2.0)), 0.005)
     d = (direction * z if direction else abs(z)) - zt
     if rel in ("lt", "le"):
         d = min(d, 0.0)
