@@ -251,7 +251,23 @@ class CumulativeIncidenceResult:
         return self._lookup(self.cif, times, cause, group)
 
     def variance_at(self, times, cause: int = 1, group=None):
-        """cuminc's variance of the estimate at ``times``; arguments as :meth:`at`."""
+        """cuminc's variance of the cumulative incidence of ``cause`` in ``group`` at ``times``.
+
+        Parameters
+        ----------
+        times : float or array_like
+            Non-negative times, in any order (results keep that order).
+        cause : int
+            One of :attr:`causes`.
+        group : label, optional
+            One of :attr:`groups`; required when the estimate has groups.
+
+        Returns
+        -------
+        float or ndarray
+            The variance (``cmprsk::timepoints``' ``var``) at each time: right-continuous,
+            ``NaN`` after the group's largest observed time, as :meth:`at`.
+        """
         return self._lookup(self.variance, times, cause, group)
 
     # ---------------------------------------------------------------- test
@@ -277,7 +293,17 @@ class CumulativeIncidenceResult:
     def gray_tests(self, rho: float = 0.0) -> tuple[GrayTestResult, ...]:
         """Gray's test for every cause, in the order of :attr:`causes` (cuminc's ``Tests``).
 
-        One pass over the data for all causes; arguments and errors as :meth:`gray_test`.
+        One pass over the data for all causes; errors as :meth:`gray_test`.
+
+        Parameters
+        ----------
+        rho : float
+            Power of the weight ``(1 - F(t-))**rho``, as in :meth:`gray_test`.
+
+        Returns
+        -------
+        tuple of GrayTestResult
+            One per cause, in the order of :attr:`causes`.
         """
         self._check_test(rho)
         return self._gray(list(range(len(self.causes))), rho)

@@ -68,6 +68,20 @@ class ModelTest:
 
     @classmethod
     def chi_square(cls, statistic: float, df: int) -> ModelTest:
+        """The test of ``statistic`` against a chi-square distribution.
+
+        Parameters
+        ----------
+        statistic : float
+            The test statistic.
+        df : int
+            Degrees of freedom.
+
+        Returns
+        -------
+        ModelTest
+            With the upper-tail p-value.
+        """
         return cls(float(statistic), int(df), float(chdtrc(df, statistic)))
 
 

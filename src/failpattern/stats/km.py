@@ -92,8 +92,16 @@ class KaplanMeierResult:
     def survival_at(self, times):
         """S at ``times``: a right-continuous step function.
 
-        1 before the first observed time, the last value beyond the last one,
-        NaN for NaN. A scalar in gives a float out, an array an array.
+        Parameters
+        ----------
+        times : float or array_like
+            Times, in any order (results keep that order).
+
+        Returns
+        -------
+        float or ndarray
+            1 before the first observed time, the last value beyond the last one,
+            NaN for NaN. A scalar in gives a float out, an array an array.
         """
         at = np.asarray(times, dtype=np.float64)
         out = step_lookup(self.time, self.survival, at.reshape(-1), before=1.0)
