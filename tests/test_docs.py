@@ -29,11 +29,6 @@ def _generator():
 
 GEN = _generator()
 
-# Docstring gaps that exist today, reported to the maintainers of the modules. The
-# list may only shrink: fix a docstring, then delete its line here (the second test
-# below fails until you do, so the list stays exact).
-KNOWN_GAPS: set[str] = set()  # public docstrings that may lack a numpydoc section (none left)
-
 
 # ------------------------------------------------------------------ API reference
 
@@ -55,15 +50,9 @@ def test_every_export_is_documented():
 
 
 def test_public_callables_have_numpydoc_sections():
-    new = [p for p in GEN.docstring_problems() if p not in KNOWN_GAPS]
+    new = GEN.docstring_problems()
     assert not new, ("public docstrings must be numpydoc with Parameters and Returns sections "
                      "where the callable takes arguments:\n  " + "\n  ".join(new))
-
-
-def test_known_gaps_list_is_current():
-    fixed = sorted(KNOWN_GAPS - set(GEN.docstring_problems()))
-    assert not fixed, ("fixed, so delete from KNOWN_GAPS in tests/test_docs.py (and run "
-                       f"{GEN.COMMAND}):\n  " + "\n  ".join(fixed))
 
 
 def test_parser_reads_numpydoc_sections():
