@@ -206,7 +206,7 @@ def _sites(rng, s: dict) -> tuple[dict, np.ndarray]:
 
 
 #: Annealing moves per stage (PFS1 times, covariates, PFS2, deaths) of :func:`exact_batch`.
-FIT_ITERS = (8000, 12000, 12000, 3000)
+FIT_ITERS = (8000, 36000, 12000, 3000)
 
 
 def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
