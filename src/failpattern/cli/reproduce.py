@@ -228,9 +228,7 @@ def check(cohort_file: Path | None, profile: str) -> None:
     contra = shown[shown["verdict"] == "contradicted by the paper"]
     click.echo(f"cohort: {label} ({cohort.n_patients} patients); profile {profile}")
     if len(contra):
-        held = dict(zip(comparison["id"], comparison["note"]))
-        contra = contra.assign(reproduces=[held[i].split("the cohort reproduces ", 1)[-1].split(", which")[0]
-                                           for i in contra["id"]])
+        contra = contra.assign(reproduces=[", ".join(card.get(i).contradicted_by) for i in contra["id"]])
         click.echo(f"{len(contra)} number(s) the paper contradicts (the cohort reproduces the other side; "
                    "not failures):")
         click.echo(text_table(contra, ["id", "published", "reproduced", "reproduces"], group=None,

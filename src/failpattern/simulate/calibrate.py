@@ -165,7 +165,7 @@ def contradicted(table: pd.DataFrame, card, ok: str = "within") -> pd.Series:
     ``contradicted_by`` ids that are all rows within tolerance cannot be reproduced
     together with them (the paper contradicts itself; the model follows those ids).
     Decided on the first-pass verdicts, so two numbers naming each other cannot excuse
-    each other (as :func:`failpattern.study.compare.compare` does).
+    each other (the rule of :func:`failpattern.study.compare.contradicted_numbers`).
 
     Parameters
     ----------
@@ -181,13 +181,10 @@ def contradicted(table: pd.DataFrame, card, ok: str = "within") -> pd.Series:
     pandas.Series of str
         The ids the model follows, comma-separated, for such rows; ``""`` for the others.
     """
-    first = {i: bool(v) for i, v in zip(table["id"], table[ok])}
-    out = []
-    for i, good in zip(table["id"], table[ok]):
-        others = tuple(getattr(card.get(i), "contradicted_by", ()) or ()) if i in card else ()
-        held = bool(others) and all(first.get(o, False) for o in others)
-        out.append(", ".join(others) if (not bool(good) and held) else "")
-    return pd.Series(out, index=table.index, dtype=object)
+    from failpattern.study.compare import contradicted_numbers
+
+    excused = contradicted_numbers(card, {i: bool(v) for i, v in zip(table["id"], table[ok])})
+    return pd.Series([", ".join(excused.get(i, ())) for i in table["id"]], index=table.index, dtype=object)
 
 
 def verdict(row_ok: bool, follows: str) -> str:

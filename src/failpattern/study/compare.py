@@ -50,7 +50,7 @@ from failpattern.errors import InputError
 from failpattern.study.card import StudyCard
 from failpattern.study.plan import NOT_FROM_DATA, PlanResult, aggregates_for
 
-__all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "compare", "summarize"]
+__all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "compare", "contradicted_numbers", "summarize"]
 
 #: Tolerance factor per profile.
 PROFILES = {"strict": 0.5, "default": 1.0, "loose": 2.0}
@@ -187,18 +187,41 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
     return out
 
 
+def contradicted_numbers(card: StudyCard, passed) -> dict[str, tuple[str, ...]]:
+    """The failed numbers the paper itself contradicts, and what was reproduced instead.
+
+    A number that did not pass and whose card entry lists ``contradicted_by`` ids that all
+    passed cannot be reproduced together with them. The decision uses ``passed`` as given,
+    so two failed numbers that name each other cannot excuse each other.
+
+    Parameters
+    ----------
+    card : StudyCard
+        Where ``contradicted_by`` is read.
+    passed : Mapping of str to bool
+        Each number id judged, and whether it passed (ids not in the card are ignored).
+
+    Returns
+    -------
+    dict of str to tuple of str
+        For each such number, the ids it is contradicted by.
+    """
+    out = {}
+    for i, ok in passed.items():
+        others = card.get(i).contradicted_by if i in card else ()
+        if not ok and others and all(passed.get(o, False) for o in others):
+            out[i] = others
+    return out
+
+
 def _contradicted(rows: list[dict], card: StudyCard) -> None:
-    """Outside numbers whose ``contradicted_by`` numbers are all within tolerance become
-    "contradicted by the paper" (decided on the first-pass verdicts, so two numbers that
-    name each other cannot excuse each other)."""
-    first = {row["id"]: row["verdict"] for row in rows}
+    """Outside numbers the paper contradicts become "contradicted by the paper"."""
+    excused = contradicted_numbers(card, {row["id"]: row["verdict"] == VERDICTS[0] for row in rows
+                                          if row["verdict"] in VERDICTS[:2]})
     for row in rows:
-        others = card.get(row["id"]).contradicted_by
-        if row["verdict"] != VERDICTS[1] or not others:
-            continue
-        if all(first.get(o) == VERDICTS[0] for o in others):
+        if row["id"] in excused:
             row["verdict"] = VERDICTS[2]
-            held = ", ".join(others)
+            held = ", ".join(excused[row["id"]])
             row["note"] = (f"the paper contradicts itself: the cohort reproduces {held}, which cannot hold "
                            f"together with this number" + ("; " + row["note"] if row["note"] else ""))
 
