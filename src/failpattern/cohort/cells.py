@@ -3,7 +3,11 @@
 Why: each cell is converted on its own so a bad value produces one problem
 naming its row, column and value, and the rest of the file is still checked.
 A cell that fails stays missing (``NA``) and is remembered as *broken*, so the
-cross-column checks do not report the same mistake again.
+cross-column checks do not report the same mistake again. Where it gives the
+same result, a column is converted at once instead (native numbers from
+their values and mask, text once per distinct value): a replicate study
+loads thousands of cohorts. A column a fast path cannot wholly accept goes
+cell by cell, so the problems and their order never depend on the path.
 
 Missing: an empty cell, or one of ``NA``, ``N/A``, ``NaN``, ``null``,
 ``None``, ``.`` (any case).
@@ -21,7 +25,7 @@ import pandas as pd
 
 from failpattern.cohort.dates import parse_date
 from failpattern.cohort.problems import RowContext
-from failpattern.cohort.read import native
+from failpattern.cohort.read import column_values, floats, is_number, is_text, native, text_cells
 from failpattern.cohort.schema import Column
 
 __all__ = ["MISSING_TEXT", "is_missing", "type_column"]
@@ -104,19 +108,22 @@ def _one(col: Column, v) -> tuple[object, str | None, str | None]:
     return (int(x) if col.kind == "count" else x), None, None
 
 
-def type_column(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[pd.Series, np.ndarray]:
-    """Convert one column; return ``(values, broken)``.
+def type_column(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[object, np.ndarray]:
+    """Convert one column; return ``(values, broken)``, the values as an array (no Series).
 
-    Cells are converted column-wise where that is safe (numbers of a numeric
-    column, ISO dates, exact category spellings); every cell the fast path
-    does not accept is converted by the per-cell rules (:func:`_one`), which
+    Cells are converted column-wise where that is safe: native numbers at once
+    (:func:`_numeric`), text by its distinct values (:func:`_by_value`, only
+    when every distinct value passes the fast rules); every cell the fast paths
+    do not accept is converted by the per-cell rules (:func:`_one`), which
     produce the problems. So the values and problems are those of converting
-    cell by cell, in the same order.
+    cell by cell (:func:`_per_cell`), in the same order. Why arrays: the
+    loader builds its frame from them, and a Series per column would cost
+    more than typing a simulated column.
 
     Parameters
     ----------
     col : Column
-    raw : list or Series
+    raw : list, Series or array
         The cells as read (a DataFrame's column keeps its dtype).
     ctx : RowContext
         Where problems go.
@@ -125,25 +132,42 @@ def type_column(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[pd.S
 
     Returns
     -------
-    values : Series
-        In the canonical dtype (``string``, ``Float64``, ``Int64``,
-        ``datetime64[ns]`` or a categorical of the allowed values).
+    values : array
+        ``StringArray``, ``FloatingArray``, ``IntegerArray``, ``Categorical``
+        (of the allowed values) or numpy ``datetime64[ns]``.
     broken : numpy.ndarray of bool
         True where a value was given but could not be used.
     """
+    if isinstance(raw, list):
+        done = _by_value(col, raw, skip) if _COLUMNWISE else None
+    else:
+        arr = column_values(raw)
+        done = None
+        if _COLUMNWISE:
+            # rows to skip come from ragged text files (lists); should a native column
+            # have any, the per-cell path honours them
+            done = None if skip else _numeric(col, arr, ctx)
+            if done is None and is_text(arr):
+                done = _by_value(col, text_cells(arr), skip)
+        if done is None:
+            raw = raw if isinstance(raw, pd.Series) else pd.Series(arr, copy=False)
+            if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
+                raw = raw.to_numpy(dtype=object)  # the cells themselves: text, None, NA or NaN
+            else:
+                raw = [native(v) for v in raw]
+    if done is not None:
+        return done
+    out, broken = _per_cell(col, raw, ctx, skip)
+    return _values(col, out), broken
+
+
+def _per_cell(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[list, np.ndarray]:
+    """Each cell on its own (the reference path): converted values (``None`` = empty) and broken."""
     n = len(raw)
     broken = np.zeros(n, dtype=bool)
-    if isinstance(raw, pd.Series):
-        fast = _typed_series(col, raw, ctx)
-        if fast is not None:
-            return fast
-        if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
-            raw = raw.to_numpy(dtype=object)  # the cells themselves: text, None, NA or NaN
-        else:
-            raw = [native(v) for v in raw]
     out: list = [None] * n
     convert = _FAST[col.kind]
-    lookup = {a.lower(): a for a in col.allowed}
+    lookup = _lookup(col.allowed)
     dates: list[tuple[int, str]] = []
     for i, v in enumerate(raw):
         if v is None:
@@ -161,8 +185,7 @@ def type_column(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[pd.S
             broken[i] = True
             continue
         if t is not None:
-            if col.kind == "date" and len(t) == 10 and t[4] == "-" and t[7] == "-" and \
-                    t[:4].isdigit() and t[5:7].isdigit() and t[8:].isdigit():
+            if col.kind == "date" and _iso_form(t):
                 dates.append((i, t))
                 continue
             value = convert(col, t, low, lookup)
@@ -172,7 +195,18 @@ def type_column(col: Column, raw, ctx: RowContext, skip: set[int]) -> tuple[pd.S
         _slow(col, v, i, out, broken, ctx)
     if dates:
         _iso_dates(col, dates, raw, out, broken, ctx)
-    return _series(col, out), broken
+    return out, broken
+
+
+def _iso_form(t: str) -> bool:
+    """``YYYY-MM-DD`` in shape (digits and dashes), not yet checked as a calendar date."""
+    return len(t) == 10 and t[4] == "-" and t[7] == "-" and t[:4].isdigit() and t[5:7].isdigit() \
+        and t[8:].isdigit()
+
+
+@functools.cache
+def _lookup(allowed: tuple[str, ...]) -> dict[str, str]:
+    return {a.lower(): a for a in allowed}
 
 
 def _slow(col: Column, v, i: int, out: list, broken: np.ndarray, ctx: RowContext) -> None:
@@ -248,24 +282,22 @@ def _accept(col: Column, x: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _series(col: Column, out: list) -> pd.Series:
-    """The canonical Series of converted values (``None`` = empty)."""
+def _values(col: Column, out: list):
+    """The canonical array of converted values (``None`` = empty)."""
     if col.kind == "category":
         dtype, codes = _category(col.allowed)
-        return pd.Series(pd.Categorical.from_codes(
-            np.array([-1 if x is None else codes[x] for x in out], dtype=np.int16), dtype=dtype,
-            validate=False))
+        return pd.Categorical.from_codes(np.array([-1 if x is None else codes[x] for x in out], dtype=np.int16),
+                                         dtype=dtype, validate=False)
     if col.kind == "date":
-        return pd.Series(np.array([np.datetime64("NaT", "ns") if x is None else np.datetime64(x, "ns")
-                                   for x in out], dtype="datetime64[ns]"))
+        return np.array([np.datetime64("NaT", "ns") if x is None else np.datetime64(x, "ns") for x in out],
+                        dtype="datetime64[ns]")
     if col.kind == "id":
-        return pd.Series(pd.array([pd.NA if x is None else x for x in out], dtype="string"))
+        return pd.array([pd.NA if x is None else x for x in out], dtype="string")
     mask = np.array([x is None for x in out], dtype=bool)
     if col.kind in ("months", "number"):
-        values = np.array([0.0 if x is None else x for x in out], dtype=np.float64)
-        return pd.Series(pd.arrays.FloatingArray(values, mask))
+        return pd.arrays.FloatingArray(np.array([0.0 if x is None else x for x in out], dtype=np.float64), mask)
     values = np.array([0 if x is None else x for x in out], dtype=np.float64)
-    return pd.Series(pd.arrays.IntegerArray(values.astype(np.int64), mask))
+    return pd.arrays.IntegerArray(values.astype(np.int64), mask)
 
 
 @functools.cache
@@ -274,29 +306,127 @@ def _category(allowed: tuple[str, ...]) -> tuple[pd.CategoricalDtype, dict[str, 
     return pd.CategoricalDtype(list(allowed)), {a: k for k, a in enumerate(allowed)}
 
 
-def _typed_series(col: Column, raw: pd.Series, ctx: RowContext):
-    """Column-wise conversion of a numeric or datetime DataFrame column, or ``None``.
+#: False sends every column cell by cell (the reference path; tests compare the two).
+_COLUMNWISE = True
+_NUMERIC = ("binary", "months", "number", "count")
+
+
+def _numeric(col: Column, arr, ctx: RowContext):
+    """Column-wise conversion of a numeric DataFrame column, or ``None``.
 
     Cells the rules reject are converted one by one (:func:`_one`), with their problems.
     """
-    dtype = raw.dtype
-    if col.kind in ("binary", "months", "number", "count") and (
-            pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype)
-            or pd.api.types.is_integer_dtype(dtype)):
-        x = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(x)
-        ok = _accept(col, x) & ~missing
-        bad = np.flatnonzero(~ok & ~missing)
-        broken = np.zeros(len(raw), dtype=bool)
-        if len(bad):
-            cells, out = raw.tolist(), [None] * len(raw)
-            for i in bad:  # each rejected cell is converted by the rules, which report it
-                _slow(col, cells[i], int(i), out, broken, ctx)
-                if out[i] is not None:
-                    x[i], ok[i] = out[i], True
-        if col.kind in ("months", "number"):
-            values = pd.arrays.FloatingArray(np.where(ok, x, 0.0), ~ok)
-        else:
-            values = pd.arrays.IntegerArray(np.where(ok, x, 0.0).astype(np.int64), ~ok)
-        return pd.Series(values), broken
-    return None
+    if col.kind not in _NUMERIC or not is_number(arr):
+        return None
+    if col.kind == "binary" and type(arr) is pd.arrays.IntegerArray:
+        # the usual 0/1 flag column: values and mask (private fields) kept as they are when
+        # every given value is 0 or 1, which is what the float route below gives then
+        data, mask = getattr(arr, "_data", None), getattr(arr, "_mask", None)
+        if isinstance(data, np.ndarray) and isinstance(mask, np.ndarray) \
+                and ((data == 0) | (data == 1) | mask).all():
+            return (pd.arrays.IntegerArray(np.where(mask, 0, data).astype(np.int64, copy=False), mask.copy()),
+                    np.zeros(len(data), dtype=bool))
+    x = floats(arr)
+    missing = np.isnan(x)
+    ok = _accept(col, x) & ~missing
+    rejected = ~ok & ~missing
+    broken = np.zeros(len(x), dtype=bool)
+    if rejected.any():
+        bad = np.flatnonzero(rejected)
+        cells, out = arr.tolist(), [None] * len(x)  # what Series.tolist gives
+        for i in bad:  # each rejected cell is converted by the rules, which report it
+            _slow(col, cells[i], int(i), out, broken, ctx)
+            if out[i] is not None:
+                x[i], ok[i] = out[i], True
+    if col.kind in ("months", "number"):
+        return pd.arrays.FloatingArray(np.where(ok, x, 0.0), ~ok), broken
+    return pd.arrays.IntegerArray(np.where(ok, x, 0.0).astype(np.int64), ~ok), broken
+
+
+def _plain_iso(texts) -> bool:
+    """Every text exactly ``YYYY-MM-DD`` in ASCII digits, no spaces (a stricter :func:`_iso_form`)."""
+    if not all(type(u) is str and len(u) == 10 and u[4] == "-" and u[7] == "-" for u in texts):
+        return False
+    joined = "".join(texts)  # then one test for all: dashes only where checked, digits elsewhere
+    return joined.isascii() and joined.count("-") == 2 * len(texts) and joined.replace("-", "").isdigit()
+
+
+def _distinct_values(col: Column, uniques) -> list | None:
+    """Each distinct cell's value (``None`` = empty), or ``None`` if any needs the per-cell rules.
+
+    A date's value is its ``YYYY-MM-DD`` text, parsed by :func:`_days`."""
+    kind, convert, lookup = col.kind, _FAST[col.kind], _lookup(col.allowed)
+    vals: list = []
+    for u in uniques:
+        if type(u) is not str:  # empty (None, NA, NaN), else numbers, dates...: the per-cell rules
+            if u is None or u is pd.NA or is_missing(u):
+                vals.append(None)
+                continue
+            return None
+        t = u.strip()
+        low = t.lower()
+        if low in MISSING_TEXT:
+            vals.append(None)
+            continue
+        value = (t if _iso_form(t) else None) if kind == "date" else convert(col, t, low, lookup)
+        if value is None:
+            return None
+        vals.append(value)
+    return vals
+
+
+def _days(vals: list) -> np.ndarray | None:
+    """``YYYY-MM-DD`` texts (``None`` = empty) as ``datetime64[ns]`` (NaT), as :func:`_iso_dates`
+    parses them; ``None`` when one is impossible or out of range (the per-cell rules say why)."""
+    given = [v for v in vals if v is not None]
+    try:
+        days = np.asarray(given, dtype=object).astype("datetime64[D]")
+    except ValueError:
+        return None
+    if len(days) and not ((days >= _LOW) & (days <= _HIGH)).all():
+        return None
+    out = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out[[v is not None for v in vals]] = days.astype("datetime64[ns]")
+    return out
+
+
+def _by_value(col: Column, cells, skip: set[int]):
+    """Convert a text column by its distinct values, or ``None`` to go cell by cell.
+
+    Each distinct cell is stripped, tested for the missing spellings and
+    converted once; only when every one passes the fast rules (so no cell has a
+    problem to report) are the values spread back to the rows. Otherwise the
+    column goes cell by cell, which reports the problems in row order.
+    """
+    n = len(cells)
+    index: dict = {}
+    try:  # each cell's position among the distinct cells (a dict beats pd.factorize's overhead)
+        codes = np.array([index.setdefault(v, len(index)) for v in cells], dtype=np.intp)
+    except TypeError:  # unhashable cells, or NA compared with a cell of the same hash
+        return None
+    uniques, k = list(index), len(index)
+    vals = None
+    if col.kind == "date":  # the common case first, checked at once: empty or YYYY-MM-DD
+        try:
+            empty = {index[key] for key in (None, pd.NA, np.nan) if key in index}
+        except TypeError:  # NA compared with a cell of the same hash
+            return None
+        vals = [None if j in empty else u for j, u in enumerate(uniques)] if empty else uniques
+        if not _plain_iso([v for v in vals if v is not None] if empty else vals):
+            vals = None
+    vals = _distinct_values(col, uniques) if vals is None else vals
+    if vals is None:
+        return None
+    vals.append(None)  # position k: rows skipped
+    if col.kind == "date":
+        table = _days(vals)
+        if table is None:
+            return None
+    else:
+        table = _values(col, vals)
+    broken = np.zeros(n, dtype=bool)
+    if skip:
+        rows = [i for i in skip if 0 <= i < n and vals[codes[i]] is not None]
+        broken[rows] = True
+        codes[rows] = k
+    return table[codes], broken

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from failpattern.cohort.cells import is_missing, type_column
+from failpattern.cohort.cells import MISSING_TEXT, is_missing, type_column
 from failpattern.cohort.checks import check_consistency, check_values, reconcile_dates, reconcile_pattern
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
 from failpattern.cohort.problems import ProblemLog, RowContext
 from failpattern.cohort.quick import applies, maybe_problems
-from failpattern.cohort.read import RawTable, native, read_table
+from failpattern.cohort.read import RawTable, is_text, native, read_table, text_cells
 from failpattern.cohort.schema import COLUMNS, column
 from failpattern.errors import InputError
 
@@ -86,6 +86,28 @@ def _cells(raw: RawTable, j: int) -> list:
     if cells.dtype == object or isinstance(cells.dtype, pd.StringDtype):
         return [native(v) for v in cells.to_numpy(dtype=object)]
     return [native(v) for v in cells]
+
+
+def _id(v) -> str | None:
+    """A patient id cell as text, ``None`` when empty (a str is tested without :func:`is_missing`'s dispatch)."""
+    if type(v) is str:
+        t = v.strip()
+        return None if t.lower() in MISSING_TEXT else t
+    return None if is_missing(v) else str(v).strip()
+
+
+_FLOAT_ID = re.compile(r"\d+\.0")
+
+
+def _frame(typed: dict, n: int) -> pd.DataFrame:
+    """The typed arrays (new, one per column, of length ``n``) as a frame, without copying them."""
+    try:
+        # pandas' constructor from trusted arrays (private): the public one re-checks and
+        # re-wraps every column, half the cost of this frame
+        return pd.DataFrame._from_arrays(list(typed.values()), columns=pd.Index(list(typed)),
+                                         index=pd.RangeIndex(n), verify_integrity=False)
+    except (AttributeError, TypeError):  # a pandas without it, or with another signature
+        return pd.DataFrame(typed, index=pd.RangeIndex(n), copy=False)
 
 
 def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
@@ -153,18 +175,22 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
     known, extra = _columns(raw, log)
     ids = [None] * raw.n_rows
     if "patient_id" in known:
-        ids = [None if is_missing(v) else str(v).strip() for v in _cells(raw, known["patient_id"])]
-        ids = [i[:-2] if i and re.fullmatch(r"\d+\.0", i) else i for i in ids]
+        cells = raw.array(known["patient_id"])
+        if isinstance(cells, list) or not is_text(cells):
+            cells = _cells(raw, known["patient_id"])  # Python scalars, as the rows hold them
+        else:
+            cells = text_cells(cells)
+        ids = [_id(v) for v in cells]  # _id(v) == _id(native(v)): no need to map empties first
+        ids = [i[:-2] if i and i.endswith(".0") and _FLOAT_ID.fullmatch(i) else i for i in ids]
     ctx = RowContext(log, raw.lines, ids)
     typed, broken = {}, {}
     for name in [c.name for c in COLUMNS if c.name in known]:
         j = known[name]
-        typed[name], broken[name] = type_column(column(name), raw.column(j), ctx, raw.ragged)
+        typed[name], broken[name] = type_column(column(name), raw.array(j), ctx, raw.ragged)
     present = tuple(typed)
     if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
         # nothing to derive and no cross-column rule can fire: the checks below would find nothing
-        frame = pd.DataFrame({k: s.array for k, s in typed.items()}, index=pd.RangeIndex(raw.n_rows),
-                             copy=False)
+        frame = _frame(typed, raw.n_rows)
         derived = []
         _check_required(frame, extra, log)
     else:

@@ -22,9 +22,11 @@ no cell failed typing and no row is ragged (:func:`applies`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from failpattern.cohort.checks import AFTER_PD, FLAG_RULES
 from failpattern.cohort.dates import _ORDER
+from failpattern.cohort.read import floats
 from failpattern.cohort.schema import COLUMNS, DATE_COLUMNS, PROGRESSION_PATTERNS
 
 __all__ = ["applies", "maybe_problems"]
@@ -59,13 +61,16 @@ class _Arrays:
     def __getitem__(self, name):
         hit = self._cache.get(name)
         if hit is None:
-            # the Series' array converts as Series.to_numpy does, without the Series' overhead
-            arr = self.typed[name].array
+            # the typed arrays convert as Series.to_numpy does, without the Series' overhead
+            arr = self.typed[name]
+            arr = getattr(arr, "array", arr)  # a Series or its array
             kind = _KIND[name]
             if kind in ("months", "number", "count", "binary"):
-                hit = arr.to_numpy(dtype=np.float64, na_value=np.nan)
+                hit = floats(arr)
             elif kind == "date":
-                hit = arr.to_numpy(dtype="datetime64[ns]")
+                hit = np.asarray(arr, dtype="datetime64[ns]")
+            elif isinstance(arr, pd.Categorical):  # codes into the categories, -1 (empty) to None
+                hit = np.append(np.asarray(arr.categories, dtype=object), None)[arr.codes]
             else:
                 hit = arr.to_numpy(dtype=object, na_value=None)
             self._cache[name] = hit
@@ -147,7 +152,7 @@ def maybe_problems(typed: dict, dpm: float) -> bool:
     Parameters
     ----------
     typed : dict
-        Column name -> typed Series (canonical dtypes), the format columns present.
+        Column name -> typed Series or array (canonical dtypes), the format columns present.
     dpm : float
         Days per month.
     """

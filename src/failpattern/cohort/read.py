@@ -18,11 +18,13 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from failpattern.cohort.problems import ProblemLog
 
-__all__ = ["RawTable", "read_table", "CSV_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES"]
+__all__ = ["RawTable", "read_table", "CSV_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "column_values",
+           "floats", "is_number", "is_text", "text_cells"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -64,10 +66,21 @@ class RawTable:
     def column(self, j: int):
         """The cells of column ``j``: a list, or for a frame its Series (native dtype)."""
         if self._rows is None:
-            if self._columns is None:
-                self._columns = [s for _, s in self.frame.items()]
-            return self._columns[j]
+            return self.frame.iloc[:, j]
         return [r[j] for r in self._rows]
+
+    def array(self, j: int):
+        """The cells of column ``j``: a list, or for a frame its values as stored (numpy or
+        extension array, native dtype), without building a Series (most of the cost for a
+        small frame)."""
+        if self._rows is not None:
+            return [r[j] for r in self._rows]
+        if self._columns is None:
+            try:
+                self._columns = list(self.frame._iter_column_arrays())  # pandas' own iterator (private)
+            except AttributeError:  # a pandas without it: each column's Series' array
+                self._columns = [s.array for _, s in self.frame.items()]
+        return self._columns[j]
 
 
 def _blank(row) -> bool:
@@ -210,6 +223,111 @@ def _read_excel(path: Path, log: ProblemLog) -> RawTable | None:
 def native(v):
     """A cell as the rows hold it: ``None`` for an empty native value (NaN, NA, NaT)."""
     return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+
+
+_MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
+_NUMPY_ARRAY = getattr(pd.arrays, "NumpyExtensionArray", None) or pd.arrays.PandasArray
+
+
+def column_values(raw):
+    """A Series' or column's values as stored, without a copy.
+
+    Parameters
+    ----------
+    raw : Series, numpy.ndarray or ExtensionArray
+
+    Returns
+    -------
+    numpy.ndarray or ExtensionArray
+        A numpy-backed column as its ndarray, any other as its ExtensionArray.
+    """
+    arr = raw.array if isinstance(raw, pd.Series) else raw
+    return arr.to_numpy() if type(arr) is _NUMPY_ARRAY else arr  # the wrapped ndarray, no copy
+
+
+def is_number(arr) -> bool:
+    """Whether ``arr`` holds bools, integers or floats (numpy or pandas' nullable dtypes).
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or ExtensionArray
+
+    Returns
+    -------
+    bool
+        As ``pd.api.types.is_bool_dtype``, ``is_float_dtype`` or ``is_integer_dtype`` say.
+    """
+    dtype = arr.dtype
+    if isinstance(dtype, np.dtype):  # the same answers as below, without their dispatch
+        return dtype.kind in "biuf"
+    if type(arr) in _MASKED:
+        return True
+    return pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype) \
+        or pd.api.types.is_integer_dtype(dtype)
+
+
+def floats(arr) -> np.ndarray:
+    """A numeric array as a new float64 array, NaN where empty (``to_numpy(float64, na_value=nan)``).
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or ExtensionArray
+        Bool, integer or float values.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new, writable float64 array.
+    """
+    if type(arr) in _MASKED:
+        # pandas' masked arrays keep values and mask apart (``_data``, ``_mask``: private);
+        # reading them skips to_numpy's checks. A pandas without them takes the public path.
+        data, mask = getattr(arr, "_data", None), getattr(arr, "_mask", None)
+        if isinstance(data, np.ndarray) and isinstance(mask, np.ndarray):
+            x = data.astype(np.float64)
+            x[mask] = np.nan
+            return x
+    if isinstance(arr, np.ndarray):
+        return np.array(arr, dtype=np.float64)
+    return arr.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def is_text(arr) -> bool:
+    """Whether ``arr`` is an object or string column.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or ExtensionArray
+
+    Returns
+    -------
+    bool
+    """
+    return arr.dtype == object or isinstance(arr.dtype, pd.StringDtype)
+
+
+def text_cells(arr) -> np.ndarray:
+    """An object or string column's cells as an object array, to read only.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or ExtensionArray
+        An object or string column (:func:`is_text`).
+
+    Returns
+    -------
+    numpy.ndarray
+        The cells as ``Series.to_numpy(dtype=object)`` gives them (text, None, NA
+        or NaN); possibly the column's own storage.
+    """
+    if isinstance(arr, np.ndarray):
+        return arr
+    if type(arr) is pd.arrays.StringArray:
+        # its own object array of str and NA (``_ndarray``: private), only read; else a copy
+        cells = getattr(arr, "_ndarray", None)
+        if isinstance(cells, np.ndarray) and cells.dtype == object:
+            return cells
+    return arr.to_numpy(dtype=object)
 
 
 def _from_frame(frame: pd.DataFrame, kind: str, log: ProblemLog) -> RawTable | None:
