@@ -29,6 +29,10 @@ DAYS_PER_MONTH = 365.25 / 12
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+# Dates are stored as datetime64[ns]; pandas 2 builds Timestamps outside that range
+# (e.g. 2300-01-01) that wrap silently when stored, so they are refused here.
+_FIRST, _LAST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+_OUT_OF_RANGE = "is outside the dates failpattern can handle (1677-09-22 to 2262-04-11)"
 
 
 def tolerance_months(months):
@@ -51,10 +55,10 @@ def parse_date(value) -> tuple[pd.Timestamp | None, str | None]:
         try:
             ts = pd.Timestamp(value)
         except (ValueError, OverflowError):
-            return None, "is outside the dates failpattern can handle (years 1678-2261)"
+            return None, _OUT_OF_RANGE
         if pd.isna(ts):
             return None, "must be a date"
-        return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize(), None
+        return _in_range((ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize())
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return None, ("must be a date, not a number: in Excel format the column as Date, "
                       "in CSV write YYYY-MM-DD")
@@ -62,12 +66,19 @@ def parse_date(value) -> tuple[pd.Timestamp | None, str | None]:
     m = _ISO.match(text)
     if m:
         try:
-            return pd.Timestamp(int(m[1]), int(m[2]), int(m[3])), None
+            ts = pd.Timestamp(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
             return None, "is not a real calendar date (YYYY-MM-DD)"
+        return _in_range(ts)
     if _SLASHED.match(text):
         return None, "is ambiguous (day/month order); write dates as YYYY-MM-DD"
     return None, "must be a date written as YYYY-MM-DD"
+
+
+def _in_range(ts: pd.Timestamp) -> tuple[pd.Timestamp | None, str | None]:
+    if not _FIRST <= ts <= _LAST:
+        return None, _OUT_OF_RANGE
+    return ts, None
 
 
 # (earlier, later, rule, what it means). Equal dates are allowed.
