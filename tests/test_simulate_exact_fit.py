@@ -1,6 +1,6 @@
 """Exact mode's fitting stages: the loss, the annealer, and the shipped cohort's statistics.
 
-The canonical exact cohort takes ~30 s to generate, so it is not regenerated here (the
+The canonical exact cohort takes about 3 min of CPU to generate, so it is not regenerated here (the
 fixture of ``tests/test_simulate.py`` does it once and compares the bytes); its
 statistics are checked directly by running the analysis plan on the shipped file.
 """
@@ -27,9 +27,8 @@ CARD = load_study("ni2019")
 CARD_INCONSISTENT = {"t1.lung_met.no.nonrt.pct", "t2.primary_only.all.n", "t2.primary_only.all.pct",
                      "t2.metastasis_only.all.n", "t2.metastasis_only.all.pct", "t2.brain.all.n",
                      "t2.brain.all.pct", "t2.brain.odf.n", "t2.brain.odf.pct", "salvage.eligible.pct_discussion"}
-NOT_REACHED = {"pfs1.prior_rt.p", "pfs1.bbm.p", "pfs1.bbm.prior_brain_rt.p", "t3.uni.histology.p",
-               "t3.multi.tumor_size.p", "t3.uni.n_stage.shr", "t3.uni.n_stage.p", "t3.multi.met_lesions.shr",
-               "t3.multi.met_lesions.p", "t3.uni.brain_met.shr", "t3.multi.brain_met.p"}
+NOT_REACHED = {"t3.multi.histology.shr", "t3.uni.ecog.p", "t3.uni.n_stage.p", "t3.uni.liver_met.shr",
+               "t3.multi.brain_met.p", "t3.uni.adrenal_met.shr"}
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +41,19 @@ def test_shipped_exact_cohort_outside_only_where_expected(shipped):
     assert outside <= NOT_REACHED, sorted(outside - NOT_REACHED)
     # the paper's self-contradictions: the cohort follows one side, the card names the other
     assert set(shipped.loc[shipped.verdict == "contradicted by the paper", "id"]) == CARD_INCONSISTENT
-    assert (shipped.verdict == "within tolerance").sum() >= 358
+    assert (shipped.verdict == "within tolerance").sum() >= 363
 
 
 @pytest.mark.parametrize("id_", ["pattern.any.rate_12m", "pfs2.salvage_rt.p", "os.rt_vs_nonrt.p",
                                  "followup.median", "pattern.any.rate_24m", "pfs1.multi.histology.p",
-                                 "pfs1.multi.response.p", "t3.uni.tumor_size.shr", "t3.uni.ecog.shr", "t3.uni.ecog.p",
+                                 "pfs1.multi.response.p", "t3.uni.tumor_size.shr", "t3.uni.ecog.shr",
                                  "t3.uni.met_organs.shr", "t3.uni.sex.shr", "t3.multi.brain_met.shr",
-                                 "t3.multi.histology.shr", "t3.multi.histology.p", "t3.uni.age.p",
+                                 "t3.multi.histology.p", "t3.uni.age.p", "pfs1.bbm.prior_brain_rt.p", "pfs1.bbm.p",
+                                 "pfs1.prior_rt.p", "t3.uni.histology.p", "t3.uni.brain_met.shr", "t3.uni.n_stage.shr",
+                                 "t3.multi.tumor_size.p", "t3.multi.met_lesions.shr", "t3.multi.met_lesions.p",
                                  "t1.age.p", "t1.tumor_size.p", "t1.age.median.all", "pfs1.multi.met_organs.p",
                                  "pfs1.median.bbm_prior_brain_rt", "t3.uni.objective_response.p",
-                                 "t3.uni.met_lesions.shr", "t3.uni.liver_met.shr", "t3.uni.adrenal_met.shr"])
+                                 "t3.uni.met_lesions.shr", "t3.uni.liver_met.p", "t3.uni.adrenal_met.p"])
 def test_shipped_exact_cohort_reproduces_published_tests(shipped, id_):
     row = shipped.set_index("id").loc[id_]
     assert row.verdict == "within tolerance", (id_, row.published, row.reproduced)
@@ -87,15 +88,33 @@ def test_zterm_is_zero_at_the_target_and_monotone_from_the_wrong_side():
     assert term(np.nan, t) == 1e6 and term(0.2, Target(0.2, 0.1)) == 0.0
 
 
-def test_km_lr_matches_the_batch_kernels():
+def test_km_lr_matches_the_batch_kernels_and_the_analysis_logrank():
+    """Medians as the batch kernel; log-rank z as ``stats.logrank`` (one risk set per tied
+    time, hypergeometric variance), so the search fits the p-value the analysis reports.
+    Times rounded to whole months give many ties."""
+    from failpattern.stats.logrank import logrank
+
     rng = np.random.default_rng(3)
-    for _ in range(5):
-        t = np.round(rng.exponential(10, 93), 2)
-        e = rng.random(93) < 0.6
-        km_m, g, lr_m = rng.random((4, 93)) < 0.6, rng.random((3, 93)) < 0.4, rng.random((3, 93)) < 0.8
-        meds, z = km_lr(t, e, km_m, g, lr_m)
-        np.testing.assert_allclose(meds, km_medians(np.broadcast_to(t, (4, 93)), np.broadcast_to(e, (4, 93)), km_m))
-        np.testing.assert_allclose(z, logrank_z(np.broadcast_to(t, (3, 93)), np.broadcast_to(e, (3, 93)), g, lr_m))
+    for digits in (2, 0):
+        for _ in range(5):
+            t = np.round(rng.exponential(10, 93), digits)
+            e = rng.random(93) < 0.6
+            km_m, g, lr_m = rng.random((4, 93)) < 0.6, rng.random((3, 93)) < 0.4, rng.random((3, 93)) < 0.8
+            meds, z = km_lr(t, e, km_m, g, lr_m)
+            np.testing.assert_allclose(meds, km_medians(np.broadcast_to(t, (4, 93)), np.broadcast_to(e, (4, 93)),
+                                                        km_m))
+            for k in range(3):
+                m = lr_m[k]
+                ref = logrank(t[m], e[m].astype(int), g[k][m].astype(int))
+                np.testing.assert_allclose(z[k] ** 2, ref.statistic, rtol=1e-10)
+                o_minus_e = ref.observed[1] - ref.expected[1]  # group 1 = True
+                assert np.sign(z[k]) == np.sign(o_minus_e)
+    # the row-by-row kernel (random mode, continuous days) differs once events tie
+    t = np.repeat([1.0, 2.0, 3.0], 31)
+    e = np.ones(93, bool)
+    g = (np.arange(93) % 2 == 0)[None, :]
+    ones = np.ones((1, 93), bool)
+    assert abs(km_lr(t, e, ones, g, ones)[1][0] - logrank_z(t, e, g[0])[0]) > 1e-3
 
 
 def _toy(seed):

@@ -173,11 +173,14 @@ def covariate_moves(cx: dict):
     return propose
 
 
-def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, dict]:
+def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int, polish: int | None = None) -> tuple[dict, dict]:
     """Anneal the covariate assignment ``st`` (see the module docstring).
 
     ``cx``: ``rt`` (0/1), ``bbm``, ``prt``, ``pd`` (bool), ``t`` (PFS1 months as stored),
-    ``cause`` (1 OF, 2 DF/ODF, 0 none), ``event`` (PFS1). Returns the state and its loss parts.
+    ``cause`` (1 OF, 2 DF/ODF, 0 none), ``event`` (PFS1). ``polish``: moves of the final
+    :func:`~failpattern.simulate._exact_polish.polish_covariates` (default ``iters``; 0: neither
+    it nor :func:`~failpattern.simulate._exact_polish.descend_univariate`).
+    Returns the state and its loss parts.
     """
     loss = CovariateLoss(card, cx)
     multi, t = loss.multi, cx["t"]
@@ -232,5 +235,15 @@ def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int) -> tuple[dict, 
         joint = True
         keys = together
         st, _ = anneal(rng, st, propose, parts_for(keys), iters=iters // (2 + 2 * rnd), t_start=t_start)
+    # a last cold anneal that ranks states by how many numbers are outside (_exact_polish)
+    from failpattern.simulate._exact_polish import (  # imports this module
+        descend_univariate,
+        polish_covariates,
+    )
+
+    polish = iters if polish is None else polish
+    st, _ = polish_covariates(rng, card, cx, st, iters=polish)
+    if polish > 0:
+        st = descend_univariate(card, cx, st)
     keys = list(KEYS)
     return anneal(rng, st, propose, parts_for(keys), iters=0)

@@ -9,7 +9,8 @@ without changing any count:
 
 * PFS1 (:func:`fit_pfs1`): progression days of progressed patients (PD at the first
   scan stays there), swaps of progression days between patients, crizotinib start dates
-  (so censoring times) within the accrual window; targets: the four PFS1 medians, the
+  (so censoring times) moved within the accrual window or swapped between patients;
+  the best of several runs is kept (:data:`RESTARTS`); targets: the four PFS1 medians, the
   log-rank tests of BBM, prior brain RT among BBM and prior RT, the shares progressed by
   12 and 24 months, the univariate Fine-Gray SHR / p of brain metastases and prior local
   therapy, the follow-up median (from diagnosis, deaths ignored here).
@@ -45,6 +46,16 @@ PFS2_MEDIANS = ("pfs2.median.all", "pfs2.median.salvage_rt", "pfs2.median.no_sal
                 "pfs2.median.non_cbpd")
 PFS2_IDS = PFS2_MEDIANS + ("pfs2.salvage_rt.p",)
 MEDIAN_SCALE = 0.15  # months; the exact-mode promise is +-0.5
+# PFS1 stage search settings. Fig. 1a (p = 0.006) needs a configuration (irradiated BBM
+# progressing late and censored late, untreated BBM censored early, extracranial-RT-only
+# OF failures early for the prior-local-therapy SHR 1.13) that a search with equal weights
+# trades away against the two Fine-Gray fits; in feasibility runs every PFS1 target was met
+# at once only with the test weighted x10, a hot start (T = 30) and start-date swaps, and
+# then in some runs only: the stage keeps the best of RESTARTS runs.
+WEIGHTS = {"pfs1.bbm.prior_brain_rt.p": 10.0}
+T_START = 30.0
+START_SWAP = 0.15
+RESTARTS = 4
 
 
 def months(days) -> np.ndarray:
@@ -83,10 +94,22 @@ def km_lr(t, e, km_masks, groups, lr_masks) -> tuple[np.ndarray, np.ndarray]:
     m = lr_masks[:, order]
     d = m & es
     g = groups[:, order] & m
-    n_all = m.sum(1, keepdims=True) - np.cumsum(m, 1) + m
-    n_one = g.sum(1, keepdims=True) - np.cumsum(g, 1) + g
+    # tied times share one risk set and the hypergeometric variance, as the analysis'
+    # log-rank (stats.logrank); row by row, ties would count as successive events and the
+    # search could fit a p-value the analysis does not give
+    first = np.searchsorted(ts, ts, "left")
+    last = np.searchsorted(ts, ts, "right")
+
+    def from_row(a):  # members of a at or after each row's time
+        rc = np.concatenate([np.cumsum(a[:, ::-1], 1)[:, ::-1], np.zeros((a.shape[0], 1), a.dtype)], 1)
+        return rc[:, first]
+
+    n_all = from_row(m.astype(np.int64))
+    n_one = from_row(g.astype(np.int64))
+    cd = np.concatenate([np.zeros((d.shape[0], 1), np.int64), np.cumsum(d, 1)], 1)
+    d_tie = cd[:, last] - cd[:, first]
     frac = n_one / np.maximum(n_all, 1)
-    v = (d * frac * (1 - frac)).sum(1)
+    v = (d * frac * (1 - frac) * (n_all - d_tie) / np.maximum(n_all - 1, 1)).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(v > 0, ((d & g).sum(1) - (d * frac).sum(1)) / np.sqrt(v), np.nan)
     return meds, z
@@ -159,7 +182,7 @@ def pfs1_problem(card, cx: dict):
         out = {"med": _median_terms(meds, PFS1_MEDIANS, tg)}
         # BBM: shorter PFS1 (z > 0); brain RT among BBM: longer (z < 0); prior RT: either
         for i, v, d in zip(("pfs1.bbm.p", "pfs1.bbm.prior_brain_rt.p", "pfs1.prior_rt.p"), z, (1.0, -1.0, 0.0)):
-            out[i] = zterm(float(v), tg[i], d) if i in tg else 0.0
+            out[i] = zterm(float(v), tg[i], d) * WEIGHTS.get(i, 1.0) if i in tg else 0.0
         for i, at in (("pattern.any.rate_12m", 12.0), ("pattern.any.rate_24m", 24.0)):
             if i in tg:
                 out[i] = term(100.0 * (tp <= at).sum() / n_prog, tg[i]) + _crossing(tp, at, tg[i][0] * n_prog / 100)
@@ -172,6 +195,18 @@ def pfs1_problem(card, cx: dict):
     def propose(rng, st, _parts):
         r = rng.random()
         follow = CUTOFF_DAY - st["start"]
+        if r < START_SWAP:
+            # two patients trade start dates: the follow-up distribution (and median) stays,
+            # but who is censored early changes -- Fig. 1a needs untreated-BBM non-progressors
+            # censored early and irradiated ones late, which single moves reach only via walls
+            i, j = rng.integers(n, size=2)
+            a, b = st["start"][i], st["start"][j]
+            if a == b or (prog[i] and CUTOFF_DAY - b < st["pfs1"][i] + 1) or (prog[j] and CUTOFF_DAY - a < st["pfs1"][j] + 1):
+                return None
+            s = st["start"].copy()
+            s[i], s[j] = b, a
+            return {**st, "start": s}, None
+        r = (r - START_SWAP) / (1.0 - START_SWAP)
         if r < 0.45:
             i = movable[rng.integers(movable.size)]
             if rng.random() < 0.2:
@@ -222,11 +257,23 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
         if k is None:
             continue
         pfs1[i] = times.pop(k)
-    # first without the two Fine-Gray fits (cheap moves), then with them
-    st = {"start": np.asarray(start).copy(), "pfs1": pfs1}
-    st, parts = anneal(rng, st, propose, parts_of, iters=2 * iters)
-    with_fg[0] = True
-    st, parts = anneal(rng, st, propose, parts_of, iters=iters)
+    # first without the two Fine-Gray fits (cheap moves), then with them; from the same start
+    # several times, keeping the run with fewest numbers outside tolerance (unweighted part
+    # > 4 half-tolerances squared), then the lowest unweighted loss
+    st0 = {"start": np.asarray(start).copy(), "pfs1": pfs1}
+    best = None
+    for _ in range(RESTARTS):
+        with_fg[0] = False
+        st, _p = anneal(rng, st0, propose, parts_of, iters=2 * iters, t_start=T_START)
+        with_fg[0] = True
+        st, parts = anneal(rng, st, propose, parts_of, iters=iters, t_start=T_START)
+        raw = {k: v / WEIGHTS.get(k, 1.0) for k, v in parts.items()}
+        key = (sum(v > 4.0 for v in raw.values()), sum(raw.values()))
+        if best is None or key < best[0]:
+            best = (key, st, raw)
+        if max(raw.values()) <= 2.0:
+            break  # every target well within tolerance: further runs cannot do better here
+    _, st, parts = best
     return st["start"], st["pfs1"], parts
 
 
@@ -281,7 +328,17 @@ def fit_pfs2(rng, card, cx: dict, ev2, pfs2, cbpd, *, iters: int):
 
     st0 = {"ev2": np.asarray(ev2, bool).copy(), "pfs2": np.where(ev2, pfs2, follow2).astype(np.int64),
            "cbpd": np.asarray(cbpd, bool).copy()}
-    st, parts = anneal(rng, st0, propose, parts_of, iters=iters)
+    # best of several runs, as the PFS1 stage: the salvage-RT test (p = 0.003) is missed in
+    # some single runs, depending on the follow-up after progression the PFS1 fit leaves
+    best = None
+    for _ in range(RESTARTS):
+        st, parts = anneal(rng, st0, propose, parts_of, iters=iters)
+        key = (sum(v > 4.0 for v in parts.values()), sum(parts.values()))
+        if best is None or key < best[0]:
+            best = (key, st, parts)
+        if max(parts.values()) <= 1.0:
+            break  # the run stopped early: every target met
+    _, st, parts = best
     return st["ev2"], st["pfs2"], st["cbpd"], parts
 
 

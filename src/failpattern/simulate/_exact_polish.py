@@ -1,0 +1,359 @@
+"""Exact mode, covariates: a last low-temperature anneal aimed at the numbers still outside.
+
+Why: :func:`~failpattern.simulate._exact_cov.fit_covariates` minimises a sum of squared
+half-tolerances, so it happily leaves one number at 1.2 tolerances when that buys a
+little on several others already well inside. The card counts numbers outside, not the
+sum. This polish adds, for every number the covariate stage moves, a steep wall from
+0.9 tolerance on (as ``_median_terms`` does for the Kaplan-Meier medians), linear from
+1.2 tolerances so that a number out of reach (``t3.uni.histology.p``) does not swamp
+the others, and anneals
+cold with two kinds of move:
+
+* the single-covariate swaps of :func:`~failpattern.simulate._exact_cov.covariate_moves`;
+* coordinated swaps: two patients of the same RT group exchange the values of two or
+  more of the multivariable covariates at once (>= 3 organs and >= 6 lesions are
+  correlated, so swapping one alone moves both models' estimates the wrong way), or
+  >= 3 organs together with the four site flags (so the site rule cannot block it).
+
+Only the models holding a moved covariate are refitted. Counts never change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr
+
+from failpattern.errors import ConvergenceError, InputError
+from failpattern.simulate._anneal import anneal, term, zterm
+from failpattern.simulate._exact_cov import (
+    _COX_IDS,
+    _COX_SIGN,
+    _SITES,
+    COX,
+    KEYS,
+    CovariateLoss,
+    _site_violations,
+    covariate_moves,
+    indicators,
+)
+from failpattern.stats.cox import cox_fit
+from failpattern.stats.finegray import fine_gray_fit
+
+__all__ = ["descend_univariate", "polish_covariates"]
+
+# the covariates the polish moves: those of the multivariable Fine-Gray / Cox models, and
+# the site flags (only ever moved together with >= 3 organs)
+_KEYS = ("non_adeno", "size", "organs3", "lesions6", "resp")
+_PAIRS = (("organs3", "lesions6"), ("size", "lesions6"), ("size", "organs3"),
+          ("size", "organs3", "lesions6"))
+# in tolerances: where the wall starts, where it turns linear, its scale; and the price of
+# being outside at all (so the loss ranks states first by how many numbers are outside)
+_WALL_FROM, _WALL_CAP, _WALL_SCALE, _OUTSIDE = 0.9, 1.2, 0.05, 100.0
+
+
+def _wall(x: float, target, tol: float, outside: float) -> float:
+    """Steep penalty of a number beyond ``_WALL_FROM`` of its tolerance (one-sided for
+    ``lt``), quadratic up to ``_WALL_CAP`` tolerances and linear beyond: a number far
+    outside still pulls, but does not swamp the walls of the numbers inside."""
+    value, _, rel = target
+    if not math.isfinite(x):
+        return 1e6
+    d = x - value if rel in ("lt", "le") else abs(x - value)
+    step = outside if d > tol * (1.0 + 1e-9) else 0.0
+    e = max(d / tol - _WALL_FROM, 0.0)
+    c = _WALL_CAP - _WALL_FROM
+    if e <= c:
+        return step + (e / _WALL_SCALE) ** 2
+    return step + (c / _WALL_SCALE) ** 2 + 2.0 * c / _WALL_SCALE ** 2 * (e - c)  # linear on: a pull, not a cliff
+
+
+class _Walled:
+    """Loss terms with walls, per card number (natural units for the walls)."""
+
+    def __init__(self, card, cx):
+        self.base = CovariateLoss(card, cx)
+        self.tol = {i: 2.0 * t[1] for i, t in self.base.tg.items()}  # card_targets' scale = tol / 2
+        self.tg = self.base.tg
+        self.outside = 0.0  # price of a number outside (see polish_covariates)
+
+    def wall(self, x, i) -> float:
+        return _wall(x, self.tg[i], self.tol[i], self.outside)
+
+    def pair(self, prefix, shr, z) -> float:
+        """Base loss and walls of one SHR and its p."""
+        tg = self.tg
+        if prefix + ".shr" not in tg:
+            return 0.0
+        ts, tp = tg[prefix + ".shr"], tg[prefix + ".p"]
+        base = term(shr, ts) + zterm(z, tp, 1.0 if ts[0] >= 1 else -1.0)
+        p = float(2.0 * ndtr(-abs(z))) if math.isfinite(z) else math.nan
+        return base + self.wall(shr, prefix + ".shr") + self.wall(p, prefix + ".p")
+
+    def uni(self, name, x, t) -> float:
+        from failpattern.simulate._exact_times import fg_uni
+
+        return self.pair(f"t3.uni.{name}", *fg_uni(x, t, self.base.cause))
+
+    def multi(self, ind, t) -> float:
+        names = self.base.multi
+        if not names:
+            return 0.0
+        X = np.column_stack([ind[n] for n in names]).astype(float)
+        try:
+            fit = fine_gray_fit(X, t, self.base.cause, variance="stata")
+        except (ConvergenceError, InputError, np.linalg.LinAlgError):
+            return 1e6
+        return sum(self.pair(f"t3.multi.{n}", float(np.exp(fit.coef[j])), float(fit.coef[j] / fit.se[j]))
+                   for j, n in enumerate(names))
+
+    def cox(self, ind, t) -> float:
+        X = np.column_stack([ind[n] for n in COX]).astype(float)
+        try:
+            fit = cox_fit(X, t, self.base.ev, strata_codes=None, ties="breslow", names=list(COX))
+        except (ConvergenceError, InputError, np.linalg.LinAlgError):
+            return 1e6
+        z = fit.coef / np.sqrt(np.diag(fit.covariance))
+        out = 0.0
+        for j, n in enumerate(COX):
+            i = _COX_IDS.get(n)
+            if i in self.tg:
+                out += zterm(float(z[j]), self.tg[i], _COX_SIGN[n])
+                out += self.wall(float(2.0 * ndtr(-abs(z[j]))), i)
+        return out
+
+    def table1_size(self, size) -> float:
+        out = self.base.table1("tumor_size", size)
+        rt, tg = self.base.cx["rt"], self.tg
+        if "t1.tumor_size.p" in tg:
+            from failpattern.stats.twosample import _mann_whitney
+
+            p = float(_mann_whitney(size[rt == 0], size[rt == 1], False)[2])
+            out += self.wall(p, "t1.tumor_size.p")
+        return out
+
+
+def _joint_moves(cx: dict):
+    """Coordinated count-preserving swaps between two patients of one RT group."""
+    rt = cx["rt"]
+    groups = [np.flatnonzero(rt == g) for g in (0, 1)]
+    single = covariate_moves(cx)
+
+    def flag(st, k):
+        return st[k] >= 3.5 if k == "size" else st[k] == 1
+
+    def propose(rng, st, weights):
+        r = rng.random()
+        if r < 0.45:
+            return single(rng, st, list(_KEYS), weights)
+        pool = groups[rng.integers(2)]
+        if r < 0.85:
+            keys = _PAIRS[rng.integers(len(_PAIRS))]
+        else:  # >= 3 organs with the site flags: the site rule holds by construction
+            keys = ("organs3",) + _SITES
+        # i and j must differ in the first key (else the swap is a no-op for it)
+        f = flag(st, keys[0])[pool]
+        i = rng.integers(pool.size)
+        other = np.flatnonzero(f != f[i])
+        if not other.size:
+            return None
+        i, j = pool[i], pool[other[rng.integers(other.size)]]
+        new = dict(st)
+        for k in keys:
+            v = st[k].copy()
+            v[i], v[j] = st[k][j], st[k][i]
+            new[k] = v
+        if _site_violations(new, cx) > _site_violations(st, cx):
+            return None
+        return new, keys
+
+    return propose
+
+
+def polish_covariates(rng: np.random.Generator, card, cx: dict, st: dict, *, iters: int,
+                      t_start: float = 2.0, restarts: int = 3) -> tuple[dict, dict]:
+    """Low-temperature anneal of the multivariable covariates with walls at the tolerances.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the moves.
+    card : StudyCard
+        Supplies the targets and tolerances.
+    cx : dict
+        As for :func:`~failpattern.simulate._exact_cov.fit_covariates`.
+    st : dict
+        The fitted covariate state.
+    iters : int
+        Moves tried.
+    t_start : float
+        Starting temperature of the first phase (cools geometrically to 0.02).
+    restarts : int
+        Independent chains from ``st`` (``iters`` shared among them); the best is kept.
+
+    Returns
+    -------
+    (state, parts) with the lowest loss seen; counts unchanged.
+    """
+    loss = _Walled(card, cx)
+    t = cx["t"]
+
+    def parts_of(s, changed, old):
+        ind = indicators(s, cx)
+        keys = changed if changed is not None else _KEYS + _SITES
+        out = dict(old) if old is not None and changed is not None else {}
+        for k in keys:
+            out[f"uni.{KEYS[k]}"] = loss.uni(KEYS[k], ind[KEYS[k]], t)
+        names = {KEYS[k] for k in keys}
+        if any(n in loss.base.multi for n in names):
+            out["multi"] = loss.multi(ind, t)
+        if any(n in COX for n in names):
+            out["cox"] = loss.cox(ind, t)
+        if "size" in keys:
+            out["t1.tumor_size"] = loss.table1_size(s["size"])
+        return out
+
+    move = _joint_moves(cx)
+
+    def related(parts, k):
+        n = KEYS[k]
+        return parts.get(f"uni.{n}", 0.0) + (parts.get("multi", 0.0) if n in loss.base.multi else 0.0) \
+            + (parts.get("cox", 0.0) if n in COX else 0.0)
+
+    def propose(rng, s, parts):
+        w = np.array([0.3 + min(related(parts, k), 50.0) for k in _KEYS])
+        return move(rng, s, w)
+
+    # 1. walls that pull numbers in, without a price for being outside (a number far
+    # outside may need others to pass through the edge on its way in); 2. with the price,
+    # hotter, so that states are ranked by how many numbers are outside. Independent
+    # restarts from the fitted state, the lowest loss (with the price) kept: one chain
+    # often ends with a single number stuck just outside.
+    if iters <= 0:
+        return st, parts_of(st, None, None)
+    start, best, best_parts = st, None, None
+    for _ in range(restarts):
+        s = start
+        for outside, temp in ((0.0, t_start), (_OUTSIDE, 5.0 * t_start)):
+            loss.outside = outside
+            s, parts = anneal(rng, s, propose, parts_of, iters=iters // (2 * restarts), t_start=temp, stop=0.0)
+        if best is None or sum(parts.values()) < sum(best_parts.values()):
+            best, best_parts = s, parts
+    return best, best_parts
+
+
+#: covariates in no multivariable model: each moves only its own univariate Fine-Gray row
+SOLO = ("age", "male", "ecog2", "t34", "n0", "lung", "liver", "adrenal", "bone", "lines")
+
+
+def _fg_many(X: np.ndarray, t: np.ndarray, cause: np.ndarray, times) -> tuple[np.ndarray, np.ndarray]:
+    """SHR and Wald z (Stata variance) of one-covariate Fine-Gray fits, one per column of
+    ``X`` (NaN where a fit fails), batched as the plan's Table 3 is."""
+    from failpattern.stats import _finegray_kernel as kernel
+    from failpattern.stats._finegray_batch import fit_univariate
+
+    from failpattern.simulate._exact_times import fg_uni
+
+    n = t.size
+    preps = [kernel.prepare(t, cause, X[:, j:j + 1].astype(float), 1, times) for j in range(X.shape[1])]
+    shr, z = np.full(X.shape[1], np.nan), np.full(X.shape[1], np.nan)
+    for j, fit in enumerate(fit_univariate(times, preps)):
+        if fit is None:  # the one-fit kernel redoes it (and may fail: NaN)
+            shr[j], z[j] = fg_uni(X[:, j], t, cause)
+        else:
+            b = float(fit.coef[0])
+            shr[j], z[j] = math.exp(b), b / math.sqrt(fit.covariance[0, 0] * n / (n - 1))
+    return shr, z
+
+
+def descend_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4) -> dict:
+    """Steepest descent over swaps for each covariate of :data:`SOLO` (deterministic).
+
+    Why: a univariate row has two targets (SHR and p) that one swap moves together; the
+    annealer's random single swaps often stop one swap away from both. Here every allowed
+    swap of a covariate (two patients of one RT group with different values; prior lines
+    among all; a site flag only where the site rule holds) is scored at once with the
+    batched Fine-Gray fit, the best taken while it lowers the walled loss; when none does,
+    the ``top`` best single swaps are each extended by a second swap. Ages are swapped
+    between patients on either side of the cut-off, so Table 1's medians and Mann-Whitney
+    test by RT group do not change.
+
+    Parameters
+    ----------
+    card : StudyCard
+        Supplies the targets and tolerances.
+    cx : dict
+        As for :func:`~failpattern.simulate._exact_cov.fit_covariates`.
+    st : dict
+        The covariate state.
+    rounds : int
+        Most swaps taken per covariate.
+    top : int
+        Single swaps extended by a second one when no single swap helps.
+
+    Returns
+    -------
+    dict
+        The new state; counts unchanged.
+    """
+    from failpattern.stats import _finegray_kernel as kernel
+
+    loss = _Walled(card, cx)
+    loss.outside = _OUTSIDE
+    t, cause, rt = cx["t"], loss.base.cause, cx["rt"]
+    times = kernel.prepare_times(t, cause, 1)
+    st = dict(st)
+    for k in SOLO:
+        name, prefix = KEYS[k], f"t3.uni.{KEYS[k]}"
+        if prefix + ".shr" not in loss.tg:
+            continue
+
+        def pairs_of(s, k=k, name=name):
+            x = indicators(s, cx)[name]
+            same = rt[:, None] == rt[None, :] if k != "lines" else np.ones((rt.size, rt.size), bool)
+            ok = same & x[:, None] & ~x[None, :]
+            if k in _SITES:  # the site rule: no patient with 1-2 organs above two flagged sites
+                flagged = cx["bbm"].astype(int) + sum(s[q].astype(int) for q in _SITES)
+                ok &= ~((s["organs3"] == 0) & (flagged + 1 > 2))[None, :]
+            i, j = np.nonzero(ok)
+            return x, i, j
+
+        def scored(x, i, j):
+            X = np.repeat(x[:, None], i.size, 1)
+            X[i, np.arange(i.size)] = ~X[i, np.arange(i.size)]
+            X[j, np.arange(j.size)] = ~X[j, np.arange(j.size)]
+            shr, z = _fg_many(X, t, cause, times)
+            return np.array([loss.pair(prefix, float(a), float(b)) for a, b in zip(shr, z)])
+
+        def apply(s, i, j, k=k):
+            v = s[k].copy()
+            v[i], v[j] = s[k][j], s[k][i]
+            return {**s, k: v}
+
+        x0 = indicators(st, cx)[name]
+        shr0, z0 = _fg_many(x0[:, None], t, cause, times)
+        current = loss.pair(prefix, float(shr0[0]), float(z0[0]))
+        for _ in range(rounds):
+            x, i, j = pairs_of(st)
+            if not i.size:
+                break
+            lo = scored(x, i, j)
+            b = int(np.argmin(lo))
+            if lo[b] < current - 1e-9:
+                st, current = apply(st, i[b], j[b]), float(lo[b])
+                continue
+            best = None
+            for c in np.argsort(lo, kind="stable")[:top]:
+                s1 = apply(st, i[c], j[c])
+                x1, i1, j1 = pairs_of(s1)
+                if not i1.size:
+                    continue
+                lo1 = scored(x1, i1, j1)
+                b1 = int(np.argmin(lo1))
+                if best is None or lo1[b1] < best[0]:
+                    best = (float(lo1[b1]), apply(s1, i1[b1], j1[b1]))
+            if best is None or best[0] >= current - 1e-9:
+                break
+            current, st = best
+    return st
