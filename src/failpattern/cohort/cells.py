@@ -23,7 +23,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from failpattern.cohort.dates import parse_date
+from failpattern.cohort.dates import FIRST_DAY, LAST_DAY, parse_date
 from failpattern.cohort.problems import RowContext
 from failpattern.cohort.read import column_values, floats, is_number, is_text, native, text_cells
 from failpattern.cohort.schema import Column
@@ -262,7 +262,8 @@ def _iso_dates(col, dates, raw, out, broken, ctx) -> None:
             _slow(col, raw[i], i, out, broken, ctx)
 
 
-_LOW, _HIGH = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D")
+# the dates a datetime64[ns] column holds (dates.parse_date refuses the others)
+_LOW, _HIGH = np.datetime64(FIRST_DAY.date(), "D"), np.datetime64(LAST_DAY.date(), "D")
 
 
 def _accept(col: Column, x: np.ndarray) -> np.ndarray:

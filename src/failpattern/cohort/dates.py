@@ -31,7 +31,7 @@ _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:
 _SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 # Dates are stored as datetime64[ns]; pandas 2 builds Timestamps outside that range
 # (e.g. 2300-01-01) that wrap silently when stored, so they are refused here.
-_FIRST, _LAST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+FIRST_DAY, LAST_DAY = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
 _OUT_OF_RANGE = "is outside the dates failpattern can handle (1677-09-22 to 2262-04-11)"
 
 
@@ -76,7 +76,7 @@ def parse_date(value) -> tuple[pd.Timestamp | None, str | None]:
 
 
 def _in_range(ts: pd.Timestamp) -> tuple[pd.Timestamp | None, str | None]:
-    if not _FIRST <= ts <= _LAST:
+    if not FIRST_DAY <= ts <= LAST_DAY:
         return None, _OUT_OF_RANGE
     return ts, None
 

@@ -93,28 +93,39 @@ class CovariateLoss:
     def uni_fit(self, name, x, t) -> float:
         return self.uni(name, *fg_uni(x, t, self.cause))
 
-    def multi_fg(self, ind, t) -> float:
-        if not self.multi:
-            return 0.0
+    def multi_fit(self, ind, t):
+        """``[(SHR, z), ...]`` of the multivariable Fine-Gray model (order of ``multi``), or
+        ``None`` when it cannot be fitted."""
         X = np.column_stack([ind[n] for n in self.multi]).astype(float)
         try:
             fit = fine_gray_fit(X, t, self.cause, variance="stata")
         except (ConvergenceError, InputError, np.linalg.LinAlgError):
-            return 1e6
-        out = 0.0
-        tg = self.tg
-        for j, n in enumerate(self.multi):
-            b, se = fit.coef[j], fit.se[j]
-            out += shr_terms(float(np.exp(b)), float(b / se), tg[f"t3.multi.{n}.shr"], tg[f"t3.multi.{n}.p"])
-        return out
+            return None
+        return [(float(np.exp(fit.coef[j])), float(fit.coef[j] / fit.se[j])) for j in range(len(self.multi))]
 
-    def cox(self, ind, t) -> float:
+    def cox_z(self, ind, t):
+        """Wald z of the multivariable Cox model of PFS1 (order of :data:`COX`), or ``None``."""
         X = np.column_stack([ind[n] for n in COX]).astype(float)
         try:
             fit = cox_fit(X, t, self.ev, strata_codes=None, ties="breslow", names=list(COX))
         except (ConvergenceError, InputError, np.linalg.LinAlgError):
+            return None
+        return fit.coef / np.sqrt(np.diag(fit.covariance))
+
+    def multi_fg(self, ind, t) -> float:
+        if not self.multi:
+            return 0.0
+        stats = self.multi_fit(ind, t)
+        if stats is None:
             return 1e6
-        z = fit.coef / np.sqrt(np.diag(fit.covariance))
+        tg = self.tg
+        return sum(shr_terms(shr, z, tg[f"t3.multi.{n}.shr"], tg[f"t3.multi.{n}.p"])
+                   for n, (shr, z) in zip(self.multi, stats))
+
+    def cox(self, ind, t) -> float:
+        z = self.cox_z(ind, t)
+        if z is None:
+            return 1e6
         return sum(zterm(float(z[j]), self.tg[_COX_IDS[n]], _COX_SIGN[n]) for j, n in enumerate(COX)
                    if _COX_IDS.get(n) in self.tg)
 

@@ -25,7 +25,6 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
-from failpattern.errors import ConvergenceError, InputError
 from failpattern.simulate._anneal import anneal, term, zterm
 from failpattern.simulate._exact_cov import (
     _COX_IDS,
@@ -38,8 +37,6 @@ from failpattern.simulate._exact_cov import (
     covariate_moves,
     indicators,
 )
-from failpattern.stats.cox import cox_fit
-from failpattern.stats.finegray import fine_gray_fit
 
 __all__ = ["descend_univariate", "polish_covariates"]
 
@@ -97,24 +94,17 @@ class _Walled:
         return self.pair(f"t3.uni.{name}", *fg_uni(x, t, self.base.cause))
 
     def multi(self, ind, t) -> float:
-        names = self.base.multi
-        if not names:
+        if not self.base.multi:
             return 0.0
-        X = np.column_stack([ind[n] for n in names]).astype(float)
-        try:
-            fit = fine_gray_fit(X, t, self.base.cause, variance="stata")
-        except (ConvergenceError, InputError, np.linalg.LinAlgError):
+        stats = self.base.multi_fit(ind, t)
+        if stats is None:
             return 1e6
-        return sum(self.pair(f"t3.multi.{n}", float(np.exp(fit.coef[j])), float(fit.coef[j] / fit.se[j]))
-                   for j, n in enumerate(names))
+        return sum(self.pair(f"t3.multi.{n}", shr, z) for n, (shr, z) in zip(self.base.multi, stats))
 
     def cox(self, ind, t) -> float:
-        X = np.column_stack([ind[n] for n in COX]).astype(float)
-        try:
-            fit = cox_fit(X, t, self.base.ev, strata_codes=None, ties="breslow", names=list(COX))
-        except (ConvergenceError, InputError, np.linalg.LinAlgError):
+        z = self.base.cox_z(ind, t)
+        if z is None:
             return 1e6
-        z = fit.coef / np.sqrt(np.diag(fit.covariance))
         out = 0.0
         for j, n in enumerate(COX):
             i = _COX_IDS.get(n)
@@ -250,10 +240,9 @@ SOLO = ("age", "male", "ecog2", "t34", "n0", "lung", "liver", "adrenal", "bone",
 def _fg_many(X: np.ndarray, t: np.ndarray, cause: np.ndarray, times) -> tuple[np.ndarray, np.ndarray]:
     """SHR and Wald z (Stata variance) of one-covariate Fine-Gray fits, one per column of
     ``X`` (NaN where a fit fails), batched as the plan's Table 3 is."""
+    from failpattern.simulate._exact_times import fg_uni
     from failpattern.stats import _finegray_kernel as kernel
     from failpattern.stats._finegray_batch import fit_univariate
-
-    from failpattern.simulate._exact_times import fg_uni
 
     n = t.size
     preps = [kernel.prepare(t, cause, X[:, j:j + 1].astype(float), 1, times) for j in range(X.shape[1])]
@@ -319,7 +308,7 @@ def descend_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 
             i, j = np.nonzero(ok)
             return x, i, j
 
-        def scored(x, i, j):
+        def scored(x, i, j, prefix=prefix):
             X = np.repeat(x[:, None], i.size, 1)
             X[i, np.arange(i.size)] = ~X[i, np.arange(i.size)]
             X[j, np.arange(j.size)] = ~X[j, np.arange(j.size)]
