@@ -1,4 +1,4 @@
-"""Exact mode's finishing steps (``_exact_polish``): counts kept, losses not raised.
+"""Exact mode's finishing steps (``_exact_polish``, ``_exact_solo``): counts kept, losses not raised.
 
 The state is rebuilt from the shipped exact cohort, then perturbed (each univariate-only
 covariate swapped between random patients of one RT group) so the descent has work.
@@ -12,7 +12,8 @@ import pytest
 
 from failpattern._resources import synthetic_path
 from failpattern.simulate._exact_cov import KEYS, _site_violations, indicators
-from failpattern.simulate._exact_polish import SOLO, _fg_many, _Walled, descend_univariate, polish_covariates
+from failpattern.simulate._exact_polish import _Walled, polish_covariates
+from failpattern.simulate._exact_solo import SOLO, _draw, _fg_many, descend_univariate
 from failpattern.simulate._exact_times import fg_uni
 from failpattern.stats import _finegray_kernel as kernel
 from failpattern.study import load_study
@@ -101,3 +102,34 @@ def test_polish_keeps_counts_and_the_site_rule(state):
     _same_counts(st, a, cx)
     assert _site_violations(a, cx) == 0
     assert all(np.array_equal(a[k], b[k]) for k in a)  # same seed, same state
+
+
+def test_random_draws_keep_counts_and_the_site_rule(state):
+    cx, st = state
+    for k in SOLO:
+        if k == "age":
+            continue
+        V = _draw(np.random.default_rng(3), st, cx, k, 300)
+        assert np.array_equal(V, _draw(np.random.default_rng(3), st, cx, k, 300))  # same seed, same draws
+        assert len({V[:, m].tobytes() for m in range(V.shape[1])}) > 250, k  # draws, not copies
+        for m in range(V.shape[1]):
+            new = {**st, k: V[:, m]}
+            _same_counts(st, new, cx)
+            assert _site_violations(new, cx) == 0, (k, m)
+
+
+def test_descent_with_draws_is_reproducible_and_never_raises_a_row_loss(state):
+    cx, st = state
+    a = descend_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
+    b = descend_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    _same_counts(st, a, cx)
+    assert _site_violations(a, cx) == 0
+    loss = _Walled(CARD, cx)
+    loss.outside = 100.0
+    before, after = indicators(st, cx), indicators(a, cx)
+    for k in SOLO:
+        n = KEYS[k]
+        lb = loss.pair(f"t3.uni.{n}", *fg_uni(before[n], cx["t"], cx["cause"]))
+        la = loss.pair(f"t3.uni.{n}", *fg_uni(after[n], cx["t"], cx["cause"]))
+        assert la <= lb + 1e-9, (k, lb, la)
