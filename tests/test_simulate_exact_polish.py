@@ -13,7 +13,7 @@ import pytest
 from failpattern._resources import synthetic_path
 from failpattern.simulate._exact_cov import KEYS, _site_violations, indicators
 from failpattern.simulate._exact_polish import _Walled, polish_covariates
-from failpattern.simulate._exact_solo import SOLO, _draw, _fg_many, descend_univariate
+from failpattern.simulate._exact_solo import SOLO, _draw, _fg_many, search_univariate
 from failpattern.simulate._exact_times import fg_uni
 from failpattern.stats import _finegray_kernel as kernel
 from failpattern.study import load_study
@@ -75,7 +75,7 @@ def test_batched_fits_equal_the_one_fit_kernel(state):
 
 def test_descent_keeps_counts_and_never_raises_a_row_loss(state):
     cx, st = state
-    new = descend_univariate(CARD, cx, st, rounds=2, top=1)
+    new = search_univariate(CARD, cx, st, rounds=2, top=1)
     _same_counts(st, new, cx)
     assert _site_violations(new, cx) == _site_violations(st, cx) == 0
     for g in (0, 1):  # ages swapped across the cut-off: each group's ages are the same values
@@ -92,7 +92,7 @@ def test_descent_keeps_counts_and_never_raises_a_row_loss(state):
         assert la <= lb + 1e-9, (k, lb, la)
         moved += la < lb - 1e-9
     assert moved >= 1  # the perturbation left work to do
-    assert descend_univariate(CARD, cx, st, rounds=2, top=1)["liver"].tolist() == new["liver"].tolist()
+    assert search_univariate(CARD, cx, st, rounds=2, top=1)["liver"].tolist() == new["liver"].tolist()
 
 
 def test_polish_keeps_counts_and_the_site_rule(state):
@@ -120,8 +120,8 @@ def test_random_draws_keep_counts_and_the_site_rule(state):
 
 def test_descent_with_draws_is_reproducible_and_never_raises_a_row_loss(state):
     cx, st = state
-    a = descend_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
-    b = descend_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
+    a = search_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
+    b = search_univariate(CARD, cx, st, rounds=1, top=1, rng=np.random.default_rng(5), draws=400)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     _same_counts(st, a, cx)
     assert _site_violations(a, cx) == 0

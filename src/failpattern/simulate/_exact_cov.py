@@ -190,7 +190,7 @@ def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int, polish: int | N
     ``cx``: ``rt`` (0/1), ``bbm``, ``prt``, ``pd`` (bool), ``t`` (PFS1 months as stored),
     ``cause`` (1 OF, 2 DF/ODF, 0 none), ``event`` (PFS1). ``polish``: moves of the final
     :func:`~failpattern.simulate._exact_polish.polish_covariates` (default ``iters``; 0: neither
-    it nor :func:`~failpattern.simulate._exact_solo.descend_univariate`).
+    it nor :func:`~failpattern.simulate._exact_solo.search_univariate`).
     Returns the state and its loss parts.
     """
     loss = CovariateLoss(card, cx)
@@ -249,11 +249,11 @@ def fit_covariates(rng, card, cx: dict, st: dict, *, iters: int, polish: int | N
     # a last cold anneal that ranks states by how many numbers are outside (_exact_polish),
     # then a search of each univariate-only covariate (_exact_solo); both import this module
     from failpattern.simulate._exact_polish import polish_covariates
-    from failpattern.simulate._exact_solo import descend_univariate
+    from failpattern.simulate._exact_solo import search_univariate
 
     polish = iters if polish is None else polish
     st, _ = polish_covariates(rng, card, cx, st, iters=polish)
     if polish > 0:
-        st = descend_univariate(card, cx, st, rng=rng)
+        st = search_univariate(card, cx, st, rng=rng)
     keys = list(KEYS)
     return anneal(rng, st, propose, parts_for(keys), iters=0)

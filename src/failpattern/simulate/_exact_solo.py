@@ -5,9 +5,9 @@ covariate in no multivariable model moves nothing else the covariate stage fits.
 annealer's single random swaps often stop one or two swaps away from a placement that
 meets both. Two steps, each covariate alone, each batched through the Fine-Gray kernel:
 
-* **random draws** (:func:`descend_univariate` with ``rng``): ``draws`` placements of the
-  covariate drawn afresh (the same count in each RT group, the site rule kept), the best
-  taken if it beats the current one. On the shipped cohort's times, about 1 in 700 random
+* **random draws** (with ``rng``): ``draws`` placements of the covariate drawn afresh
+  (the same count in each RT group, the site rule kept), the best taken if it beats the
+  current one. On the shipped cohort's times, about 1 in 700 random
   placements of liver metastases meets both its SHR and p, where no one- or two-swap path
   from the annealer's placement did;
 * **steepest descent**: every allowed swap scored at once, the best taken while it lowers
@@ -26,11 +26,11 @@ import numpy as np
 from failpattern.simulate._exact_cov import _SITES, KEYS, indicators
 from failpattern.simulate._exact_polish import _OUTSIDE, _Walled
 
-__all__ = ["DRAWS", "SOLO", "descend_univariate"]
+__all__ = ["DRAWS", "SOLO", "search_univariate"]
 
 #: covariates in no multivariable model: each moves only its own univariate Fine-Gray row
 SOLO = ("age", "male", "ecog2", "t34", "n0", "lung", "liver", "adrenal", "bone", "lines")
-#: random placements drawn per covariate by :func:`descend_univariate` when given an ``rng``
+#: random placements drawn per covariate by :func:`search_univariate` when given an ``rng``
 DRAWS = 4000
 
 
@@ -80,9 +80,9 @@ def _draw(rng: np.random.Generator, s: dict, cx: dict, k: str, m: int) -> np.nda
     return out
 
 
-def descend_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4,
+def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4,
                        rng: np.random.Generator | None = None, draws: int = DRAWS) -> dict:
-    """Random draws, then steepest descent over swaps, for each covariate of :data:`SOLO`.
+    """Random draws, then a steepest descent over swaps, for each covariate of :data:`SOLO`.
 
     Swaps: two patients of one RT group with different values (prior lines among all; a
     site flag only where the site rule holds). Ages are swapped between patients on
@@ -155,7 +155,7 @@ def descend_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 
             # the indicator of each value (the plan's grouping; e.g. N0 -> level 0)
             lut = {u: bool(indicators({**st, k: np.full(rt.size, u, dtype=st[k].dtype)}, cx)[name][0])
                    for u in np.unique(st[k])}
-            lo = losses(np.vectorize(lut.__getitem__, otypes=[bool])(V))
+            lo = losses(np.isin(V, [u for u, on in lut.items() if on]))
             b = int(np.argmin(lo))
             if lo[b] < current - 1e-9:
                 st, current = {**st, k: V[:, b].copy()}, float(lo[b])
