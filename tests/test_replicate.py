@@ -70,7 +70,10 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def chunk_files(out: Path) -> list[str]:
-    return sorted(p.name for p in (out / "chunks").iterdir())
+    """Chunk files written so far; none (no folder yet) when a failure cancelled every chunk
+    before one finished, which a cluster may do (the store creates the folder on first write)."""
+    folder = out / "chunks"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
 # ----------------------------------------------------------------------------- seeding
