@@ -36,20 +36,22 @@ DRAWS = 4000
 
 def _fg_many(X: np.ndarray, t: np.ndarray, cause: np.ndarray, times) -> tuple[np.ndarray, np.ndarray]:
     """SHR and Wald z (Stata variance) of one-covariate Fine-Gray fits, one per column of
-    ``X`` (NaN where a fit fails), batched as the plan's Table 3 is."""
-    from failpattern.simulate._exact_times import fg_uni
+    ``X`` (NaN where a fit fails), batched and finished as the plan's Table 3 is
+    (``_finegray_batch``, then ``finegray._fit_prepared``, which refits alone what the batch
+    leaves and applies the variance convention)."""
+    from failpattern.errors import ConvergenceError, InputError
     from failpattern.stats import _finegray_kernel as kernel
     from failpattern.stats._finegray_batch import fit_univariate
+    from failpattern.stats.finegray import _fit_prepared
 
-    n = t.size
     preps = [kernel.prepare(t, cause, X[:, j:j + 1].astype(float), 1, times) for j in range(X.shape[1])]
     shr, z = np.full(X.shape[1], np.nan), np.full(X.shape[1], np.nan)
     for j, fit in enumerate(fit_univariate(times, preps)):
-        if fit is None:  # the one-fit kernel redoes it (and may fail: NaN)
-            shr[j], z[j] = fg_uni(X[:, j], t, cause)
-        else:
-            b = float(fit.coef[0])
-            shr[j], z[j] = math.exp(b), b / math.sqrt(fit.covariance[0, 0] * n / (n - 1))
+        try:
+            res = _fit_prepared(preps[j], ("x",), 1, "stata", 0.05, 1e-9, 50, fitted=fit)
+        except (ConvergenceError, InputError, np.linalg.LinAlgError):
+            continue
+        shr[j], z[j] = math.exp(res.coef[0]), res.coef[0] / res.se[0]
     return shr, z
 
 
@@ -127,9 +129,8 @@ def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4
             x = indicators(s, cx)[name]
             same = rt[:, None] == rt[None, :] if k != "lines" else np.ones((rt.size, rt.size), bool)
             ok = same & x[:, None] & ~x[None, :]
-            if k in _SITES:  # the site rule: no patient with 1-2 organs above two flagged sites
-                flagged = cx["bbm"].astype(int) + sum(s[q].astype(int) for q in _SITES)
-                ok &= ~((s["organs3"] == 0) & (flagged + 1 > 2))[None, :]
+            if k in _SITES:  # the receiver must be free to carry the site
+                ok &= _site_free(s, cx, k)[None, :]
             i, j = np.nonzero(ok)
             return x, i, j
 
@@ -152,10 +153,7 @@ def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4
         current = float(losses(x0[:, None])[0])
         if rng is not None and draws > 0 and k != "age":
             V = _draw(rng, st, cx, k, draws)
-            # the indicator of each value (the plan's grouping; e.g. N0 -> level 0)
-            lut = {u: bool(indicators({**st, k: np.full(rt.size, u, dtype=st[k].dtype)}, cx)[name][0])
-                   for u in np.unique(st[k])}
-            lo = losses(np.isin(V, [u for u, on in lut.items() if on]))
+            lo = losses(indicators({**st, k: V}, cx)[name])  # elementwise: one column per draw
             b = int(np.argmin(lo))
             if lo[b] < current - 1e-9:
                 st, current = {**st, k: V[:, b].copy()}, float(lo[b])

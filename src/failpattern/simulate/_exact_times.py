@@ -58,6 +58,12 @@ START_SWAP = 0.15
 RESTARTS = 4
 
 
+def _run_rank(parts: dict) -> tuple:
+    """How a stage ranks its runs: fewest numbers outside tolerance (a part above 4 squared
+    half-tolerances), then the lowest loss."""
+    return sum(v > 4.0 for v in parts.values()), sum(parts.values())
+
+
 def months(days) -> np.ndarray:
     """Days to months as the cohort file stores them (rounded to 0.01)."""
     return np.round(np.asarray(days) / DPM, 2)
@@ -258,8 +264,7 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
             continue
         pfs1[i] = times.pop(k)
     # first without the two Fine-Gray fits (cheap moves), then with them; from the same start
-    # several times, keeping the run with fewest numbers outside tolerance (unweighted part
-    # > 4 half-tolerances squared), then the lowest unweighted loss
+    # several times, keeping the best run by _run_rank of the unweighted parts
     st0 = {"start": np.asarray(start).copy(), "pfs1": pfs1}
     best = None
     for _ in range(RESTARTS):
@@ -268,7 +273,7 @@ def fit_pfs1(rng, card, cx: dict, start, pfs1, *, iters: int) -> tuple[np.ndarra
         with_fg[0] = True
         st, parts = anneal(rng, st, propose, parts_of, iters=iters, t_start=T_START)
         raw = {k: v / WEIGHTS.get(k, 1.0) for k, v in parts.items()}
-        key = (sum(v > 4.0 for v in raw.values()), sum(raw.values()))
+        key = _run_rank(raw)
         if best is None or key < best[0]:
             best = (key, st, raw)
         if max(raw.values()) <= 2.0:
@@ -333,7 +338,7 @@ def fit_pfs2(rng, card, cx: dict, ev2, pfs2, cbpd, *, iters: int):
     best = None
     for _ in range(RESTARTS):
         st, parts = anneal(rng, st0, propose, parts_of, iters=iters)
-        key = (sum(v > 4.0 for v in parts.values()), sum(parts.values()))
+        key = _run_rank(parts)
         if best is None or key < best[0]:
             best = (key, st, parts)
         if max(parts.values()) <= 1.0:
