@@ -60,7 +60,7 @@ def test_printed_table_grouped_by_section_and_summary(canonical_run):
     heads = re.findall(r"^== (.+) ==$", out, flags=re.MULTILINE)
     assert heads[0].startswith("Abstract") and "Table 1" in heads and "Table 3" in heads
     assert heads.index("Table 1") < heads.index("Table 2") < heads.index("Table 3")
-    assert re.search(r"^422 numbers: \d+ within tolerance, \d+ outside, \d+ contradicted by the paper, \d+ not reproducible from these data "
+    assert re.search(r"^425 numbers: \d+ within tolerance, \d+ outside, \d+ contradicted by the paper, \d+ not reproducible from these data "
                      r"\(profile default\)$", out, flags=re.MULTILINE)
     header = next(line for line in out.splitlines() if line.startswith("id "))
     assert header.split() == ["id", "published", "reproduced", "difference", "verdict"]
@@ -73,7 +73,7 @@ def test_json_agrees_with_the_printed_table(canonical_run):
     frame = pd.DataFrame(data["comparison"]).astype({"reproduced": float, "difference": float,
                                                       "tolerance": float})
     shown = comparison_display(frame, load_study("ni2019")).set_index("id")
-    assert set(printed) == set(shown.index) and len(printed) == 422
+    assert set(printed) == set(shown.index) and len(printed) == 425
     for id_, (cells, verdict) in printed.items():
         row = shown.loc[id_]
         assert verdict == row["verdict"]
@@ -193,7 +193,7 @@ def test_analyze_values_only_with_exclusions(tmp_path):
 def test_analyze_with_study_compares(tmp_path):
     result = _run(analyze, synthetic_path("ni2019_exact.csv"), "--study", "ni2019")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^422 numbers: ", result.stdout, flags=re.MULTILINE) and "within tolerance" in result.stdout
+    assert re.search(r"^425 numbers: ", result.stdout, flags=re.MULTILINE) and "within tolerance" in result.stdout
 
 
 def test_analyze_bad_file_exit_2():

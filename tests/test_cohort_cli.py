@@ -20,7 +20,7 @@ def test_summary_of_a_valid_file():
     assert "patients: 8" in out
     assert "PFS1     7 events     1 censored" in out
     assert "first failure: OF 3, DF 2, ODF 1, death 1, censored 1" in out
-    assert "analyses this file supports: 16 of 16" in out
+    assert "analyses this file supports: 18 of 18" in out
     assert "pfs1_months" in out and result.stderr == ""
 
 

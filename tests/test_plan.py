@@ -132,6 +132,26 @@ def test_bbm_logrank_over_all_patients(cohort, result):
     assert val(result, "pfs1.bbm.p") == pytest.approx(lr.p_value, rel=1e-12)
 
 
+def test_failure_pattern_comparisons_match_public_functions(cohort, result):
+    """PFS1 and objective response by first-failure pattern ("not significantly different")."""
+    inc, _ = cohort.rows_for("pfs1_by_failure_pattern", columns=[])
+    assert set(inc["failure_pattern"]) == {"OF", "DF", "ODF"}
+    lr = logrank(inc["pfs1_months"].astype(float), inc["pfs1_event"].astype(int), inc["failure_pattern"].astype(str))
+    assert lr.df == 2
+    assert val(result, "pfs1.pattern.p") == pytest.approx(lr.p_value, rel=1e-12)
+    assert row(result, "pfs1.pattern.p")["n_used"] == len(inc)
+    inc, _ = cohort.rows_for("response_by_failure_pattern", columns=[])
+    orr = inc["best_response"].isin(["CR", "PR"])
+    pattern = inc["failure_pattern"].astype(str)
+    table = [[int((orr & (pattern == p)).sum()), int((~orr & (pattern == p)).sum())] for p in ("OF", "DF", "ODF")]
+    chosen = result.contingency["response.pattern.p"]["chosen"]
+    assert chosen in ("pearson", "fisher")
+    assert val(result, "response.pattern.p") == pytest.approx(
+        contingency_test(table, method=chosen).p_value, rel=1e-9)
+    assert val(result, "response.pattern.p.pearson") == pytest.approx(
+        contingency_test(table, method="pearson").p_value, rel=1e-9)
+
+
 def test_cox_matches_public_function(cohort, result):
     names = ["histology", "met_organs", "objective_response", "prior_local_therapy", "brain_met"]
     words = ["histology", "met_organs", "response", "prior_rt", "bbm"]
@@ -324,6 +344,11 @@ def test_hand_made_cohort():
     assert res.get("deaths.n") == 2 and res.get("followup.median") == 45.0
     assert res.get("t1.sex.male.rt.n") == 2 and res.get("t1.sex.female.nonrt.pct") == pytest.approx(200 / 3)
     assert res.get("rt_course.n") == 3
+    # PFS1 by pattern among the progressed a (OF, 2), b (DF, 4), d (ODF, 8); by hand:
+    # O - E = (2/3, 1/6, -5/6); V over (OF, DF) = [[8, -4], [-4, 17]] / 36 (the last
+    # event, alone at risk, adds no variance); chi-square = 2.6 on 2 df, p = exp(-1.3)
+    assert res.get("pfs1.pattern.p") == pytest.approx(np.exp(-1.3), rel=1e-12)
+    assert any("response.pattern.p" in i for i in res.skipped["ids"])  # no best_response column
     # CIF of OF at 12: one OF at 2 among 6 at risk = 1/6
     assert res.get("cif.of.12m") == pytest.approx(100 / 6)
     # every model the tiny cohort cannot support is listed, with a reason

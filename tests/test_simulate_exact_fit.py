@@ -16,7 +16,7 @@ from scipy.special import ndtr
 from failpattern._resources import synthetic_path
 from failpattern.cohort import load_cohort
 from failpattern.simulate._anneal import Target, anneal, term, zterm
-from failpattern.simulate._exact_times import fg_uni, km_lr, shr_terms
+from failpattern.simulate._exact_times import fg_uni, km_lr, pattern_term, shr_terms
 from failpattern.simulate._km import km_medians, logrank_z
 from failpattern.study import compare, load_study, run_plan
 
@@ -40,7 +40,7 @@ def test_shipped_exact_cohort_outside_only_where_expected(shipped):
     assert outside <= NOT_REACHED, sorted(outside - NOT_REACHED)
     # the paper's self-contradictions: the cohort follows one side, the card names the other
     assert set(shipped.loc[shipped.verdict == "contradicted by the paper", "id"]) == CARD_INCONSISTENT
-    assert (shipped.verdict == "within tolerance").sum() >= 366
+    assert (shipped.verdict == "within tolerance").sum() >= 368
 
 
 @pytest.mark.parametrize("id_", ["pattern.any.rate_12m", "pfs2.salvage_rt.p", "os.rt_vs_nonrt.p",
@@ -53,7 +53,8 @@ def test_shipped_exact_cohort_outside_only_where_expected(shipped):
                                  "t1.age.p", "t1.tumor_size.p", "t1.age.median.all", "pfs1.multi.met_organs.p",
                                  "pfs1.median.bbm_prior_brain_rt", "t3.uni.objective_response.p",
                                  "t3.uni.met_lesions.shr", "t3.uni.liver_met.p", "t3.uni.adrenal_met.p",
-                                 "t3.uni.liver_met.shr", "t3.uni.adrenal_met.shr", "t3.uni.ecog.p"])
+                                 "t3.uni.liver_met.shr", "t3.uni.adrenal_met.shr", "t3.uni.ecog.p",
+                                 "pfs1.pattern.p", "response.pattern.p"])
 def test_shipped_exact_cohort_reproduces_published_tests(shipped, id_):
     row = shipped.set_index("id").loc[id_]
     assert row.verdict == "within tolerance", (id_, row.published, row.reproduced)
@@ -144,6 +145,28 @@ def _toy(seed):
 
     st, parts = anneal(np.random.default_rng(seed), {"x": x0}, propose, parts_of, iters=600)
     return st["x"], parts, parts_of({"x": x0}, None, None), t, cause, tg_shr
+
+
+def test_pattern_term_is_the_plans_logrank_beyond_the_goal():
+    """The PFS1 stage's loss for "PFS1 not significantly different among OF / DF / ODF": zero
+    while the plan's log-rank p is at least the goal, else the squared chi-square excess."""
+    from scipy.special import chdtri
+
+    from failpattern.stats import logrank
+
+    rng = np.random.default_rng(0)
+    n = 60
+    pattern = np.repeat([0, 1, 2, 3], 15)  # 0: no progression (left out)
+    prog = pattern > 0
+    for shift, expect_zero in ((0.0, True), (8.0, False)):
+        t = np.round(rng.exponential(10.0, n) + shift * (pattern == 1), 2)
+        lr = logrank(t[prog], np.ones(prog.sum()), pattern[prog])
+        want = max(lr.statistic - chdtri(2, 0.2), 0.0) ** 2
+        assert (lr.p_value >= 0.2) == expect_zero
+        assert pattern_term(t, prog, pattern, 0.2) == pytest.approx(want, rel=1e-10)
+    # the shipped cohort meets the paper's claims (both p >= alpha)
+    row = run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=CARD)
+    assert row.get("pfs1.pattern.p") >= 0.05 and row.get("response.pattern.p") >= 0.05
 
 
 def test_anneal_fits_a_reduced_problem_deterministically():

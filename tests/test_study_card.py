@@ -86,7 +86,11 @@ def test_default_tolerances_come_from_the_method(numbers):
         if default is None:  # constants and cited numbers are not regression targets
             assert group.tolerance.isna().all(), method
         else:
-            assert (group.tolerance == default).all(), method  # the Ni card sets no tolerance of its own
+            # the Ni card sets a tolerance of its own only for "not significantly different"
+            # (p >= alpha, tolerance 0: a p just below alpha contradicts the claim)
+            claim = (group.relation == "ge") & (group.value == 0.05)
+            assert (group.tolerance[~claim] == default).all(), method
+            assert (group.tolerance[claim] == 0).all(), method
 
 
 def test_every_percentage_has_its_count(numbers):
@@ -166,7 +170,9 @@ def test_values_inside_their_ci_and_range(numbers):
 def test_every_contingency_p_has_a_table(numbers):
     cp = numbers[numbers.method == "contingency_p"]
     assert len(cp) >= 14
-    assert (cp.table.notna() | cp.events.notna()).all()
+    printed = cp[cp.relation == "eq"]  # "not significantly different" (p >= alpha) comes without counts
+    assert len(printed) >= 14 and len(cp) - len(printed) == 1
+    assert (printed.table.notna() | printed.events.notna()).all()
 
 
 def test_get_unknown_id_suggests(card):

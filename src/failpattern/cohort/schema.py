@@ -234,6 +234,10 @@ ANALYSES: tuple[Analysis, ...] = (
               "prior_adrenal_rt"), one_of_uses=False),
     Analysis("failure_pattern_cif", "Fig. 2: cumulative incidence of OF, DF, ODF", "all",
              _PFS1 + ("failure_pattern",)),
+    Analysis("pfs1_by_failure_pattern", "PFS1 by first-failure pattern (OF / DF / ODF: not significantly "
+             "different)", "progressed", _PFS1 + ("failure_pattern",)),
+    Analysis("response_by_failure_pattern", "Objective response by first-failure pattern (not significantly "
+             "different)", "progressed", ("failure_pattern", "best_response")),
     Analysis("of_predictors", "Table 3: competing-risks predictors of OF", "all",
              _PFS1 + ("failure_pattern",), _BASELINE + ("prior_lines", "prior_rt", "best_response")),
     Analysis("initial_failure_sites", "Table 2: sites of initial failure by pattern", "progressed",

@@ -109,6 +109,8 @@ MAPPING = (
     ("os.rt_vs_nonrt.p", "log-rank, OS by any_rt (Fig. 1d)"),
     ("pattern.{pat}.n", "failure_pattern"), ("pattern.{pat}.pct", "over patients with a first progression"),
     ("pattern.any.rate_{landmark}", "share of progressed patients progressed by the time (the card's reading)"),
+    ("pfs1.pattern.p", "log-rank, PFS1 by failure_pattern among progressed (test not stated; 'not significant')"),
+    ("response.pattern.p", "3 x 2 contingency test, CR + PR by failure_pattern (SPSS-style rule; 'not significant')"),
     ("brain_pd.n", "fail_brain among progressed"), ("brain_pd.pct", "over progressed"),
     ("brain_pd.{bbm}.n", "brain progression among patients with / without BBM"),
     ("brain_pd.{bbm}.pct", "over all patients with / without BBM"),
@@ -148,6 +150,7 @@ NOT_FROM_DATA = MappingProxyType({
     "prior_rt.srs_multiple.lesions": "the number of lesions irradiated is not a cohort-format column",
     "prior_rt.wbrt.symptomatic.n": "symptoms before WBRT are not a cohort-format column",
     "prior_rt.wbrt.alleviated.n": "symptom relief after WBRT is not a cohort-format column",
+    "response.time_to_max.pattern.p": "the time to maximum response is not a cohort-format column",
     **{f"rt_course.{s}.n": _COURSE for s in ("wbrt", "srs", "thoracic", "bone", "liver", "adrenal",
                                               "distant_ln")},
 })

@@ -6,7 +6,9 @@ models ... SPSS version 22.0"). Each median is reported twice: in SPSS's
 convention (first event time with S <= 0.5, CI median +/- 1.96 SE; this is
 the row compared with the card) and in R's (``survfit``, ``conf.type =
 "log"``, R's default), under the same id with ``.r`` appended. The Cox
-models use Breslow's ties, as SPSS COXREG does.
+models use Breslow's ties, as SPSS COXREG does. The paper's "median PFS1 ... not
+significantly different among patients with OF, ODF, or DF" names no test; the plan
+uses the log-rank test over the three patterns among the progressed (``pfs1.pattern.p``).
 
 The kernels (``_km_curve`` / ``_km_result``, ``_logrank``, ``cox_fit``) are
 called on arrays of the already validated cohort; ``tests/test_plan.py``
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.errors import ConvergenceError
 from failpattern.stats._coxfit import cox_fit
 from failpattern.stats.cox import _result as _cox_result
@@ -70,7 +73,7 @@ def survival_ids() -> list[str]:
     for _, word in PFS1_COX:
         for kind in ("uni", "multi"):
             out += [f"pfs1.{kind}.{word}.hr", f"pfs1.{kind}.{word}.p"]
-    return out
+    return out + ["pfs1.pattern.p"]
 
 
 def _km_rows(ctx: Context, id_: str, t, e, sel, n_excluded, analysis) -> None:
@@ -124,6 +127,29 @@ def _comparison(ctx: Context, spec) -> None:
             else f"log-rank by {group}, chi-square {res.statistic:.3f} on {res.df} df")
 
 
+def _by_pattern(ctx: Context) -> None:
+    """PFS1 by first-failure pattern among the progressed: the paper says only "not
+    significantly different"; log-rank over OF / DF / ODF (every patient has an event)."""
+    name, id_ = "pfs1.by_pattern", "pfs1.pattern.p"
+    sel = ctx.select(name, "pfs1_by_failure_pattern", ids=[id_])
+    if sel is None:
+        return
+    pattern = ctx.values("failure_pattern")[sel.mask]
+    present = [p for p in PROGRESSION_PATTERNS if (pattern == p).any()]
+    if len(present) < 2:
+        ctx.skip(name, [id_], "log-rank needs patients of two failure patterns")
+        return
+    codes = np.select([pattern == p for p in present], np.arange(len(present))).astype(np.int64)
+    levels = np.array(present, dtype=object)
+    t = ctx.values("pfs1_months")[sel.mask].astype(np.float64)
+    e = ctx.values("pfs1_event")[sel.mask].astype(np.int64)
+    res = _logrank(t, e, codes, levels, np.zeros(t.size, dtype=np.int64), 1)
+    ctx.models["logrank"][name] = res
+    ctx.add(id_, res.p_value, sel=sel, analysis=name, method="logrank_p", convention="spss22",
+            note=f"the paper names no test; log-rank by failure pattern among progressed patients, "
+                 f"chi-square {res.statistic:.3f} on {res.df} df")
+
+
 def _cox(ctx: Context, name: str, binaries, words, kind: str) -> None:
     ids = [f"pfs1.{kind}.{w}.{s}" for w in words for s in ("hr", "p")]
     made = ctx.design(name, "pfs1_predictors", binaries, ids)
@@ -159,6 +185,7 @@ def run_survival(ctx: Context) -> None:
     """Add the Kaplan-Meier, log-rank and PFS1 Cox rows to ``ctx``."""
     for spec in SURVIVAL:
         _comparison(ctx, spec)
+    _by_pattern(ctx)
     present = [(BINARIES[b], w) for b, w in PFS1_COX if ctx.has(BINARIES[b].column)]
     for b, w in PFS1_COX:
         if not ctx.has(BINARIES[b].column):

@@ -50,6 +50,7 @@ T2_SITES = (("primary_only", "initial_failure_location", "primary"),
             ("bone", "fail_bone", 1), ("adrenal", "fail_adrenal", 1), ("regional_ln", "fail_regional_ln", 1),
             ("distant_ln", "fail_distant_ln", 1), ("others", "fail_other", 1))
 _PATTERNS = (("of", "OF"), ("df", "DF"), ("odf", "ODF"))
+_PATTERN_LEVELS = tuple(v for _, v in _PATTERNS)
 
 
 def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_excluded=None):
@@ -194,6 +195,15 @@ def _counts(ctx: Context) -> None:
             k, d = np.count_nonzero(sel.mask & np.isin(resp, lv)), sel.n
             if d:
                 ctx.add(id_, 100.0 * k / d, sel=sel, analysis="response", method="proportion", note=f"{k}/{d}")
+    sel = ctx.select("response.by_pattern", "response_by_failure_pattern", ids=["response.pattern.p"])
+    if sel is not None:
+        # "response rate ... not significantly different among patients with OF, ODF, or DF"
+        resp, pattern = ctx.values("best_response"), ctx.values("failure_pattern")
+        orr = sel.mask & np.isin(resp, ("CR", "PR"))
+        table = [[np.count_nonzero(orr & (pattern == p)), np.count_nonzero(sel.mask & ~orr & (pattern == p))]
+                 for p in _PATTERN_LEVELS if np.any(sel.mask & (pattern == p))]
+        contingency(ctx, "response.pattern.p", table, sel, "response.by_pattern",
+                    "objective response (CR or PR) by first-failure pattern")
     sel = ctx.select("treatment.line", "of_predictors", ("prior_lines",),
                      ids=["treatment.first_line.n", "treatment.pretreated.n"])
     if sel is not None:
