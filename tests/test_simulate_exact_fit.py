@@ -16,7 +16,15 @@ from scipy.special import ndtr
 from failpattern._resources import synthetic_path
 from failpattern.cohort import load_cohort
 from failpattern.simulate._anneal import Target, anneal, term, zterm
-from failpattern.simulate._exact_times import fg_uni, km_lr, pattern_term, shr_terms
+from failpattern.simulate._exact_times import (
+    LATE_OF_MONTHS,
+    fg_uni,
+    km_lr,
+    months,
+    pattern_term,
+    pfs1_problem,
+    shr_terms,
+)
 from failpattern.simulate._km import km_medians, logrank_z
 from failpattern.study import compare, load_study, run_plan
 
@@ -167,6 +175,31 @@ def test_pattern_term_is_the_plans_logrank_beyond_the_goal():
     # the shipped cohort meets the paper's claims (both p >= alpha)
     row = run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=CARD)
     assert row.get("pfs1.pattern.p") >= 0.05 and row.get("response.pattern.p") >= 0.05
+
+
+def test_late_of_term_pulls_the_latest_of_failure_to_the_end_of_follow_up():
+    """The PFS1 stage prices the latest OF failure below LATE_OF_MONTHS (the N0 and ECOG rows
+    rest on one OF failure that late), and the shipped cohort has one."""
+    import pandas as pd
+
+    from failpattern.simulate.generate import DPM
+
+    n = 12
+    pattern = np.array([1, 1, 1, 2, 2, 3, 3, 1, 0, 0, 0, 0])
+    cx = {"prog": pattern > 0, "pd": np.zeros(n, bool), "bbm": np.arange(n) % 2 == 0,
+          "brt": np.arange(n) % 4 == 0, "prt": np.arange(n) % 3 == 0, "pattern": pattern, "lag": np.full(n, 60)}
+    parts_of, _, _ = pfs1_problem(CARD, cx)
+    start = np.zeros(n, np.int64)  # followed from the first accrual day: 52.9 months
+    pfs1 = np.round(np.array([3, 5, 40, 4, 9, 12, 20, 6, 0, 0, 0, 0]) * DPM).astype(np.int64)
+    latest = float(months(pfs1[2]))
+    assert parts_of({"start": start, "pfs1": pfs1}, None, None)["late_of"] == pytest.approx(
+        ((LATE_OF_MONTHS - latest) / 0.5) ** 2)
+    pfs1[4] = round(52.5 * DPM)  # a DF failure that late does not count
+    assert parts_of({"start": start, "pfs1": pfs1}, None, None)["late_of"] > 500
+    pfs1[2] = round(52.5 * DPM)
+    assert parts_of({"start": start, "pfs1": pfs1}, None, None)["late_of"] == 0.0
+    shipped = pd.read_csv(synthetic_path("ni2019_exact.csv"))
+    assert shipped.loc[shipped.failure_pattern == "OF", "pfs1_months"].max() >= LATE_OF_MONTHS
 
 
 def test_anneal_fits_a_reduced_problem_deterministically():
