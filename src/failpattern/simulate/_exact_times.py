@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import chdtri
 
+from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.errors import ConvergenceError, InputError
 from failpattern.simulate._anneal import Target, anneal, card_targets, term, zterm
 from failpattern.simulate.generate import ACCRUAL_DAYS, CUTOFF_DAY, DPM
@@ -186,7 +187,7 @@ def pattern_term(t, prog, pattern, goal: float = PATTERN_P_GOAL) -> float:
     while the log-rank p (the plan's test, every patient an event) is at least ``goal``,
     else the squared excess of its chi-square (2 df) over the chi-square at ``goal``."""
     tt, pp = np.asarray(t, float)[prog], np.asarray(pattern)[prog]
-    res = _logrank(tt, np.ones(tt.size, np.int64), (pp - 1).astype(np.int64), np.array(["OF", "DF", "ODF"]),
+    res = _logrank(tt, np.ones(tt.size, np.int64), (pp - 1).astype(np.int64), np.array(PROGRESSION_PATTERNS),
                    np.zeros(tt.size, np.int64), 1)
     return max(float(res.statistic) - float(chdtri(2, goal)), 0.0) ** 2
 
@@ -229,7 +230,8 @@ def pfs1_problem(card, cx: dict):
         latest_of = float(tp[of_prog].max()) if of_prog.any() else LATE_OF_MONTHS
         out["late_of"] = (max(LATE_OF_MONTHS - latest_of, 0.0) / 0.5) ** 2
         if "pfs1.pattern.p" in tg:
-            out["pfs1.pattern.p"] = pattern_term(t, prog, cx["pattern"], max(PATTERN_P_GOAL, tg["pfs1.pattern.p"][0]))
+            goal = max(PATTERN_P_GOAL, tg["pfs1.pattern.p"][0])
+            out["pfs1.pattern.p"] = pattern_term(t, prog, cx["pattern"], goal)
         return out
 
     def propose(rng, st, _parts):

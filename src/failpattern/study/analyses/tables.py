@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import chdtrc
 
+from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.stats.contingency import (
     _auto_choice,
     _expected,
@@ -50,7 +51,6 @@ T2_SITES = (("primary_only", "initial_failure_location", "primary"),
             ("bone", "fail_bone", 1), ("adrenal", "fail_adrenal", 1), ("regional_ln", "fail_regional_ln", 1),
             ("distant_ln", "fail_distant_ln", 1), ("others", "fail_other", 1))
 _PATTERNS = (("of", "OF"), ("df", "DF"), ("odf", "ODF"))
-_PATTERN_LEVELS = tuple(v for _, v in _PATTERNS)
 
 
 def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_excluded=None):
@@ -201,7 +201,7 @@ def _counts(ctx: Context) -> None:
         resp, pattern = ctx.values("best_response"), ctx.values("failure_pattern")
         orr = sel.mask & np.isin(resp, ("CR", "PR"))
         table = [[np.count_nonzero(orr & (pattern == p)), np.count_nonzero(sel.mask & ~orr & (pattern == p))]
-                 for p in _PATTERN_LEVELS if np.any(sel.mask & (pattern == p))]
+                 for p in PROGRESSION_PATTERNS if np.any(sel.mask & (pattern == p))]
         contingency(ctx, "response.pattern.p", table, sel, "response.by_pattern",
                     "objective response (CR or PR) by first-failure pattern")
     sel = ctx.select("treatment.line", "of_predictors", ("prior_lines",),
