@@ -72,7 +72,7 @@ PATTERN_P_GOAL = 0.2
 # ECOG 2 (5: SHR 0.45, p 0.250), each get one OF failure, and the published CIs imply a
 # standard error of log SHR (0.78, 0.70) that one failure gives only when it comes as late as
 # follow-up allows, with the group's others followed long. Over 18 cohorts generated with the
-# pattern target (seeds 1-8, four settings) and the previous canonical cohort, both rows were
+# pattern target (seeds 1-8, four settings) and an earlier canonical cohort, both rows were
 # within tolerance only where the latest OF failure came at 52.4 months or later; with it at
 # 41-46 months N0's p was 0.187-0.201 and ECOG's 0.28-0.33. So the stage keeps one that late.
 LATE_OF_MONTHS = 52.0

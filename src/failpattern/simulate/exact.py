@@ -48,14 +48,16 @@ _W, _S, _B = 1, 2, 3  # salvage technique
 
 #: (count, rt, bbm, burden, prior brain RT, extracranial prior RT, pattern, brain progression type,
 #:  eligible technique, salvage technique). Each row is explained in docs/simulator.md.
+#: OF failures: 15 with BBM (exactly the 15 OF brain failures) and 11 without, the split the
+#: univariate BBM row's published standard error points to (docs/simulator.md).
 STRATA = (
     # RT group, BBM, brain RT before crizotinib (11)
-    (1, 1, 1, _O, _SRS, 0, _OF, _O, _S, _S), (1, 1, 1, _O, _SRS, 0, _OF, 0, 0, 0), (2, 1, 1, _O, _SRS, 0, 0, 0, 0, 0),
+    (1, 1, 1, _O, _SRS, 0, _OF, _O, _S, _S), (1, 1, 1, _O, _SRS, 0, _DF, 0, 0, 0), (2, 1, 1, _O, _SRS, 0, 0, 0, 0, 0),
     (1, 1, 1, _O, _WBRT, 0, _OF, _O, _S, 0), (1, 1, 1, _M, _SRS, 0, _OF, _M, _W, _W),
     (1, 1, 1, _M, _WBRT, 0, _ODF, _M, _W, 0), (1, 1, 1, _M, _WBRT, 0, _DF, 0, _B, _B),
     (1, 1, 1, _M, _WBRT, 1, 0, 0, 0, 0), (2, 1, 1, _M, _WBRT, 0, 0, 0, 0, 0),
     # RT group, BBM, no brain RT (11)
-    (2, 1, 1, _O, 0, 0, _OF, _M, _W, _W), (1, 1, 1, _O, 0, 0, _OF, 0, 0, 0), (2, 1, 1, _O, 0, 0, 0, 0, 0, 0),
+    (2, 1, 1, _O, 0, 0, _OF, _M, _W, _W), (3, 1, 1, _O, 0, 0, 0, 0, 0, 0),
     (3, 1, 1, _M, 0, 0, _OF, _M, _W, _W), (1, 1, 1, _M, 0, 0, _OF, _M, _W, 0), (1, 1, 1, _M, 0, 0, _ODF, 0, 0, 0),
     (1, 1, 1, _M, 0, 0, 0, 0, 0, 0),
     # non-RT group, BBM (13)
@@ -66,11 +68,11 @@ STRATA = (
     (1, 1, 0, 0, 0, 0, _DF, _O, _S, _S), (1, 1, 0, 0, 0, 1, _DF, _O, _S, _S),
     (1, 1, 0, 0, 0, 0, _ODF, _O, _S, _S), (1, 1, 0, 0, 0, 1, _ODF, _O, _S, _S),
     (2, 1, 0, 0, 0, 0, _OF, 0, _B, _B), (1, 1, 0, 0, 0, 1, _OF, 0, _B, _B), (2, 1, 0, 0, 0, 1, _ODF, 0, _B, _B),
-    (2, 1, 0, 0, 0, 1, _OF, 0, 0, 0), (7, 1, 0, 0, 0, 1, 0, 0, 0, 0),
+    (3, 1, 0, 0, 0, 1, _OF, 0, 0, 0), (6, 1, 0, 0, 0, 1, 0, 0, 0, 0),
     # non-RT group, no BBM (38)
     (1, 0, 0, 0, 0, 0, _DF, _M, _W, 0), (1, 0, 0, 0, 0, 0, _ODF, _M, _W, 0),
     (2, 0, 0, 0, 0, 0, _DF, _O, _S, 0), (2, 0, 0, 0, 0, 0, _ODF, _O, _S, 0), (1, 0, 0, 0, 0, 0, _ODF, _O, 0, 0),
-    (4, 0, 0, 0, 0, 0, _OF, 0, 0, 0), (5, 0, 0, 0, 0, 0, _DF, 0, 0, 0), (2, 0, 0, 0, 0, 0, _ODF, 0, 0, 0),
+    (5, 0, 0, 0, 0, 0, _OF, 0, 0, 0), (4, 0, 0, 0, 0, 0, _DF, 0, 0, 0), (2, 0, 0, 0, 0, 0, _ODF, 0, 0, 0),
     (20, 0, 0, 0, 0, 0, 0, 0, 0, 0),
 )
 
