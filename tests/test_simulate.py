@@ -101,6 +101,17 @@ def test_strata_add_up():
     assert sum(r[0] for r in STRATA) == 93
 
 
+def test_strata_put_of_failures_in_bbm_only_as_the_brain_failures_require():
+    # (count, rt, bbm, burden, brain RT, extracranial RT, pattern, brain progression, ...):
+    # an OF brain failure is a BBM patient (original site); the strata give BBM no other OF
+    # failure, so OF splits 15 / 11 (docs/simulator.md, "Brain metastases and OF failures")
+    of = [r for r in STRATA if r[6] == 1]
+    assert all(r[2] == 1 for r in of if r[7] > 0)
+    bbm_of = sum(r[0] for r in of if r[2] == 1)
+    assert bbm_of == sum(r[0] for r in of if r[7] > 0) == 15
+    assert sum(r[0] for r in of) - bbm_of == 11
+
+
 def _counts(s):
     return {k: v for k, v in s.value_counts().to_dict().items() if v > 0}
 
