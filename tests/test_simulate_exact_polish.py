@@ -7,10 +7,9 @@ covariate swapped between random patients of one RT group) so the descent has wo
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from exact_state import canonical_frame, covariate_state
 
-from failpattern._resources import synthetic_path
 from failpattern.simulate._exact_cov import KEYS, _site_violations, indicators
 from failpattern.simulate._exact_polish import _Walled, polish_covariates
 from failpattern.simulate._exact_solo import SOLO, _draw, _fg_many, search_univariate
@@ -23,21 +22,7 @@ CARD = load_study("ni2019")
 
 @pytest.fixture(scope="module")
 def state():
-    f = pd.read_csv(synthetic_path("ni2019_exact.csv"))
-    cause = np.select([f.failure_pattern.eq("OF"), f.failure_pattern.isin(["DF", "ODF"])], [1, 2], 0).astype(np.int64)
-    cx = {"rt": f.any_rt.to_numpy().astype(np.int64), "bbm": f.brain_mets.to_numpy() == 1,
-          "prt": f.prior_rt.to_numpy() == 1, "pd": (f.best_response == "PD").to_numpy(),
-          "t": f.pfs1_months.to_numpy(float), "cause": cause, "event": f.pfs1_event.to_numpy() == 1}
-
-    def flag(a):
-        return np.asarray(a).astype(np.int8)
-
-    st = {"male": flag(f.sex == "male"), "non_adeno": flag(f.histology != "adenocarcinoma"),
-          "ecog2": flag(f.ecog >= 2), "t34": flag(f.t_stage.isin(["T3", "T4"])), "n0": flag(f.n_stage == "N0"),
-          "organs3": flag(f.n_metastatic_organs >= 3), "lesions6": flag(f.n_metastatic_lesions >= 6),
-          **{k: flag(f[f"{k}_mets"]) for k in ("lung", "liver", "adrenal", "bone")},
-          "lines": f.prior_lines.to_numpy(), "resp": f.best_response.map({"CR": 0, "PR": 1, "SD": 2, "PD": 3}).to_numpy(),
-          "age": f.age_years.to_numpy(float), "size": f.primary_tumor_size_cm.to_numpy(float)}
+    cx, st = covariate_state(canonical_frame())
     rng = np.random.default_rng(7)
     for k in SOLO:  # perturb: a few count-preserving swaps within an RT group
         for _ in range(3):

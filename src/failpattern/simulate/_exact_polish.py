@@ -15,6 +15,10 @@ cold with two kinds of move:
   correlated, so swapping one alone moves both models' estimates the wrong way), or
   >= 3 organs together with the four site flags (so the site rule cannot block it).
 
+* jumps (only when ``jumps`` is given, by :mod:`~failpattern.simulate._exact_repair`): a
+  covariate with few carriers moves only between listed placements, each of which keeps
+  its univariate row inside its tolerance; its single and coordinated swaps are off.
+
 Only the models holding a moved covariate are refitted. Counts never change.
 """
 
@@ -124,24 +128,40 @@ class _Walled:
         return out
 
 
-def _joint_moves(cx: dict):
-    """Coordinated count-preserving swaps between two patients of one RT group."""
+#: probability of a jump move (per call of the proposal, when ``jumps`` is given)
+_JUMP = 0.08
+
+
+def _joint_moves(cx: dict, jumps: dict | None = None):
+    """Coordinated count-preserving swaps between two patients of one RT group; with
+    ``jumps`` (key -> array of allowed 0/1 placements, one per row), jumps between those
+    placements instead of any swap of those keys."""
     rt = cx["rt"]
     groups = [np.flatnonzero(rt == g) for g in (0, 1)]
     single = covariate_moves(cx)
+    jumps = jumps or {}
+    jump_keys = tuple(jumps)
+    pairs = tuple(p for p in _PAIRS if not set(p) & set(jump_keys))
+    free = np.array([k not in jumps for k in _KEYS], float)
 
     def flag(st, k):
         return st[k] >= 3.5 if k == "size" else st[k] == 1
 
     def propose(rng, st, weights):
+        if jump_keys and rng.random() < _JUMP:
+            k = jump_keys[rng.integers(len(jump_keys))]
+            rows = jumps[k]
+            return {**st, k: rows[rng.integers(len(rows))].astype(st[k].dtype)}, (k,)
         r = rng.random()
         if r < 0.45:
-            return single(rng, st, list(_KEYS), weights)
+            return single(rng, st, list(_KEYS), weights * free)
         pool = groups[rng.integers(2)]
-        if r < 0.85:
-            keys = _PAIRS[rng.integers(len(_PAIRS))]
-        else:  # >= 3 organs with the site flags: the site rule holds by construction
+        if r < 0.85 and pairs:
+            keys = pairs[rng.integers(len(pairs))]
+        elif "organs3" not in jumps:  # >= 3 organs with the site flags: the site rule holds by construction
             keys = ("organs3",) + _SITES
+        else:
+            return None
         # i and j must differ in the first key (else the swap is a no-op for it)
         f = flag(st, keys[0])[pool]
         i = rng.integers(pool.size)
@@ -162,7 +182,7 @@ def _joint_moves(cx: dict):
 
 
 def polish_covariates(rng: np.random.Generator, card, cx: dict, st: dict, *, iters: int,
-                      t_start: float = 2.0, restarts: int = 3) -> tuple[dict, dict]:
+                      t_start: float = 2.0, restarts: int = 3, jumps: dict | None = None) -> tuple[dict, dict]:
     """Low-temperature anneal of the multivariable covariates with walls at the tolerances.
 
     Parameters
@@ -181,6 +201,9 @@ def polish_covariates(rng: np.random.Generator, card, cx: dict, st: dict, *, ite
         Starting temperature of the first phase (cools geometrically to 0.02).
     restarts : int
         Independent chains from ``st`` (``iters`` shared among them); the best is kept.
+    jumps : dict, optional
+        Covariate key -> 2-D array of allowed placements (one 0/1 row per placement); such
+        a covariate moves only by jumping to another row (``st`` must hold one of them).
 
     Returns
     -------
@@ -204,7 +227,7 @@ def polish_covariates(rng: np.random.Generator, card, cx: dict, st: dict, *, ite
             out["t1.tumor_size"] = loss.table1_size(s["size"])
         return out
 
-    move = _joint_moves(cx)
+    move = _joint_moves(cx, jumps)
 
     def related(parts, k):
         n = KEYS[k]

@@ -83,7 +83,8 @@ def _draw(rng: np.random.Generator, s: dict, cx: dict, k: str, m: int) -> np.nda
 
 
 def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4,
-                       rng: np.random.Generator | None = None, draws: int = DRAWS) -> dict:
+                       rng: np.random.Generator | None = None, draws: int = DRAWS,
+                       keys: tuple = SOLO) -> dict:
     """Random draws, then a steepest descent over swaps, for each covariate of :data:`SOLO`.
 
     Swaps: two patients of one RT group with different values (prior lines among all; a
@@ -107,6 +108,8 @@ def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4
         Source of the random draws; without it the step is deterministic and draws none.
     draws : int
         Random placements drawn per covariate (with ``rng``).
+    keys : tuple of str
+        The covariates searched (a subset of :data:`SOLO`; default all).
 
     Returns
     -------
@@ -120,7 +123,7 @@ def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4
     t, cause, rt = cx["t"], loss.base.cause, cx["rt"]
     times = kernel.prepare_times(t, cause, 1)
     st = dict(st)
-    for k in SOLO:
+    for k in (k for k in SOLO if k in keys):
         name, prefix = KEYS[k], f"t3.uni.{KEYS[k]}"
         if prefix + ".shr" not in loss.tg:
             continue

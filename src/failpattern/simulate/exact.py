@@ -11,12 +11,14 @@ each RT group by weighted sampling without replacement (weights from the fitted
 model, so that e.g. non-adenocarcinoma goes preferentially to OF failures); then
 times are drawn from the fitted model conditionally on each patient's outcome, in
 batches of candidates, keeping the first candidate whose medians all match
-(:mod:`~failpattern.simulate._exact_init`). Four annealing stages then fit the
+(:mod:`~failpattern.simulate._exact_init`). Five fitting stages then fit the
 published *tests* without changing any count: PFS1 times and start dates
 (:func:`~failpattern.simulate._exact_times.fit_pfs1`), which patient carries which
 Table 1 value (:func:`~failpattern.simulate._exact_cov.fit_covariates`), PFS2
 (:func:`~failpattern.simulate._exact_times.fit_pfs2`) and deaths with the
-diagnosis-to-start lags (:func:`~failpattern.simulate._exact_times.fit_deaths`).
+diagnosis-to-start lags (:func:`~failpattern.simulate._exact_times.fit_deaths`), and
+last a repair of the covariate numbers still outside
+(:func:`~failpattern.simulate._exact_repair.repair_covariates`), which moves no time.
 
 Choices where the paper contradicts itself (``docs/simulator.md``): Table 2's
 per-pattern columns are kept (primary only 7, metastasis only 35, both 10; the
@@ -208,8 +210,9 @@ def _sites(rng, s: dict) -> tuple[dict, np.ndarray]:
     return fail, loc
 
 
-#: Annealing moves per stage (PFS1 times, covariates, PFS2, deaths) of :func:`exact_batch`.
-FIT_ITERS = (8000, 36000, 12000, 3000)
+#: Annealing moves per stage (PFS1 times, covariates, PFS2, deaths, covariate repair) of
+#: :func:`exact_batch`.
+FIT_ITERS = (8000, 36000, 12000, 3000, 36000)
 PFS1_RETRIES = 3
 
 
@@ -232,9 +235,9 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
     candidates, max_rounds, attempts : int
         Candidate time sets drawn per round, and rounds x attempts allowed, for the
         starting times.
-    fit_iters : tuple of 4 int
-        Annealing moves of the four fitting stages (PFS1 times, covariates, PFS2,
-        deaths); zeros give the unfitted cohort.
+    fit_iters : tuple of 5 int
+        Annealing moves of the five fitting stages (PFS1 times, covariates, PFS2,
+        deaths, covariate repair); zeros give the unfitted cohort.
 
     Returns
     -------
@@ -246,6 +249,7 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
         If no candidate matches the medians.
     """
     from failpattern.simulate._exact_cov import fit_covariates
+    from failpattern.simulate._exact_repair import repair_covariates
     from failpattern.simulate._exact_times import fit_deaths, fit_pfs1, fit_pfs2, months
 
     s = _strata(rng)
@@ -309,6 +313,11 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
     died, death_day, lag, _ = fit_deaths(rng, card, {"ev2": ev2, "rt": s["rt"], "second": second, "follow": follow},
                                          died, death_day, lag, redraw_lag, iters=fit_iters[3])
     os_d = lag + np.where(died, death_day, follow)
+    # 5. covariate numbers still outside: a last repair (_exact_repair). It moves no covariate
+    # the times above depend on, so they stay; it draws nothing when no number is outside
+    st = repair_covariates(rng, card, cx2, st, iters=fit_iters[4])
+    b.update({k: st[k] for k in keys}, response=st["resp"], age=st["age"], size=st["size"])
+    b = _details(b)
 
     def one(a):
         return np.asarray(a)[None, :]
