@@ -101,3 +101,13 @@ def test_repair_brings_the_univariate_histology_row_back_and_keeps_counts(pertur
     assert _site_violations(new, cx) == 0
     again = repair_covariates(np.random.default_rng(3), CARD, cx, st, iters=600)
     assert all(np.array_equal(new[k], again[k]) for k in new)
+
+
+@pytest.mark.parametrize("fit_iters", [(300, 300, 300, 300), (300, 300, 300, 300, -1), (1, 1, 1, 1, 1.5)])
+def test_exact_batch_names_a_bad_fit_iters(fit_iters):
+    from failpattern.errors import InputError
+    from failpattern.simulate import DEFAULT_PARAMS
+    from failpattern.simulate.exact import exact_batch
+
+    with pytest.raises(InputError, match=r"fit_iters: must be 5 non-negative integers .*got \("):
+        exact_batch(DEFAULT_PARAMS, np.random.default_rng(1), CARD, fit_iters=fit_iters)

@@ -71,12 +71,12 @@ _KEEP = 0.95
 
 
 def _beyond(x: float, target, share: float = 1.0) -> bool:
-    """True when ``x`` lies outside ``share`` x the tolerance of ``target`` (value, tol, rel)."""
+    """True when ``x`` lies outside ``share`` x the tolerance of ``target`` (value, tol,
+    relation), by the comparison's own rule (so ``share=1`` is ``failpattern check``'s verdict)."""
+    from failpattern.study.compare import _within
+
     value, tol, rel = target
-    if not math.isfinite(x):
-        return True
-    d = x - value if rel in ("lt", "le") else (value - x if rel in ("gt", "ge") else abs(x - value))
-    return d > share * tol * (1.0 + 1e-9)
+    return not (math.isfinite(x) and _within(x, value, rel, share * tol))
 
 
 def outside_ids(card, cx: dict, st: dict) -> list[str]:
@@ -135,7 +135,7 @@ def _kept_placements(card, cx: dict, st: dict, k: str) -> np.ndarray | None:
     name = KEYS[k]
     tg = card_targets(card, [f"t3.uni.{name}.shr", f"t3.uni.{name}.p"], factor=1.0)
     X = indicators({**st, k: rows.T}, cx)[name]
-    cause = CovariateLoss(card, cx).cause
+    cause = cx["cause"]
     shr, z = _fg_many(X, cx["t"], cause, kernel.prepare_times(cx["t"], cause, 1))
     p = 2.0 * ndtr(-np.abs(z))
     keep = [r for r in range(rows.shape[0])

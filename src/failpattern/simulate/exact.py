@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from failpattern.errors import FailpatternError
+from failpattern.errors import FailpatternError, InputError
 from failpattern.simulate._exact_init import (
     _initial_pfs1,
     _initial_pfs2,
@@ -210,6 +210,19 @@ def _sites(rng, s: dict) -> tuple[dict, np.ndarray]:
     return fail, loc
 
 
+#: the 0/1 Table 1 covariates of the covariate stage's state (besides lines, response, age, size)
+_COV_FLAGS = ("male", "non_adeno", "ecog2", "t34", "n0", "organs3", "lesions6", "lung", "liver", "adrenal", "bone")
+
+
+def _with_covariates(b: dict, st: dict) -> dict:
+    """``b`` with the covariate stage's (or the repair's) state ``st`` written back, and
+    the details derived from it (ECOG, stages, organ and lesion counts) recomputed."""
+    b = dict(b)
+    b.update({k: st[k] for k in _COV_FLAGS}, prior_lines=st["lines"], response=st["resp"], age=st["age"],
+             size=st["size"])
+    return _details(b)
+
+
 #: Annealing moves per stage (PFS1 times, covariates, PFS2, deaths, covariate repair) of
 #: :func:`exact_batch`.
 FIT_ITERS = (8000, 36000, 12000, 3000, 36000)
@@ -245,9 +258,15 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
 
     Raises
     ------
+    InputError
+        If ``fit_iters`` is not 5 non-negative integers.
     FailpatternError
         If no candidate matches the medians.
     """
+    if len(fit_iters) != len(FIT_ITERS) or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0
+                                               for k in fit_iters):
+        raise InputError(f"fit_iters: must be {len(FIT_ITERS)} non-negative integers (moves of the PFS1 times, "
+                         f"covariates, PFS2, deaths and covariate repair stages); got {fit_iters!r}")
     from failpattern.simulate._exact_cov import fit_covariates
     from failpattern.simulate._exact_repair import repair_covariates
     from failpattern.simulate._exact_times import fit_deaths, fit_pfs1, fit_pfs2, months
@@ -274,14 +293,12 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
         follow = CUTOFF_DAY - start
         pfs1_d = np.where(prog, pfs1_d, follow)
         # 2. which patient carries which Table 1 value
-        keys = ("male", "non_adeno", "ecog2", "t34", "n0", "organs3", "lesions6", "lung", "liver", "adrenal", "bone")
-        st = {k: np.asarray(b[k]).copy() for k in keys}
+        st = {k: np.asarray(b[k]).copy() for k in _COV_FLAGS}
         st.update(lines=b["prior_lines"].copy(), resp=b["response"].copy(), age=b["age"].copy(), size=b["size"].copy())
         cx2 = {"rt": s["rt"], "bbm": cx["bbm"], "prt": cx["prt"], "pd": cx["pd"], "t": months(pfs1_d),
                "cause": np.select([s["pattern"] == _OF, s["pattern"] > 1], [1, 2], 0).astype(np.int64), "event": prog}
         st, _ = fit_covariates(rng, card, cx2, st, iters=fit_iters[1])
-        b.update({k: st[k] for k in keys}, prior_lines=st["lines"], response=st["resp"], age=st["age"], size=st["size"])
-        b = _details(b)
+        b = _with_covariates(b, st)
         lag = lag_days(p, b["prior_lines"], *u_lag)
         # 3. after progression: CBPD, next therapy, PFS2
         follow2 = np.where(prog, follow - pfs1_d, 0)
@@ -315,9 +332,7 @@ def exact_batch(p: Params, rng: np.random.Generator, card, *, tol: float = 0.45,
     os_d = lag + np.where(died, death_day, follow)
     # 5. covariate numbers still outside: a last repair (_exact_repair). It moves no covariate
     # the times above depend on, so they stay; it draws nothing when no number is outside
-    st = repair_covariates(rng, card, cx2, st, iters=fit_iters[4])
-    b.update({k: st[k] for k in keys}, response=st["resp"], age=st["age"], size=st["size"])
-    b = _details(b)
+    b = _with_covariates(b, repair_covariates(rng, card, cx2, st, iters=fit_iters[4]))
 
     def one(a):
         return np.asarray(a)[None, :]
