@@ -7,19 +7,23 @@ takes the univariate histology row far from its published SHR of 0.19.
 
 from __future__ import annotations
 
-import importlib
 from math import comb
 
 import numpy as np
 import pytest
 from exact_state import canonical_frame, covariate_state
 
-from failpattern.simulate._exact_cov import _site_violations
+from failpattern.simulate._exact_cov import _SITES, _site_violations
 from failpattern.simulate._exact_repair import (
+    _distance,
     _kept_placements,
+    _rank,
+    _swap_families,
     outside_ids,
     placements,
     repair_covariates,
+    swap_descent,
+    swapped_state,
 )
 from failpattern.study import compare, load_study, run_plan
 
@@ -66,17 +70,15 @@ def test_outside_ids_are_the_checks_covariate_numbers_outside(perturbed):
     assert sorted(ours) == sorted(theirs)
 
 
-def test_repair_draws_nothing_when_no_covariate_number_is_outside(monkeypatch):
-    repair = importlib.import_module("failpattern.simulate._exact_repair")  # the package exports a simulate()
-
+def test_repair_draws_nothing_when_no_covariate_number_is_outside(perturbed):
     cx, st = covariate_state(canonical_frame())
-    assert outside_ids(CARD, cx, st) == ["t3.multi.tumor_size.shr"]  # the shipped cohort's one miss
-    monkeypatch.setattr(repair, "outside_ids", lambda card, cx, st: [])
+    assert outside_ids(CARD, cx, st) == []  # the shipped cohort: nothing outside
     rng = np.random.default_rng(4)
     before = rng.bit_generator.state
     assert repair_covariates(rng, CARD, cx, st, iters=500) is st
     assert rng.bit_generator.state == before
-    monkeypatch.undo()
+    cx, st = covariate_state(perturbed)
+    assert outside_ids(CARD, cx, st)
     assert repair_covariates(rng, CARD, cx, st, iters=0) is st  # 0 moves: the stage is off
     assert rng.bit_generator.state == before
 
@@ -88,7 +90,10 @@ def test_repair_brings_the_univariate_histology_row_back_and_keeps_counts(pertur
     assert kept is not None and 0 < len(kept) < comb(80, 1) * comb(13, 2)
     new = repair_covariates(np.random.default_rng(3), CARD, cx, st, iters=600)
     after = outside_ids(CARD, cx, new)
-    assert len(after) < len(before)
+    assert len(before) == 11
+    # the third chain's single-swap descent takes its last two numbers in (>= 3 organs,
+    # tumour size); the first two chains end with 1 and 4 outside
+    assert after == []
     assert not {"t3.uni.histology.shr", "t3.uni.histology.p"} & set(after)
     assert any(np.array_equal(new["non_adeno"], r) for r in kept)  # moved only among kept placements
     for k in st:
@@ -111,3 +116,61 @@ def test_exact_batch_names_a_bad_fit_iters(fit_iters):
 
     with pytest.raises(InputError, match=r"fit_iters: must be 5 non-negative integers .*got \("):
         exact_batch(DEFAULT_PARAMS, np.random.default_rng(1), CARD, fit_iters=fit_iters)
+
+
+def test_distance_and_rank_on_hand_examples():
+    two_sided, below = (2.45, 0.05, "eq"), (0.001, 0.0005, "lt")
+    assert _distance(2.55, two_sided) == pytest.approx(2.0)
+    assert _distance(2.40, two_sided) == pytest.approx(1.0)
+    assert _distance(0.0001, below) == 0.0  # inside a one-sided bound: no distance at all
+    assert _distance(0.002, below) == pytest.approx(2.0)
+    assert _distance(float("nan"), two_sided) == float("inf")
+    tg = {"a": two_sided, "b": below, "c": (1.0, 0.1, "eq")}
+    # a outside by 1 tolerance beyond its edge, b inside, c inside at 0.5 tolerance
+    assert _rank({"a": 2.55, "b": 0.0002, "c": 1.05}, tg) == pytest.approx((1, 2.0, 0.5))
+    assert _rank({"a": 2.45, "b": 0.0002, "c": 1.0}, tg) == (0, 0.0, 0.0)
+
+
+def test_swap_families_list_every_allowed_swap():
+    # patients 0-3 without RT, 4-6 with; >= 3 organs: 0 (brain and three sites) and 4; 1 has two sites
+    cx = {"rt": np.array([0, 0, 0, 0, 1, 1, 1]), "bbm": np.array([1, 0, 0, 0, 0, 0, 0], bool),
+          "pd": np.array([0, 0, 0, 1, 0, 0, 0], bool)}
+    zero = np.zeros(7, np.int8)
+    st = {"organs3": np.array([1, 0, 0, 0, 1, 0, 0], np.int8), "lung": np.array([1, 1, 0, 0, 1, 0, 0], np.int8),
+          "liver": np.array([1, 1, 0, 0, 0, 0, 0], np.int8), "adrenal": np.array([1, 0, 0, 0, 0, 0, 0], np.int8),
+          "bone": zero, "resp": np.array([0, 2, 1, 3, 2, 2, 0]), "size": np.array([4.0, 2.0, 3.5, 1.0, 2.0, 3.6, 5.0])}
+    fam = {moved: {tuple(p) for p in pairs} for moved, pairs in _swap_families(cx, st, ("organs3", "resp", "size"))}
+    # alone, 0 cannot give up >= 3 organs (four flagged sites); with the sites it can, except
+    # to 1 (0's brain flag stays, and with 1's two sites 0 would hold three)
+    assert fam[("organs3",)] == {(4, 5), (4, 6)}
+    assert fam[("organs3", "lung", "liver", "adrenal", "bone")] == {(0, 2), (0, 3), (4, 5), (4, 6)}
+    # response across RT groups among patients not progressing at the first scan (3 is PD)
+    assert fam[("resp",)] == {(i, j) for i in (0, 2, 6) for j in (1, 4, 5)}
+    # tumour size across the 3.5 cm cut, within each RT group
+    assert fam[("size",)] == {(0, 1), (0, 3), (2, 1), (2, 3), (5, 4), (6, 4)}
+
+
+def test_swap_descent_finds_the_swap_that_brings_the_number_back():
+    cx, st = covariate_state(canonical_frame())
+    assert outside_ids(CARD, cx, st) == []
+    assert swap_descent(CARD, cx, st) is st  # nothing outside: nothing to do
+    # two non-RT patients exchange tumour sizes across the 3.5 cm cut: the multivariable
+    # lesion SHR leaves its tolerance
+    assert cx["rt"][15] == cx["rt"][10] == 0 and (st["size"][15] >= 3.5) != (st["size"][10] >= 3.5)
+    bad = swapped_state(st, ("size",), 15, 10)
+    assert outside_ids(CARD, cx, bad) == ["t3.multi.met_lesions.shr"]
+    new = swap_descent(CARD, cx, bad)
+    assert outside_ids(CARD, cx, new) == []
+    changed = [k for k in st if not np.array_equal(new[k], bad[k])]
+    assert changed and set(changed) <= {"non_adeno", "size", "organs3", "lesions6", "resp", *_SITES}
+    # one round sufficed: one swap, so two patients exchanged their values of the moved keys
+    moved = {tuple(np.flatnonzero(np.asarray(new[k]) != np.asarray(bad[k]))) for k in changed}
+    assert len(moved) == 1 and len(next(iter(moved))) == 2
+    for k in changed:
+        if k != "resp":
+            for g in (0, 1):
+                m = cx["rt"] == g
+                assert sorted(new[k][m]) == sorted(bad[k][m]), k
+    assert _site_violations(new, cx) == 0
+    kept = swap_descent(CARD, cx, bad, fixed=("size",))  # sizes stay where they are
+    assert np.array_equal(kept["size"], bad["size"])

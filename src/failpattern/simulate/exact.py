@@ -38,7 +38,14 @@ from failpattern.simulate._exact_init import (
     _pick,
     _pick_within,
 )
-from failpattern.simulate.generate import CUTOFF_DAY, DPM, SITES, Batch, lag_days
+from failpattern.simulate.generate import (
+    CUTOFF_DAY,
+    DPM,
+    SITES,
+    Batch,
+    lag_days,
+    organ_bounds,
+)
 from failpattern.simulate.model import Params
 
 __all__ = ["EXACT_MEDIANS", "STRATA", "exact_batch"]
@@ -165,7 +172,7 @@ def _details(b: dict) -> dict:
     b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4), np.where(size <= 3.0, 1, 2))
     b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55))
     flagged = b["brain"].astype(int) + sum(b[k].astype(int) for k in ("lung", "liver", "adrenal", "bone"))
-    lo, hi = np.where(b["organs3"] == 1, 3, 1), np.where(b["organs3"] == 1, 6, 2)
+    lo, hi = organ_bounds(b["organs3"], b["lesions6"])
     base = np.clip(flagged, lo, hi)
     b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
     ul = u[4]

@@ -239,10 +239,10 @@ def finish_baseline(b: dict) -> dict:
     b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4),
                             np.where(b["size"] <= 3.0, 1, 2)).astype(np.int8)
     b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55)).astype(np.int8)
-    # organ count: the Table 1 category decides (1-2 or 3-6); within it, at least the flagged sites
+    # organ count: the Table 1 category decides (1-2 or 3-6); within it, at least the flagged
+    # sites, and at most 5 with 1-5 lesions (each organ holds at least one lesion)
     flagged = sum(b[s] for s in ("lung", "liver", "brain", "adrenal", "bone")).astype(np.int64)
-    lo = np.where(b["organs3"] == 1, 3, 1)
-    hi = np.where(b["organs3"] == 1, 6, 2)
+    lo, hi = organ_bounds(b["organs3"], b["lesions6"])
     base = np.clip(flagged, lo, hi)
     b["organs"] = np.minimum(base + np.floor(u[3] * (hi - base + 1)), hi).astype(np.int64)
     b["lesions"] = np.where(b["lesions6"] == 1, 6 + np.floor(-np.log1p(-u[4]) * 6),
@@ -250,6 +250,14 @@ def finish_baseline(b: dict) -> dict:
                             ).clip(1, None).astype(np.int64)
     b["lesions"] = np.where(b["lesions6"] == 1, b["lesions"], np.minimum(b["lesions"], 5))
     return b
+
+
+def organ_bounds(organs3, lesions6) -> tuple[np.ndarray, np.ndarray]:
+    """Fewest and most metastatic organs a patient may have: 1-2 or 3-6 by the Table 1
+    category ``organs3``, and at most 5 with 1-5 lesions (``lesions6`` 0), as every organ
+    counted holds at least one lesion."""
+    organs3, lesions6 = np.asarray(organs3), np.asarray(lesions6)
+    return np.where(organs3 == 1, 3, 1), np.where(organs3 == 1, np.where(lesions6 == 1, 6, 5), 2)
 
 
 def lag_days(p: Params, prior_lines, u, u2) -> np.ndarray:
