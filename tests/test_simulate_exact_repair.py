@@ -92,7 +92,7 @@ def test_repair_brings_the_univariate_histology_row_back_and_keeps_counts(pertur
     after = outside_ids(CARD, cx, new)
     assert len(before) == 11
     # the third chain's single-swap descent takes its last two numbers in (>= 3 organs,
-    # tumour size); the first two chains end with 1 and 4 outside
+    # tumour size); the first two chains end with 1 and 3 outside
     assert after == []
     assert not {"t3.uni.histology.shr", "t3.uni.histology.p"} & set(after)
     assert any(np.array_equal(new["non_adeno"], r) for r in kept)  # moved only among kept placements

@@ -232,10 +232,11 @@ def _swapped(a: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def swap_descent(card, cx: dict, st: dict, *, rounds: int = SWAP_ROUNDS, fixed=()) -> dict:
     """Steepest descent over single swaps (:func:`_swap_families`; keys in ``fixed`` stay).
 
-    Each round makes the swap that leaves the fewest covariate numbers outside (ties: the
-    least summed distance outside, then the most room inside), if that is fewer than
-    before; at most ``rounds`` rounds, none once nothing is outside, and none after a
-    round that finds no such swap. Only the covariates of a model holding a number outside are swapped (no
+    Each round makes the swap that leaves the fewest covariate numbers outside, then the
+    least summed distance outside (ties: the most room inside), if it improves on the
+    state by one of those two (a swap that only brings a number nearer its tolerance can
+    open the way for the next); at most ``rounds`` rounds, none once nothing is outside,
+    and none after a round that finds no such swap. Only the covariates of a model holding a number outside are swapped (no
     other swap can bring a number in). Deterministic: it draws no random number.
 
     Why: the polish is an anneal, and its last state can sit one swap away from a state
@@ -278,7 +279,7 @@ def swap_descent(card, cx: dict, st: dict, *, rounds: int = SWAP_ROUNDS, fixed=(
                 cand = {**ind, **{n: cols[n][:, c] for n in names}}
                 cand = {**values, **unis[c], **_model_values(base, tg, cx, cand, names, unis=False)}
                 r = _rank(cand, tg)
-                if r[0] < rank[0] and (best is None or r < best[0]):
+                if r[:2] < rank[:2] and (best is None or r < best[0]):
                     best = (r, moved, int(i), int(j), cand)
         if best is None:
             break
