@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pandas as pd
@@ -278,9 +277,7 @@ def test_no_competing_is_cox_breslow(data):
     np.testing.assert_allclose(res.coef, _cox_breslow(X, time, cause == 1), rtol=1e-5, atol=1e-6)
 
 
-def test_no_competing_matches_failpattern_cox_if_present():
-    if importlib.util.find_spec("failpattern.stats.cox") is None:
-        pytest.skip("failpattern.stats.cox not written yet")
+def test_no_competing_matches_failpattern_cox():
     from failpattern.stats.cox import cox
     lung = dataset("lung")
     theirs = cox(lung, duration="time", event="event", covariates=["age", "sex"], ties="breslow")
