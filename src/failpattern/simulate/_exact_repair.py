@@ -71,7 +71,7 @@ __all__ = ["CHAINS", "MAX_PLACEMENTS", "SOLO_ROUNDS", "SWAP_ROUNDS", "outside_id
 MAX_PLACEMENTS = 100_000
 #: rounds of new random draws for a univariate-only covariate still outside
 SOLO_ROUNDS = 5
-#: independent chains of steps 2-3 at most (the first leaving nothing outside ends them)
+#: independent chains of steps 2-4 at most (the first leaving nothing outside ends them)
 CHAINS = 4
 #: rounds of the single-swap descent that ends each chain
 SWAP_ROUNDS = 3
@@ -236,8 +236,9 @@ def swap_descent(card, cx: dict, st: dict, *, rounds: int = SWAP_ROUNDS, fixed=(
     least summed distance outside (ties: the most room inside), if it improves on the
     state by one of those two (a swap that only brings a number nearer its tolerance can
     open the way for the next); at most ``rounds`` rounds, none once nothing is outside,
-    and none after a round that finds no such swap. Only the covariates of a model holding a number outside are swapped (no
-    other swap can bring a number in). Deterministic: it draws no random number.
+    and none after a round that finds no such swap. Only the covariates of a model that
+    holds a number outside are swapped: any other swap moves only numbers inside, so it
+    cannot improve on either count. Deterministic: it draws no random number.
 
     Why: the polish is an anneal, and its last state can sit one swap away from a state
     with fewer numbers outside; listing the swaps finds that swap for certain. The
