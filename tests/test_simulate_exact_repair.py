@@ -23,8 +23,8 @@ from failpattern.simulate._exact_repair import (
     placements,
     repair_covariates,
     swap_descent,
-    swapped_state,
 )
+from failpattern.simulate._exact_solo import swapped_state
 from failpattern.study import compare, load_study, run_plan
 
 CARD = load_study("ni2019")

@@ -60,12 +60,18 @@ from failpattern.simulate._exact_cov import (
     indicators,
 )
 from failpattern.simulate._exact_polish import _KEYS, polish_covariates
-from failpattern.simulate._exact_solo import SOLO, _fg_many, search_univariate
+from failpattern.simulate._exact_solo import (
+    SOLO,
+    _fg_many,
+    _swapped,
+    search_univariate,
+    swapped_state,
+)
 from failpattern.simulate._exact_times import fg_uni
 from failpattern.stats.twosample import _mann_whitney
 
 __all__ = ["CHAINS", "MAX_PLACEMENTS", "SOLO_ROUNDS", "SWAP_ROUNDS", "outside_ids", "placements", "repair_covariates",
-           "swap_descent", "swapped_state"]
+           "swap_descent"]
 
 #: most placements of one covariate that step 1 lists (three carriers among 93: 43,911)
 MAX_PLACEMENTS = 100_000
@@ -221,14 +227,6 @@ def _swap_families(cx: dict, st: dict, keys) -> list[tuple[tuple, np.ndarray]]:
     return out
 
 
-def _swapped(a: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """One column per pair: ``a`` with the entries of the pair exchanged."""
-    cols = np.repeat(np.asarray(a)[:, None], len(pairs), axis=1)
-    c = np.arange(len(pairs))
-    cols[pairs[:, 0], c], cols[pairs[:, 1], c] = cols[pairs[:, 1], c], cols[pairs[:, 0], c]
-    return cols
-
-
 def swap_descent(card, cx: dict, st: dict, *, rounds: int = SWAP_ROUNDS, fixed=()) -> dict:
     """Steepest descent over single swaps (:func:`_swap_families`; keys in ``fixed`` stay).
 
@@ -288,15 +286,6 @@ def swap_descent(card, cx: dict, st: dict, *, rounds: int = SWAP_ROUNDS, fixed=(
         st = swapped_state(st, moved, i, j)
     return st
 
-
-def swapped_state(st: dict, keys, i: int, j: int) -> dict:
-    """``st`` with patients ``i`` and ``j`` exchanging their values of ``keys`` (a copy)."""
-    new = dict(st)
-    for k in keys:
-        v = np.array(st[k])
-        v[i], v[j] = v[j], v[i]
-        new[k] = v
-    return new
 
 
 def repair_covariates(rng: np.random.Generator, card, cx: dict, st: dict, *, iters: int) -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 from failpattern.simulate._exact_cov import _SITES, KEYS, indicators
 from failpattern.simulate._exact_polish import _OUTSIDE, _Walled
 
-__all__ = ["DRAWS", "SOLO", "search_univariate"]
+__all__ = ["DRAWS", "SOLO", "search_univariate", "swapped_state"]
 
 #: covariates in no multivariable model: each moves only its own univariate Fine-Gray row
 SOLO = ("age", "male", "ecog2", "t34", "n0", "lung", "liver", "adrenal", "bone", "lines")
@@ -80,6 +80,24 @@ def _draw(rng: np.random.Generator, s: dict, cx: dict, k: str, m: int) -> np.nda
         pick = np.argsort(rng.random((pool.size, m)), axis=0)[:carriers]  # first `carriers` of a shuffle
         out[pool[pick], np.arange(m)[None, :]] = 1
     return out
+
+
+def _swapped(a: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """One column per pair: ``a`` with the entries of the pair exchanged."""
+    cols = np.repeat(np.asarray(a)[:, None], len(pairs), axis=1)
+    c = np.arange(len(pairs))
+    cols[pairs[:, 0], c], cols[pairs[:, 1], c] = cols[pairs[:, 1], c], cols[pairs[:, 0], c]
+    return cols
+
+
+def swapped_state(st: dict, keys, i: int, j: int) -> dict:
+    """``st`` with patients ``i`` and ``j`` exchanging their values of ``keys`` (a copy)."""
+    new = dict(st)
+    for k in keys:
+        v = np.array(st[k])
+        v[i], v[j] = v[j], v[i]
+        new[k] = v
+    return new
 
 
 def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4,
@@ -142,15 +160,10 @@ def search_univariate(card, cx: dict, st: dict, *, rounds: int = 6, top: int = 4
             return np.array([loss.pair(prefix, float(a), float(b)) for a, b in zip(shr, z)])
 
         def scored(x, i, j):
-            X = np.repeat(x[:, None], i.size, 1)
-            X[i, np.arange(i.size)] = ~X[i, np.arange(i.size)]
-            X[j, np.arange(j.size)] = ~X[j, np.arange(j.size)]
-            return losses(X)
+            return losses(_swapped(x, np.column_stack([i, j])))
 
         def apply(s, i, j, k=k):
-            v = s[k].copy()
-            v[i], v[j] = s[k][j], s[k][i]
-            return {**s, k: v}
+            return swapped_state(s, (k,), i, j)
 
         x0 = indicators(st, cx)[name]
         current = float(losses(x0[:, None])[0])
