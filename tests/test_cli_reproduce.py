@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from failpattern._resources import synthetic_path
 from failpattern.cli.analyze import analyze
-from failpattern.cli.reproduce import check, load_cohort_for_cli, reproduce
+from failpattern.cli.common import load_cohort_for_cli
+from failpattern.cli.reproduce import check, reproduce
 from failpattern.report.tables import comparison_display
 from failpattern.study.card import load_study
 

@@ -14,6 +14,7 @@ from failpattern.report import OutputExistsError, write_report
 from failpattern.report import figures as report_figures
 from failpattern.report import markdown as report_markdown
 from failpattern.report.tables import comparison_display, fmt_value, section_key
+from failpattern.output import MANIFEST_NAME
 from failpattern.report.write import output_folder
 from failpattern.study.card import load_study
 from failpattern.study.compare import compare
@@ -47,7 +48,7 @@ def test_output_folder_moves_into_place_only_when_complete(tmp_path):
     target = tmp_path / "out"
     with output_folder(target) as tmp:
         (tmp / "a.txt").write_text("x")
-        assert not target.exists() and tmp.parent == tmp_path
+        assert not target.exists() and tmp.parent.parent == tmp_path  # built beside the target
     assert (target / "a.txt").read_text() == "x"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left beside it
 
@@ -60,27 +61,30 @@ def test_output_folder_error_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_folder_refused_without_force_replaced_with_force(tmp_path):
+def _old_report(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
+    with output_folder(target) as tmp:
+        (tmp / "old.txt").write_text("old")
+    return target
+
+
+def test_existing_folder_refused_without_force_replaced_with_force(tmp_path):
+    target = _old_report(tmp_path)
     with pytest.raises(OutputExistsError, match="--force"), output_folder(target):
         pass
     assert (target / "old.txt").exists()
     with output_folder(target, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST_NAME, "new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_force_error_keeps_the_old_report(tmp_path):
-    target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
+    target = _old_report(tmp_path)
     with pytest.raises(RuntimeError), output_folder(target, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
         raise RuntimeError("boom")
-    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST_NAME, "old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
@@ -97,7 +101,8 @@ def test_write_report_exception_leaves_no_partial_folder(tmp_path, plan, compari
 
 def test_write_report_files_and_json(tmp_path, plan, comparison, card, no_figures):
     out = write_report(plan, comparison, tmp_path / "out", card=card, cohort_label="canonical", seed=None)
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.md", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["failpattern-manifest.json", "figures", "report.html", "report.md",
+                                                     "results.json"]
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert set(data) >= {"metadata", "summary", "comparison", "values", "skipped", "exclusions", "figures"}
     assert data["metadata"]["cohort"] == "canonical" and data["metadata"]["failpattern_version"]

@@ -81,7 +81,7 @@ def test_dask_local_cluster_gives_the_same_study(reference, tmp_path):
         r = _run("--replicates", N, "--seed", SEED, "--out", tmp_path, "--scheduler", cluster.scheduler_address,
                  "--quiet")
     assert r.exit_code == 0, r.output
-    got = pd.read_csv(tmp_path / "summary.csv")
+    got = pd.read_csv(tmp_path / "summary" / "summary.csv")
     want = pd.read_csv(_csv(reference.table, tmp_path / "want.csv"))
     pd.testing.assert_frame_equal(got, want)
 
@@ -96,27 +96,27 @@ def test_command_prints_and_writes_table_and_figures(reference, tmp_path):
     assert r.exit_code == 0, r.output
     for name in ("summary.csv", "summary.md", "study_power.png", "study_power.svg", "study_estimates.png",
                  "study_estimates.svg"):
-        assert (tmp_path / name).stat().st_size > 0, name
+        assert (tmp_path / "summary" / name).stat().st_size > 0, name
     assert "pfs1.median.all" in r.output and "power" in r.output and "published numbers" in r.output
-    table = pd.read_csv(tmp_path / "summary.csv")
+    table = pd.read_csv(tmp_path / "summary" / "summary.csv")
     assert len(table) == len(reference.table)
-    md = (tmp_path / "summary.md").read_text()
+    md = (tmp_path / "summary" / "summary.md").read_text()
     assert md.count("\n| ") == len(table) + 1  # header + one line per number
 
 
 def test_interrupted_study_resumes_and_other_parameters_need_force(tmp_path):
     assert _run("--replicates", N, "--seed", 3, "--out", tmp_path, "--workers", 1, "--quiet").exit_code == 0
-    first = (tmp_path / "summary.csv").read_text()
+    first = (tmp_path / "summary" / "summary.csv").read_text()
     chunks = sorted((tmp_path / "replicates" / "chunks").iterdir())
     chunks[-1].unlink()  # as if stopped before the last chunk
     r = _run("--replicates", N, "--seed", 3, "--out", tmp_path, "--workers", 1)
     assert r.exit_code == 0 and "already on disk" in r.output
-    assert (tmp_path / "summary.csv").read_text() == first
+    assert (tmp_path / "summary" / "summary.csv").read_text() == first
     other = _run("--replicates", N, "--seed", 4, "--out", tmp_path, "--workers", 1, "--quiet")
     assert other.exit_code == 2 and "different replicate study" in other.output and "--force" in other.output
     forced = _run("--replicates", N, "--seed", 4, "--out", tmp_path, "--workers", 1, "--quiet", "--force")
     assert forced.exit_code == 0
-    assert (tmp_path / "summary.csv").read_text() != first
+    assert (tmp_path / "summary" / "summary.csv").read_text() != first
 
 
 def test_bad_options_exit_2(tmp_path):

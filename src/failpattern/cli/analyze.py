@@ -22,14 +22,27 @@ from pathlib import Path
 
 import click
 
-from failpattern.cohort import load_cohort
+from failpattern.cli.common import (
+    EXIT_DISAGREE,
+    Command,
+    OutFolder,
+    check_out_for_cli,
+    compare_for_cli,
+    comparison_text,
+    exclusions_text,
+    fail,
+    load_card_for_cli,
+    load_cohort_for_cli,
+    n_disagreeing,
+    run_for_cli,
+    summary_line,
+    write_for_cli,
+)
 from failpattern.cohort.dates import DAYS_PER_MONTH
-from failpattern.cohort.problems import CohortError, format_problems
+from failpattern.cohort.problems import format_problems
 from failpattern.errors import InputError
 
-__all__ = ["analyze", "exclusions_text", "summary_text"]
-
-EXIT_BAD_INPUT = 2
+__all__ = ["analyze", "summary_text"]
 
 
 def _study(card: str | None) -> str | None:
@@ -101,42 +114,28 @@ def summary_text(cohort, study: str | None = None) -> str:
     return "\n".join(out)
 
 
-def exclusions_text(plan_result) -> str:
-    """The "Exclusions" block: patients left out per analysis, counted, then listed."""
-    from failpattern.report.content import exclusion_counts
-
-    frame = plan_result.exclusions_frame()
-    if frame.empty:
-        return "== Exclusions ==\nno patient was excluded from any analysis"
-    out = ["== Exclusions ==", (f"{len(frame)} exclusion(s) (patient x analysis) in "
-                                f"{frame['analysis'].nunique()} analyses:")]
-    counts = exclusion_counts(frame)
-    width = max(len(a) for a in counts["analysis"])
-    out += [f"  {r.analysis:<{width}}  {r.excluded:>4} excluded  ({r.reasons})" for r in counts.itertuples()]
-    out.append("")
-    for r in frame.itertuples():
-        line = "" if r.line is None or r.line != r.line else f" (line {int(r.line)})"
-        out.append(f"  excluded from {r.analysis}: patient {r.patient_id}{line}: {r.reason}")
-    return "\n".join(out)
-
-
-@click.command("analyze", short_help="Validate a cohort file and run the paper's analyses on it.",
+@click.command("analyze", cls=Command, short_help="Validate a cohort file and run the paper's analyses on it.",
                context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study", metavar="CARD", default=None,
               help="Study card (name such as ni2019, or a .yaml path): compare every value with its published "
                    "number, as `failpattern reproduce` does.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OutFolder(), default=None,
               help="Write the report folder here (report.html, report.md, results.json, figures/). "
                    "Default: print only.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new report is complete).")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it is a report folder failpattern wrote (only once the new report is "
+                   "complete; never the current or home folder, a folder holding FILE, or a folder with "
+                   "files failpattern did not write).")
+@click.option("--problems-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every problem of a bad file here (the console shows the first 50).")
 @click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(["default", "strict", "loose"]), default="default",
               show_default=True, help="Tolerance profile of the comparison (with --study).")
 @click.option("--days-per-month", type=float, default=DAYS_PER_MONTH, show_default=True,
               help="Month length used when durations are derived from dates (365.25 / 12).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV file (default UTF-8).")
-def analyze(file: Path, study: str | None, out: Path | None, force: bool, profile: str, days_per_month: float,
-            encoding: str | None) -> None:
+def analyze(file: Path, study: str | None, out: Path | None, force: bool, problems_file: Path | None, profile: str,
+            days_per_month: float, encoding: str | None) -> None:
     """Run the Ni et al. 2019 analysis plan on your cohort FILE (.csv, .xlsx, .parquet).
 
     Checks the file first: on problems, lists all of them (line, patient,
@@ -147,36 +146,21 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, profil
     beside the published number with a verdict (as `failpattern reproduce`
     does for the canonical cohort). With --out, writes the report folder.
     """
-    from failpattern.cli.reproduce import (
-        _compare,
-        check_out_for_cli,
-        comparison_text,
-        load_card_for_cli,
-        run_for_cli,
-        summary_line,
-        write_for_cli,
-    )
-
     try:
         card_name = _study(study)
-        if out is not None:
-            check_out_for_cli(out, force)
-        cohort = load_cohort(file, days_per_month=days_per_month, encoding=encoding)
-    except CohortError as exc:
-        click.echo(format_problems(exc.problems, str(file)), err=True)
-        click.echo("fix these in the file and run again; the format is described in "
-                   "docs/cohort-format.md", err=True)
-        raise SystemExit(EXIT_BAD_INPUT) from None
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        fail(f"error: {exc}")
+    if out is not None:
+        check_out_for_cli(out, force, (file,))
+    cohort, _ = load_cohort_for_cli(file, days_per_month=days_per_month, encoding=encoding,
+                                    problems_file=problems_file)
     card = load_card_for_cli(card_name)  # the plan is the ni2019 card's unless --study names another
     click.echo(summary_text(cohort, card_name))
     plan = run_for_cli(cohort, card)
     comparison = None
     click.echo("")
     if card_name is not None:
-        comparison = _compare(plan, card, profile)
+        comparison = compare_for_cli(plan, card, profile)
         click.echo(comparison_text(comparison, card))
         click.echo("")
         click.echo(summary_line(comparison))
@@ -194,6 +178,8 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, profil
     click.echo(exclusions_text(plan))
     if out is not None:
         path = write_for_cli(plan, comparison, out, force, cohort_label=str(file), card=card,
-                             profile=profile if comparison is not None else None)
+                             profile=profile if comparison is not None else None, inputs=(file,))
         click.echo("")
         click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/)")
+    if n_disagreeing(comparison):
+        raise SystemExit(EXIT_DISAGREE)

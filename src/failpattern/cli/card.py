@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from failpattern.cli.common import Command
 from failpattern.errors import FailpatternError
 
 if TYPE_CHECKING:  # pandas is imported only when the command runs, not when it is registered
@@ -66,7 +67,7 @@ def _summary(study) -> str:
     return "\n".join(out)
 
 
-@click.command("card")
+@click.command("card", cls=Command)
 @click.argument("name_or_path", required=False, default="ni2019")
 @click.option("--aggregates", is_flag=True, help="Recompute from the published counts and compare (exact reproduction).")
 @click.option("--all", "show_all", is_flag=True, help="With --aggregates: also list percentages and sums, not only tests.")

@@ -8,10 +8,12 @@ reproduced one with the verdict, then writes a report folder (HTML, Markdown,
 JSON, figures). ``check`` is the same run reduced to a yes/no for scripts and
 CI: exit 0 when every number that has a tolerance lies inside it.
 
-Exit codes (both commands): 0 success; 1 (``check`` only) numbers outside
-their tolerance; 2 bad input — a cohort file that breaks the format (every
-problem is listed, aligned, on stderr), an unknown study card, an existing
-``--out`` without ``--force``. Never a traceback for bad input.
+Exit codes (both commands, as every command's: :mod:`failpattern.cli.common`):
+0 every judged number agrees; 1 some number is outside its tolerance (the
+report is still written); 2 bad input or a refused request — a cohort file
+that breaks the format (every problem is listed, aligned, on stderr), an
+unknown study card, an ``--out`` failpattern will not write or replace; 3 an
+internal error. Never a traceback.
 
 "Not reproducible from these data" (design constants, cited numbers,
 quantities the cohort format has no column for, analyses the cohort cannot
@@ -27,146 +29,48 @@ from pathlib import Path
 
 import click
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_OUTSIDE", "check", "comparison_text", "reproduce"]
+from failpattern.cli.common import (
+    EXIT_DISAGREE,
+    Command,
+    OutFolder,
+    check_out_for_cli,
+    compare_for_cli,
+    comparison_text,
+    exclusions_text,
+    load_card_for_cli,
+    load_cohort_for_cli,
+    n_disagreeing,
+    run_for_cli,
+    summary_line,
+    write_for_cli,
+)
 
-EXIT_OUTSIDE = 1
-EXIT_BAD_INPUT = 2
+__all__ = ["check", "reproduce"]
+
 DEFAULT_OUT = "failpattern-out"
-CANONICAL = "ni2019_exact.csv"
 _PROFILES = ("default", "strict", "loose")
 
 
-class _BadInput(Exception):
-    """Raised inside the commands; turned into a message on stderr and exit code 2."""
-
-
-def _fail(lines: str) -> None:
-    click.echo(lines, err=True)
-    raise SystemExit(EXIT_BAD_INPUT)
-
-
-def load_cohort_for_cli(cohort_file: Path | None, seed: int | None, *, days_per_month: float | None = None,
-                        encoding: str | None = None):
-    """(Cohort, label) for the options; prints every problem and exits 2 on a bad cohort.
-
-    Parameters
-    ----------
-    cohort_file : Path or None
-        A cohort file; None with ``seed`` None: the canonical synthetic cohort.
-    seed : int or None
-        Simulate a random cohort with this seed instead (``simulate(seed=...)``).
-    """
-    from failpattern.cohort import load_cohort
-    from failpattern.cohort.problems import CohortError, format_problems
-    from failpattern.errors import FailpatternError
-
-    kwargs = {} if days_per_month is None else {"days_per_month": days_per_month}
-    if encoding is not None:
-        kwargs["encoding"] = encoding
-    try:
-        if cohort_file is not None and seed is not None:
-            raise _BadInput("error: give either --cohort or --seed, not both")
-        if seed is not None:
-            from failpattern.simulate import simulate
-
-            frame = simulate(seed=seed)
-            return load_cohort(frame), f"simulated cohort (random mode, seed {seed}; not patient data)"
-        if cohort_file is None:
-            from failpattern._resources import synthetic_path
-
-            path = synthetic_path(CANONICAL)
-            return load_cohort(path, **kwargs), f"canonical synthetic cohort {CANONICAL} (simulated, not patient data)"
-        return load_cohort(cohort_file, **kwargs), str(cohort_file)
-    except CohortError as exc:
-        _fail(format_problems(exc.problems, str(cohort_file or CANONICAL)) + "\nfix these in the file and run "
-              "again; the format is described in docs/cohort-format.md")
-    except _BadInput as exc:
-        _fail(str(exc))
-    except FailpatternError as exc:
-        _fail(f"error: {exc}")
-
-
-def load_card_for_cli(name_or_path: str | None):
-    """The study card (``ni2019`` when None); prints the card's problems and exits 2 when it cannot be read."""
-    from failpattern.errors import FailpatternError
-    from failpattern.study.card import load_study
-
-    try:
-        return load_study(name_or_path or "ni2019")
-    except FailpatternError as exc:
-        _fail(f"error: --study: {exc}")
-
-
-def run_for_cli(cohort, card):
-    """run_plan, with library errors turned into exit 2."""
-    from failpattern.errors import FailpatternError
-    from failpattern.study.plan import run_plan
-
-    try:
-        return run_plan(cohort, card=card)
-    except FailpatternError as exc:
-        _fail(f"error: the analysis plan could not run on this cohort: {exc}")
-
-
-def comparison_text(comparison, card) -> str:
-    """The console table: blocks by paper section, aligned id | published | reproduced | difference | verdict."""
-    from failpattern.report.tables import comparison_display, text_table
-
-    shown = comparison_display(comparison, card)
-    return text_table(shown, ["id", "published", "reproduced", "difference", "verdict"],
-                      right=("published", "reproduced", "difference"))
-
-
-def summary_line(comparison) -> str:
-    """``422 numbers: 353 within tolerance, 16 outside, 10 contradicted by the paper, 43 not reproducible from these data (profile default)``."""
-    from failpattern.study.compare import summarize
-
-    s = summarize(comparison)
-    parts = ", ".join(f"{int(r.n)} {r.verdict}" for r in s.itertuples())
-    return f"{len(comparison)} numbers: {parts} (profile {comparison.attrs.get('profile', 'default')})"
-
-
-def write_for_cli(plan, comparison, out: Path, force: bool, **kwargs) -> Path:
-    """write_report, with an existing --out (or a missing parent) turned into exit 2."""
-    from failpattern.errors import InputError
-    from failpattern.report import write_report
-
-    try:
-        return write_report(plan, comparison, out, force=force, **kwargs)
-    except InputError as exc:
-        _fail(f"error: {exc}")
-
-
-def check_out_for_cli(out: Path, force: bool) -> None:
-    """Refuse an existing --out (without --force) before any work is done: exit 2."""
-    from failpattern.errors import InputError
-    from failpattern.report.write import check_target
-
-    try:
-        check_target(out, force)
-    except InputError as exc:
-        _fail(f"error: {exc}")
-
-
-def _compare(plan, card, profile):
-    from failpattern.study.compare import compare
-
-    return compare(plan, card, profile=profile)
-
-
-@click.command("reproduce", short_help="Re-run every analysis of the paper beside the published numbers.",
+@click.command("reproduce", cls=Command,
+               short_help="Re-run every analysis of the paper beside the published numbers.",
                context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cohort", "cohort_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Cohort file (.csv, .xlsx, .parquet) in the cohort format. Default: the canonical "
                    "synthetic cohort shipped with failpattern.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Simulate a random cohort with this seed instead of using a file.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(DEFAULT_OUT),
+@click.option("--out", type=OutFolder(), default=Path(DEFAULT_OUT),
               show_default=True, help="Report folder to create.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists (only once the new report is complete).")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it is a report folder failpattern wrote (only once the new report is "
+                   "complete; never the current or home folder, a folder holding the cohort, or a folder "
+                   "with files failpattern did not write).")
+@click.option("--problems-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every problem of a bad cohort file here (the console shows the first 50).")
 @click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(_PROFILES), default="default", show_default=True,
               help="Tolerance profile: strict (x0.5), default (x1), loose (x2) the card's tolerances.")
-def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool, profile: str) -> None:
+def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool, problems_file: Path | None,
+              profile: str) -> None:
     """Re-run every analysis of Ni et al. 2019 and compare each number with the paper.
 
     Prints, grouped by the paper's sections, each published number beside the
@@ -175,36 +79,41 @@ def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool
     report.html (self-contained), report.md, results.json and figures/ (PNG
     and SVG: Fig. 1a-d, Fig. 2, Table 3 forest plots, PFS1/PFS2/OS) to --out.
 
-    A cohort file that breaks the format: every problem is listed on stderr
-    and the exit code is 2.
+    Exit code 0 when every judged number agrees, 1 when some is outside its
+    tolerance (the report is written either way). A cohort file that breaks
+    the format: every problem is listed on stderr and the exit code is 2.
     """
     started = time.perf_counter()
-    check_out_for_cli(out, force)
-    cohort, label = load_cohort_for_cli(cohort_file, seed)
+    inputs = () if cohort_file is None else (cohort_file,)
+    check_out_for_cli(out, force, inputs)
+    cohort, label = load_cohort_for_cli(cohort_file, seed, problems_file=problems_file)
     card = load_card_for_cli(None)
     plan = run_for_cli(cohort, card)
-    comparison = _compare(plan, card, profile)
+    comparison = compare_for_cli(plan, card, profile)
     click.echo(f"cohort: {label} ({cohort.n_patients} patients)")
     click.echo(f"study: {card.study.get('citation', card.name)} (card {card.name})")
     click.echo("")
     click.echo(comparison_text(comparison, card))
     click.echo("")
     click.echo(summary_line(comparison))
-    from failpattern.cli.analyze import exclusions_text
-
     click.echo("")
     click.echo(exclusions_text(plan))
-    path = write_for_cli(plan, comparison, out, force, cohort_label=label, card=card, seed=seed, profile=profile)
+    path = write_for_cli(plan, comparison, out, force, cohort_label=label, card=card, seed=seed, profile=profile,
+                         inputs=inputs)
     click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/) "
                f"in {time.perf_counter() - started:.1f} s")
+    if n_disagreeing(comparison):
+        raise SystemExit(EXIT_DISAGREE)
 
 
-@click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("check", cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cohort", "cohort_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Cohort file; default the canonical synthetic cohort.")
 @click.option("--tolerance-profile", "--profile", "profile", type=click.Choice(_PROFILES), default="default",
               show_default=True, help="Tolerance profile: strict (x0.5), default (x1), loose (x2).")
-def check(cohort_file: Path | None, profile: str) -> None:
+@click.option("--problems-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every problem of a bad cohort file here (the console shows the first 50).")
+def check(cohort_file: Path | None, profile: str, problems_file: Path | None) -> None:
     """Exit 0 when every published number with a tolerance is reproduced within it, else 1.
 
     Lists the numbers outside their tolerance (id, published, reproduced,
@@ -217,10 +126,10 @@ def check(cohort_file: Path | None, profile: str) -> None:
     """
     from failpattern.report.tables import comparison_display, text_table
 
-    cohort, label = load_cohort_for_cli(cohort_file, None)
+    cohort, label = load_cohort_for_cli(cohort_file, None, problems_file=problems_file)
     card = load_card_for_cli(None)
     plan = run_for_cli(cohort, card)
-    comparison = _compare(plan, card, profile)
+    comparison = compare_for_cli(plan, card, profile)
     shown = comparison_display(comparison, card)
     outside = shown[shown["verdict"] == "outside"]
     n_not = int((comparison["verdict"] == "not reproducible from these data").sum())
@@ -241,4 +150,4 @@ def check(cohort_file: Path | None, profile: str) -> None:
                f"{len(contra)} contradicted by the paper, "
                f"{n_not} not reproducible from these data (neither counted as failures)")
     if len(outside):
-        raise SystemExit(EXIT_OUTSIDE)
+        raise SystemExit(EXIT_DISAGREE)

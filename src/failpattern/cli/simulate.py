@@ -8,18 +8,15 @@ comes to each published number. Both commands are thin layers over
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from failpattern.cli.common import EXIT_BAD_INPUT, Command
 from failpattern.errors import FailpatternError, InputError
 
 __all__ = ["calibrate_cmd", "cohort_csv", "simulate_cmd", "write_atomic"]
-
-EXIT_BAD_INPUT = 2
 
 
 def cohort_csv(df) -> str:
@@ -28,29 +25,25 @@ def cohort_csv(df) -> str:
 
 
 def write_atomic(path: Path, text: str, force: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+    """Write ``text`` to ``path`` atomically (:func:`failpattern.output.write_file_atomic`).
 
     Raises
     ------
     InputError
         If ``path`` exists and ``force`` is false, or its folder does not exist.
+    OutputWriteError
+        The disk refused the write (``path`` is as it was).
     """
+    from failpattern.output import write_file_atomic
+
     path = Path(path)
     if path.exists() and not force:
         raise InputError(f"--out: {path} exists; pass --force to overwrite it")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--out: {path} is not a file")
     if not path.parent.is_dir():
         raise InputError(f"--out: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, text.encode("utf-8"))
 
 
 def _fail(err: Exception) -> None:
@@ -58,7 +51,7 @@ def _fail(err: Exception) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
-@click.command("simulate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("simulate", cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mode", type=click.Choice(["random", "exact"]), default="random", show_default=True,
               help="random: a draw from the calibrated model; exact: the published counts exactly.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Random seed.")
@@ -86,7 +79,7 @@ def simulate_cmd(mode, seed, n, study, out, force):
         _fail(err)
 
 
-@click.command("calibrate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("calibrate", cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--replicates", type=click.IntRange(min=2), default=1000, show_default=True,
               help="Simulated cohorts per evaluation.")
 @click.option("--seed", type=click.IntRange(min=0), default=20190314, show_default=True,

@@ -9,47 +9,40 @@ study resumes where it stopped when run again with the same options) and
 reports, for each published number, the median and 5th-95th percentile of
 the reproduced values, the percentile of the published value and, for
 p-values, the power (share of cohorts with p < 0.05). The table is printed
-and written as ``summary.csv`` and ``summary.md``; the figures
-``study_power`` and ``study_estimates`` (PNG and SVG) go beside them.
+and written to ``--out/summary/`` as ``summary.csv`` and ``summary.md`` with
+the figures ``study_power`` and ``study_estimates`` (PNG and SVG); the
+``summary/`` folder appears whole or not at all.
 
-Exit codes: 0 success; 2 bad input (unknown card, ``--out`` holding another
-study without ``--force``, bad options); 1 a replicate failed (the chunks
-done so far are kept; rerun to resume).
+``--out`` is a study folder failpattern made (its ``failpattern-manifest.json``
+says so), a new folder or an empty one; any other folder is refused, so a
+user's files are never overwritten. ``--force`` discards only what a previous
+study wrote there (``replicates/`` and ``summary/``).
+
+Exit codes: 0 success; 2 bad input or a refused request (unknown card,
+``--out`` holding another study without ``--force`` or a folder failpattern
+did not make, bad options, an unreachable scheduler, a full disk); 3 a
+replicate failed (an internal error; the chunks done so far are kept, rerun
+to resume).
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import click
 
-__all__ = ["study_cmd", "DEFAULT_OUT"]
+from failpattern.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, Command, OutFolder
+
+__all__ = ["study_cmd", "DEFAULT_OUT", "STUDY_ENTRIES", "SUMMARY_DIR"]
 
 DEFAULT_OUT = "failpattern-study"
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-_OUTPUTS = ("summary.csv", "summary.md", "study_power.png", "study_power.svg", "study_estimates.png",
-            "study_estimates.svg")
+SUMMARY_DIR = "summary"
+#: What a study writes into its folder (recorded in its manifest before it starts).
+STUDY_ENTRIES = ("replicates/", f"{SUMMARY_DIR}/")
 
 
-def _clear(out: Path) -> None:
-    """Remove a previous study's files from ``out`` (only files this command writes)."""
-    from failpattern.replicate.store import MANIFEST
-    from failpattern.replicate.study import REPLICATES_DIR
-
-    reps = out / REPLICATES_DIR
-    if reps.is_dir():
-        if (reps / MANIFEST).is_file():
-            shutil.rmtree(reps)
-        elif any(reps.iterdir()):
-            raise click.UsageError(f"{reps} exists but is not a replicate study folder; not removing it")
-    for name in _OUTPUTS:
-        (out / name).unlink(missing_ok=True)
-
-
-@click.command("study", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("study", cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--replicates", "n", type=click.IntRange(min=1), required=True,
               help="Number of simulated cohorts.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -58,16 +51,18 @@ def _clear(out: Path) -> None:
               help="Run on a Dask cluster, e.g. tcp://host:8786.")
 @click.option("--seed", type=click.IntRange(min=0), default=2019, show_default=True,
               help="Root seed: the same seed gives the same study.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
-              show_default=True, help="Study folder (replicates, summary, figures).")
+@click.option("--out", type=OutFolder(), default=DEFAULT_OUT,
+              show_default=True, help="Study folder (replicates/, summary/): new, empty, or a study folder "
+                                      "failpattern made.")
 @click.option("--study", default="ni2019", show_default=True, help="Study card name or YAML path.")
 @click.option("--force", is_flag=True,
-              help="Discard a previous study in --out (otherwise it is resumed, or refused if it "
-                   "has other parameters).")
+              help="Discard a previous study in --out (its replicates/ and summary/ only; otherwise it is "
+                   "resumed, or refused if it has other parameters).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table (files are still written).")
 def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
     """Simulate cohorts, run the whole plan on each, summarise every published number."""
-    from failpattern.errors import FailpatternError, InputError
+    from failpattern.errors import FailpatternError
+    from failpattern.output import output_folder, owned_folder
     from failpattern.plots import save_figure
     from failpattern.plots.study import plot_study_estimates, plot_study_power
     from failpattern.replicate import ReplicateError
@@ -79,29 +74,26 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
         sys.exit(EXIT_BAD_INPUT)
     try:
         card = load_study(study)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"--out: {out} is a file, not a folder")
-        if force and out.is_dir():
-            _clear(out)
-        out.mkdir(parents=True, exist_ok=True)
-        result = replicate_study(n, seed=seed, out_dir=out, workers=workers, scheduler=scheduler,
-                                 card=card, progress=not quiet)
+        with owned_folder(out, kind="study", entries=STUDY_ENTRIES, force=force) as folder:
+            result = replicate_study(n, seed=seed, out_dir=folder, workers=workers, scheduler=scheduler,
+                                     card=card, progress=not quiet)
+            table = result.table
+            title = (f"{card.name}: {n} simulated cohorts of {card.get('cohort.enrolled.n').value:g} "
+                     f"patients (seed {seed})")
+            with output_folder(folder / SUMMARY_DIR, force=True, kind="study-summary") as tmp:
+                table.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+                (tmp / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")
+                save_figure(plot_study_power(table), tmp / "study_power")
+                save_figure(plot_study_estimates(table, title=title), tmp / "study_estimates")
     except ReplicateError as err:
         click.echo(f"error: {err}", err=True)
-        sys.exit(EXIT_FAILED)
-    except (FailpatternError, ValueError, click.UsageError) as err:
+        sys.exit(EXIT_INTERNAL)
+    except (FailpatternError, ValueError) as err:
         msg = str(err)
         if "holds a different replicate study" in msg:
             msg += " (or pass --force to discard it)"
         click.echo(f"error: {msg}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    table = result.table
-    title = (f"{card.name}: {n} simulated cohorts of {card.get('cohort.enrolled.n').value:g} "
-             f"patients (seed {seed})")
-    table.to_csv(out / "summary.csv", index=False, float_format="%.6g")
-    (out / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")
-    save_figure(plot_study_power(table), out / "study_power", overwrite=True)
-    save_figure(plot_study_estimates(table, title=title), out / "study_estimates", overwrite=True)
     if not quiet:
         click.echo(title)
         click.echo("pct = percentile of the published value among the replicates; power = share of "
@@ -109,7 +101,8 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
         click.echo(format_summary(table))
     p = table[table["is_p_value"]]
     est = table[~table["is_p_value"]]
+    summary = Path(out) / SUMMARY_DIR
     click.echo(f"\n{len(table)} published numbers; {int(est['within_90'].sum())} of {len(est)} "
                f"estimates and {int(p['within_90'].sum())} of {len(p)} p-values inside the "
-               f"replicates' 5%-95% range; wrote {out}/summary.csv, summary.md, study_power.png/.svg, "
+               f"replicates' 5%-95% range; wrote {summary}/summary.csv, summary.md, study_power.png/.svg, "
                "study_estimates.png/.svg")

@@ -41,8 +41,6 @@ import contextlib
 import functools
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,6 +51,7 @@ import pandas as pd
 from failpattern._resources import exact_float_csv_options
 
 from failpattern.errors import InputError
+from failpattern.output import TMP_PREFIX, write_file_atomic
 
 __all__ = ["Manifest", "SCHEMA", "SEED_SCHEME", "replicate_seed", "replicate_rng", "task_name", "chunk_bounds",
            "n_chunks", "chunk_path", "completed_chunks", "read_manifest", "write_manifest",
@@ -211,32 +210,15 @@ def remove_temporary(out_dir: Path) -> None:
     """Delete temporary files left by an interrupted write (names start with ``.tmp-``)."""
     for folder in (Path(out_dir), Path(out_dir) / CHUNKS):
         if folder.is_dir():
-            for p in folder.glob(".tmp-*"):
+            for p in folder.glob(f"{TMP_PREFIX}*"):
                 with contextlib.suppress(OSError):
                     p.unlink()
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, fsync, then ``os.replace``."""
+    """Write ``data`` atomically (:func:`failpattern.output.write_file_atomic`), making the folder first."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_file_atomic(target, data)
 
 
 def write_manifest(out_dir: Path, manifest: Manifest) -> None:

@@ -47,7 +47,7 @@ def _patients(plan_result) -> int | None:
 
 def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohort_label: str = "cohort",
                  card=None, seed=None, profile: str | None = None, title: str | None = None,
-                 formats=("png", "svg"), jobs: int | None = None) -> Path:
+                 formats=("png", "svg"), jobs: int | None = None, inputs=()) -> Path:
     """Write the report folder ``out_dir`` atomically.
 
     Parameters
@@ -60,7 +60,9 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
     out_dir : str or os.PathLike
         The folder to create. Its parent must exist.
     force : bool
-        Replace an existing ``out_dir`` (only once the new one is complete).
+        Replace an existing ``out_dir`` (only once the new one is complete,
+        and only a report folder failpattern wrote: see
+        :func:`failpattern.output.check_target`).
     cohort_label : str
         How the cohort is named in the report (a file path, "canonical
         synthetic cohort ...").
@@ -79,6 +81,9 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
     jobs : int, optional
         Processes drawing the figures (default 2 where the system can fork;
         see :func:`~failpattern.report.figures.save_paper_figures`).
+    inputs : sequence of path
+        Files the run read (the cohort file): a folder holding one is never
+        replaced.
 
     Returns
     -------
@@ -89,6 +94,13 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
     ------
     OutputExistsError
         ``out_dir`` exists and ``force`` is False (nothing is written).
+    OutputRefusedError
+        ``out_dir`` is a folder failpattern will not replace (the current or
+        home folder, a root, one holding an input, one it did not write).
+    OutputBusyError
+        Another run is writing ``out_dir``.
+    OutputWriteError
+        The disk refused a write (``out_dir`` is as it was).
     InputError
         The parent folder of ``out_dir`` does not exist.
     """
@@ -113,7 +125,7 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
         title = (f"Reproduction of {citation}" if comparison is not None
                  else f"The analysis plan of {citation} on {cohort_label}")
     target = Path(out_dir)
-    with output_folder(target, force=force) as tmp:
+    with output_folder(target, force=force, inputs=inputs, kind="report") as tmp:
         content = build_content(plan_result, comparison, card, meta, title)
         fig_dir = tmp / "figures"
         fig_dir.mkdir()

@@ -1,0 +1,245 @@
+"""What every ``failpattern`` command shares: exit codes, error handling, the cohort/card/plan/report steps.
+
+Why one module: each sub-command is a thin layer over the library, and the
+layer is the same everywhere — load a cohort or a card and print its
+problems, run the plan, compare, write an output folder — so it is written
+once, here, with public names (no command imports another's private helpers).
+
+Exit codes (every command):
+
+==== ==================================================================
+0    success; every judged number agrees with the paper
+1    some judged number disagrees (``reproduce``, ``check``, ``analyze --study``)
+2    bad input or a refused request: a cohort or card that breaks the format,
+     an ``--out`` failpattern will not write or replace, another run writing
+     the same ``--out``, a full or read-only disk, an unreachable scheduler
+3    an internal error (a bug in failpattern: please report it)
+130  interrupted (Ctrl-C)
+==== ==================================================================
+
+:class:`Command` turns any exception that escapes a command into one line on
+stderr and the exit code above: never a traceback (set ``FAILPATTERN_DEBUG=1``
+to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["CANONICAL", "Command", "EXIT_BAD_INPUT", "EXIT_DISAGREE", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
+           "EXIT_OK", "OutFolder", "compare_for_cli", "comparison_text", "exclusions_text", "fail",
+           "load_card_for_cli", "load_cohort_for_cli", "run_for_cli", "summary_line", "write_for_cli"]
+
+EXIT_OK = 0
+EXIT_DISAGREE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+CANONICAL = "ni2019_exact.csv"
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """Print ``message`` on stderr and exit with ``code`` (2, bad input, by default)."""
+    click.echo(message, err=True)
+    raise SystemExit(code)
+
+
+class Command(click.Command):
+    """A click command whose escaping exceptions become a one-line message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        from failpattern.errors import FailpatternError
+
+        try:
+            return super().invoke(ctx)
+        except (SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except FailpatternError as exc:  # an input or output the library refused (OutputWriteError included)
+            _debug()
+            fail(f"error: {exc}")
+        except OSError as exc:
+            _debug()
+            where = f" {exc.filename}" if exc.filename is not None else ""
+            fail(f"error: could not read or write{where}: {exc.strerror or exc}")
+        except MemoryError:
+            _debug()
+            fail("error: out of memory (the cohort is too large for this machine's memory)", EXIT_INTERNAL)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+            _debug()
+            fail(f"internal error: {type(exc).__name__}: {exc}\nthis is a bug in failpattern; please report it "
+                 "with the command you ran (FAILPATTERN_DEBUG=1 shows the traceback)", EXIT_INTERNAL)
+
+
+def _debug() -> None:
+    if os.environ.get("FAILPATTERN_DEBUG"):
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
+class OutFolder(click.Path):
+    """An ``--out`` folder path; an empty string is refused (it would mean the current folder)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; name a new folder, e.g. --out failpattern-out", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, days_per_month: float | None = None,
+                        encoding: str | None = None, problems_file: Path | None = None):
+    """(Cohort, label) for the options; prints every problem and exits 2 on a bad cohort.
+
+    Parameters
+    ----------
+    cohort_file : Path or None
+        A cohort file; None with ``seed`` None: the canonical synthetic cohort.
+    seed : int or None
+        Simulate a random cohort with this seed instead (``simulate(seed=...)``).
+    days_per_month : float, optional
+        Month length for durations derived from dates.
+    encoding : str, optional
+        Text encoding of a CSV file.
+    problems_file : Path, optional
+        Where to write the full list of problems of a bad file (the console
+        shows the first ones and counts the rest).
+    """
+    from failpattern.cohort import load_cohort
+    from failpattern.cohort.problems import CohortError, format_problems
+
+    kwargs = {} if days_per_month is None else {"days_per_month": days_per_month}
+    if encoding is not None:
+        kwargs["encoding"] = encoding
+    if cohort_file is not None and seed is not None:
+        fail("error: give either --cohort or --seed, not both")
+    try:
+        if seed is not None:
+            from failpattern.simulate import simulate
+
+            frame = simulate(seed=seed)
+            return load_cohort(frame), f"simulated cohort (random mode, seed {seed}; not patient data)"
+        if cohort_file is None:
+            from failpattern._resources import synthetic_path
+
+            path = synthetic_path(CANONICAL)
+            return load_cohort(path, **kwargs), f"canonical synthetic cohort {CANONICAL} (simulated, not patient data)"
+        return load_cohort(cohort_file, **kwargs), str(cohort_file)
+    except CohortError as exc:
+        _problems_out(exc.problems, problems_file)
+        fail(format_problems(exc.problems, str(cohort_file or CANONICAL)) + "\nfix these in the file and run "
+             "again; the format is described in docs/cohort-format.md")
+
+
+def _problems_out(problems, problems_file: Path | None) -> None:
+    """Write the full problem list to ``problems_file`` when asked (and the loader can)."""
+    if problems_file is None:
+        return
+    from failpattern.cohort import problems as problems_module
+
+    writer = getattr(problems_module, "write_problems", None)
+    if writer is None:  # pragma: no cover - the loader always has it
+        return
+    writer(problems, problems_file)
+    click.echo(f"the full list of problems: {problems_file}", err=True)
+
+
+def load_card_for_cli(name_or_path: str | None):
+    """The study card (``ni2019`` when None); prints the card's problems and exits 2 when it cannot be read."""
+    from failpattern.errors import FailpatternError
+    from failpattern.study.card import load_study
+
+    try:
+        return load_study(name_or_path or "ni2019")
+    except FailpatternError as exc:
+        fail(f"error: --study: {exc}")
+
+
+def run_for_cli(cohort, card):
+    """run_plan, with library errors turned into exit 2."""
+    from failpattern.errors import FailpatternError
+    from failpattern.study.plan import run_plan
+
+    try:
+        return run_plan(cohort, card=card)
+    except FailpatternError as exc:
+        fail(f"error: the analysis plan could not run on this cohort: {exc}")
+
+
+def compare_for_cli(plan, card, profile: str):
+    """The comparison of a plan with the card's published numbers under ``profile``."""
+    from failpattern.study.compare import compare
+
+    return compare(plan, card, profile=profile)
+
+
+def comparison_text(comparison, card) -> str:
+    """The console table: blocks by paper section, aligned id | published | reproduced | difference | verdict."""
+    from failpattern.report.tables import comparison_display, text_table
+
+    shown = comparison_display(comparison, card)
+    return text_table(shown, ["id", "published", "reproduced", "difference", "verdict"],
+                      right=("published", "reproduced", "difference"))
+
+
+def summary_line(comparison) -> str:
+    """``422 numbers: 353 within tolerance, 16 outside, 10 contradicted by the paper, 43 not reproducible from these data (profile default)``."""
+    from failpattern.study.compare import summarize
+
+    s = summarize(comparison)
+    parts = ", ".join(f"{int(r.n)} {r.verdict}" for r in s.itertuples())
+    return f"{len(comparison)} numbers: {parts} (profile {comparison.attrs.get('profile', 'default')})"
+
+
+def n_disagreeing(comparison) -> int:
+    """How many judged numbers disagree with the paper (verdict ``outside``)."""
+    return 0 if comparison is None else int((comparison["verdict"] == "outside").sum())
+
+
+def check_out_for_cli(out: Path, force: bool, inputs=()) -> None:
+    """Refuse an ``--out`` failpattern will not write (see :func:`failpattern.output.check_target`): exit 2."""
+    from failpattern.errors import InputError
+    from failpattern.output import check_target
+
+    try:
+        check_target(out, force=force, inputs=inputs, kind="report")
+    except InputError as exc:
+        fail(f"error: {exc}")
+
+
+def write_for_cli(plan, comparison, out: Path, force: bool, **kwargs) -> Path:
+    """write_report, with a refused or unwritable ``--out`` turned into a message and exit 2."""
+    from failpattern.errors import FailpatternError
+    from failpattern.report import write_report
+
+    try:
+        return write_report(plan, comparison, out, force=force, **kwargs)
+    except FailpatternError as exc:
+        fail(f"error: {exc}")
+
+
+def exclusions_text(plan_result) -> str:
+    """The "Exclusions" block: patients left out per analysis, counted, then listed."""
+    from failpattern.report.content import exclusion_counts
+
+    frame = plan_result.exclusions_frame()
+    if frame.empty:
+        return "== Exclusions ==\nno patient was excluded from any analysis"
+    out = ["== Exclusions ==", (f"{len(frame)} exclusion(s) (patient x analysis) in "
+                                f"{frame['analysis'].nunique()} analyses:")]
+    counts = exclusion_counts(frame)
+    width = max(len(a) for a in counts["analysis"])
+    out += [f"  {r.analysis:<{width}}  {r.excluded:>4} excluded  ({r.reasons})" for r in counts.itertuples()]
+    out.append("")
+    for r in frame.itertuples():
+        line = "" if r.line is None or r.line != r.line else f" (line {int(r.line)})"
+        out.append(f"  excluded from {r.analysis}: patient {r.patient_id}{line}: {r.reason}")
+    return "\n".join(out)
