@@ -9,6 +9,7 @@ Tasks are module-level functions so worker processes can unpickle them.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -18,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from failpattern import output
 from failpattern.errors import FailpatternError, InputError
+from failpattern.output import OutputWriteError
 from failpattern.replicate import (ReplicateError, default_chunk_size, load_replicates,
                                    replicate_rng, replicate_seed, run_replicates, task_name)
 from failpattern.replicate import engine, store
@@ -255,10 +258,10 @@ def test_chunk_files_appear_only_complete(tmp_path, monkeypatch):
                     else 0)
         real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", checking_replace)
+    monkeypatch.setattr(output.os, "replace", checking_replace)
     run_replicates(toy_task, 12, seed=SEED, out_dir=out, workers=1, chunk_size=3, progress=False)
     assert len(seen) == 1 + 4  # manifest, then four chunks
-    monkeypatch.setattr(store.os, "replace", real_replace)
+    monkeypatch.setattr(output.os, "replace", real_replace)
     same(load_replicates(out), reference(12))
 
 
@@ -270,16 +273,16 @@ def test_a_crash_while_writing_leaves_no_chunk(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         calls["n"] += 1
         if calls["n"] == 4:  # manifest, chunk 0, chunk 1, then the disk "fails" on chunk 2
-            raise OSError("disk full")
+            raise OSError(errno.ENOSPC, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(output.os, "replace", failing_replace)
+    with pytest.raises(OutputWriteError, match="No space left on device"):
         run_replicates(toy_task, 12, seed=SEED, out_dir=out, workers=1, chunk_size=3, progress=False)
     assert chunk_files(out) == ["chunk-000000.parquet", "chunk-000001.parquet"]
     # a killed process can leave a temporary file: it is never read and is cleaned up
     (out / "chunks" / ".tmp-deadbeef.parquet").write_bytes(b"PAR1 half a file")
-    monkeypatch.setattr(store.os, "replace", real_replace)
+    monkeypatch.setattr(output.os, "replace", real_replace)
     same(run_replicates(toy_task, 12, seed=SEED, out_dir=out, workers=1, progress=False),
          reference(12))
     assert not [p for p in (out / "chunks").iterdir() if p.name.startswith(".tmp-")]

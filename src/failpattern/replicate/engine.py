@@ -140,11 +140,14 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
     workers : int, optional
         Local worker processes; default ``os.cpu_count()``. ``1`` runs in this
         process (no pickling, easiest to debug). Not allowed with ``scheduler``.
+        The workers end when this process ends, even when it is killed
+        (:mod:`failpattern._lifeline`).
     scheduler : str or distributed.Client, optional
         Run on a Dask distributed cluster: a scheduler address
-        (``"tcp://host:8786"``; a client is opened and closed here) or an open
-        ``distributed.Client`` (left open). Chunk files are still written by
-        this process.
+        (``"tcp://host:8786"``; a client is opened and closed here, waiting at
+        most :data:`~failpattern.replicate.runners.SCHEDULER_TIMEOUT` seconds for
+        the scheduler) or an open ``distributed.Client`` (left open). Chunk files
+        are still written by this process.
     chunk_size : int, optional
         Replicates per chunk file, the unit of work and of resumption.
         Default: the folder's value when resuming, else
@@ -164,7 +167,8 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
     ------
     InputError
         Bad arguments; ``out_dir`` holds another study or unrelated files; the
-        task cannot be pickled for processes.
+        task cannot be pickled for processes; ``scheduler`` is not an address,
+        or no scheduler answers there in time.
     ReplicateError
         A replicate failed: the message names the replicate index and the
         exception. Chunks finished before are kept; rerun to resume.

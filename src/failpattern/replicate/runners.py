@@ -9,7 +9,8 @@ system) and records the first failure. The worker function
 :func:`_run_chunk` seeds replicate ``i`` with
 :func:`~failpattern.replicate.store.replicate_rng` ``(seed, i)`` and never
 raises for a task error: it returns it with the replicate index, so the
-caller can name the replicate whatever the executor.
+caller can name the replicate whatever the executor. Local workers end with
+the calling process, even when it is killed (:mod:`failpattern._lifeline`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from failpattern._lifeline import die_with_parent
 from failpattern.errors import InputError
 from failpattern.replicate import store
 from failpattern.replicate.progress import Progress
 
-__all__ = ["Task", "Sink", "run_in_process", "run_processes", "run_dask"]
+__all__ = ["Task", "Sink", "run_in_process", "run_processes", "run_dask", "SCHEDULER_TIMEOUT"]
 
 Task = Callable[[np.random.Generator, int], pd.DataFrame]
 
@@ -211,7 +213,8 @@ def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sin
         raise InputError(f"task: {store.task_name(task)} cannot be pickled for worker processes ({exc}); "
                          "use a module-level function (or functools.partial of one), "
                          "or workers=1") from None
-    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+                                initializer=die_with_parent)
     try:
         _pump(todo, 2 * workers,
               lambda c: ex.submit(_worker_chunk, task, seed, c,
@@ -224,6 +227,47 @@ def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sin
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+SCHEDULER_TIMEOUT = 3.0
+"""Seconds to wait for the Dask scheduler named by an address (Dask's default is 30 s).
+
+A scheduler that is up answers in milliseconds; a wrong address should be
+reported while the user still waits for it (``failpattern study`` fails within
+about 6 s, start-up included). For a slower link, pass an open
+``distributed.Client`` made with a longer ``timeout`` instead of an address.
+"""
+
+
+def _connect(distributed: Any, scheduler: Any) -> Any:
+    """A new ``distributed.Client`` for ``scheduler``; InputError naming it if that fails.
+
+    A string is checked before any client exists: a client whose address
+    turns out malformed while it starts is left half-made, and closing it at
+    exit waits 10 s and prints a traceback; an unknown scheme fails only after
+    10 s.
+    """
+    if isinstance(scheduler, str):
+        from distributed.comm import get_address_host_port, parse_address
+        from distributed.comm.registry import get_backend
+
+        try:
+            scheme = parse_address(scheduler)[0]
+            get_backend(scheme)
+            if scheme != "inproc":  # in-process addresses (LocalCluster(processes=False)) have no port
+                get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise InputError(f"scheduler: {scheduler!r} is not a Dask scheduler address ({exc}); "
+                             "expected e.g. tcp://host:8786") from None
+    try:
+        return distributed.Client(scheduler, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
+    except (ValueError, TypeError) as exc:  # a missing or bad port, an object of another type
+        raise InputError(f"scheduler: {scheduler!r} is not a Dask scheduler address ({exc}); "
+                         "expected e.g. tcp://host:8786") from None
+    except (OSError, TimeoutError) as exc:  # refused, unreachable, no answer in time
+        raise InputError(f"scheduler: no Dask scheduler answered at {scheduler!r} within "
+                         f"{SCHEDULER_TIMEOUT:g} s ({exc}); check the address and that the "
+                         "scheduler is running") from None
+
+
 def run_dask(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Sink,
               scheduler: Any) -> None:
     try:
@@ -232,7 +276,7 @@ def run_dask(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Si
         raise InputError("scheduler: running on a Dask cluster needs dask[distributed] "
                          "(pip install 'dask[distributed]')") from None
     own = not isinstance(scheduler, distributed.Client)
-    client = distributed.Client(scheduler, set_as_default=False) if own else scheduler
+    client = _connect(distributed, scheduler) if own else scheduler
     try:
         threads = sum(client.nthreads().values()) or 1
         finished = distributed.as_completed(loop=client.loop)
