@@ -123,10 +123,31 @@ def test_bound_relation(result):
     assert good.loc[id_, "verdict"] == "within tolerance" and bad.loc[id_, "verdict"] == "outside"
 
 
-def test_nan_value_is_outside_with_note(result):
-    table = compare(with_values(result, {"pfs2.median.cbpd": np.nan}), CARD).set_index("id")
-    assert table.loc["pfs2.median.cbpd", "verdict"] == "outside"
-    assert "not estimable" in table.loc["pfs2.median.cbpd", "note"]
+def test_nan_value_is_not_reproducible_with_note(result):
+    """A number the plan could not estimate cannot disagree with the paper (check must not fail on it)."""
+    table = compare(with_values(result, {"pfs2.median.cbpd": np.nan, "t3.uni.age.shr": np.nan}),
+                    CARD).set_index("id")
+    for id_ in ("pfs2.median.cbpd", "t3.uni.age.shr"):
+        assert table.loc[id_, "verdict"] == "not reproducible from these data"
+        assert table.loc[id_, "note"].startswith("not estimable from these data")
+
+
+def _km_not_reached(km, last: float):
+    """``km`` as a curve that ends at ``last`` months with S above 0.5 throughout."""
+    return dataclasses.replace(km, time=np.array([1.0, last]), survival=np.array([0.9, 0.8]),
+                               median=np.nan, median_ci=(np.nan, np.nan))
+
+
+@pytest.mark.parametrize("last, verdict", [(30.0, "outside"), (5.0, "not reproducible from these data")])
+def test_median_not_reached(result, last, verdict):
+    """Not reached with the curve above 50% past the published 11.5 (+ 0.5): the cohort's median is larger,
+    a disagreement. Not reached with follow-up ending before 11.5: not estimable."""
+    km = dict(result.km)
+    km["pfs1.all"] = _km_not_reached(km["pfs1.all"], last)
+    changed = dataclasses.replace(with_values(result, {"pfs1.median.all": np.nan}), km=km)
+    row = compare(changed, CARD).set_index("id").loc["pfs1.median.all"]
+    assert row["verdict"] == verdict
+    assert row["note"].startswith("median not reached") and f"{last:g} months" in row["note"]
 
 
 def test_aggregate_column_and_inconsistency(result):

@@ -91,18 +91,22 @@ _OVERALL = (
 )
 
 
-def _missing(plan_result, what: str) -> str:
-    """The plan's reason for not computing an analysis, if it recorded one."""
+def _missing(plan_result, analysis: str) -> str:
+    """The plan's reasons for not computing ``analysis`` (a name of ``PlanResult.skipped``; a name
+    ending in "." stands for every analysis it starts, e.g. ``t3.uni.``), if it recorded any."""
     sk = plan_result.skipped
-    hit = sk[sk["analysis"].astype(str).str.startswith(what.split(".")[0])]
-    reasons = "; ".join(dict.fromkeys(str(r) for r in hit["reason"]))
-    return f"not computed for this cohort ({reasons})" if reasons else "not computed for this cohort"
+    names = sk["analysis"].astype(str)
+    hit = sk[names.str.startswith(analysis) if analysis.endswith(".") else names == analysis]
+    reasons = list(dict.fromkeys(str(r) for r in hit["reason"]))
+    if len(reasons) > 3:  # e.g. each of Table 3's 17 models: the list is under "Analyses not run"
+        return f"not computed for this cohort ({len(hit)} models not run; reasons under \"Analyses not run\")"
+    return f"not computed for this cohort ({'; '.join(reasons)})" if reasons else "not computed for this cohort"
 
 
 def _km_panel(plan_result, name, title, endpoint, curves, test, caption) -> FigureSpec:
     missing = [k for k in curves.values() if k not in plan_result.km]
     if missing:
-        return FigureSpec(name, title, caption, None, _missing(plan_result, missing[0]))
+        return FigureSpec(name, title, caption, None, _missing(plan_result, test))
     lr = plan_result.logrank.get(test)
     fig = plot_km({label: plan_result.km[key] for label, key in curves.items()}, p_value=lr, risk_table=True,
                   ylabel=f"{endpoint} probability", title=title)
@@ -117,6 +121,10 @@ def _fig2(plan_result) -> FigureSpec:
     if res is None:
         return FigureSpec("fig2", title, caption, None, _missing(plan_result, "pattern.cif"))
     causes = [c for c in PATTERN_LABELS if c in res.causes]
+    if not causes:  # only deaths without progression: every pattern's incidence is 0 throughout
+        return FigureSpec("fig2", title, caption, None,
+                          "no first progression (OF, DF or ODF) in the cohort: the cumulative incidence of "
+                          "every pattern is 0")
     only_patterns = set(res.causes) <= set(PATTERN_LABELS)
     km = plan_result.km.get("pfs1.all")
     risk = km if km is not None and km.n == res.n else False
@@ -148,7 +156,7 @@ def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
     v = plan_result.values
     v = v[v["id"].str.match(rf"t3\.{kind}\.[^.]+\.shr$") & np.isfinite(v["value"].to_numpy(float))]
     if v.empty:
-        return FigureSpec(name, title, caption, None, _missing(plan_result, f"t3.{kind}"))
+        return FigureSpec(name, title, caption, None, _missing(plan_result, "t3.uni." if kind == "uni" else "t3.multi"))
     labels = [_t3_label(card, i) for i in v["id"]]
     ours = pd.DataFrame({"shr": v["value"].to_numpy(float), "shr_lower": v["ci_lower"].to_numpy(float),
                          "shr_upper": v["ci_upper"].to_numpy(float)}, index=labels)
@@ -291,7 +299,11 @@ def save_paper_figures(plan_result, card, folder: Path, *, published: bool = Tru
         order = ("table3_univariate", "fig1a", "fig1b", "fig1c", "fig1d", "fig2", "km_pfs1", "km_pfs2",
                  "km_os", "table3_multivariable")
         theirs, mine = order[0::2], order[1::2]
-        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as pool:
+        from failpattern._lifeline import die_with_parent
+
+        # the worker ends with this process, even by kill -9 (see failpattern._lifeline)
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                                 initializer=die_with_parent) as pool:
             future = pool.submit(_save_some, theirs)
             entries = _save_some(mine)
             try:

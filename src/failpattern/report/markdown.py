@@ -8,11 +8,43 @@ failpattern) can be compared line by line. Figures are linked from the
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from failpattern.report.content import ReportContent, exclusion_counts
 
-__all__ = ["render_markdown"]
+__all__ = ["escape_markdown", "render_markdown"]
+
+#: What :func:`escape_markdown` changes: HTML-significant characters become entities (a Markdown
+#: renderer passes raw HTML through); Markdown punctuation gets a backslash (CommonMark lets any
+#: ASCII punctuation be escaped so); ``_`` only where it could open or close emphasis, i.e. not
+#: between two letters or digits (``best_response`` stays readable in the raw file).
+_MD_SPECIAL = re.compile(r"[&<>]|[\\`*\[\]|~$]|(?<![^\W_])_|_(?![^\W_])|\r\n|[\r\n]")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r\n": " ", "\r": " ", "\n": " "}
+
+
+def escape_markdown(text) -> str:
+    """``text`` as literal Markdown: shown as written, never read as HTML, links, emphasis or code.
+
+    For strings that come from the cohort file (patient ids, the file name, values quoted in
+    exclusion reasons): a patient id ``<img src=x>`` or ``*1*`` must appear as such in
+    ``report.md``, not as an image or emphasis, and a ``|`` must not split a table cell.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str``; None gives "—".
+
+    Returns
+    -------
+    str
+        One line: ``&``, ``<``, ``>`` as entities; `` \\ ` * [ ] | ~ $ `` and ``_`` at a word
+        boundary backslash-escaped; line breaks as spaces.
+    """
+    if text is None:
+        return "—"
+    return _MD_SPECIAL.sub(lambda m: _ENTITIES.get(m.group(0), "\\" + m.group(0)), str(text))
 
 
 def _cell(v) -> str:
@@ -21,18 +53,20 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(frame: pd.DataFrame, columns, right=()) -> list[str]:
+def _table(frame: pd.DataFrame, columns, right=(), *, escaped=False) -> list[str]:
+    """A Markdown table; ``escaped``: every cell through :func:`escape_markdown` (text from the cohort)."""
+    cell = escape_markdown if escaped else _cell
     head = "| " + " | ".join(columns) + " |"
     rule = "|" + "|".join("---:" if c in right else "---" for c in columns) + "|"
-    return [head, rule] + ["| " + " | ".join(_cell(v) for v in r) + " |"
+    return [head, rule] + ["| " + " | ".join(cell(v) for v in r) + " |"
                            for r in frame[list(columns)].itertuples(index=False)]
 
 
 def render_markdown(content: ReportContent) -> str:
     """``report.md``: metadata, summary, figures, the numbers by section, skipped analyses, exclusions."""
     c = content
-    out = [f"# {c.title}", ""]
-    out += ["| | |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in c.metadata.items()] + [""]
+    out = [f"# {escape_markdown(c.title)}", ""]  # the title and the cohort label may hold the file name
+    out += ["| | |", "|---|---|"] + [f"| {k} | {escape_markdown(v)} |" for k, v in c.metadata.items()] + [""]
     if c.summary is not None:
         out += ["## Summary", ""]
         out += _table(c.summary.assign(percent=[f"{p:.1f}" for p in c.summary["percent"]]),
@@ -71,6 +105,7 @@ def render_markdown(content: ReportContent) -> str:
         out += ["No patient was excluded from any analysis.", ""]
     else:
         out += [f"{len(c.exclusions)} exclusions (patient × analysis) in {len(counts)} analyses.", ""]
-        out += _table(counts, ["analysis", "excluded", "reasons"], right=("excluded",)) + [""]
-        out += _table(c.exclusions.fillna(""), ["analysis", "patient_id", "line", "reason"]) + [""]
+        # reasons may quote cell values, and patient ids are whatever the file holds
+        out += _table(counts, ["analysis", "excluded", "reasons"], right=("excluded",), escaped=True) + [""]
+        out += _table(c.exclusions.fillna(""), ["analysis", "patient_id", "line", "reason"], escaped=True) + [""]
     return "\n".join(out).rstrip() + "\n"

@@ -10,7 +10,9 @@ verdict:
     "p < 0.001": the reproduced value satisfies the bound, widened by the
     tolerance).
 ``outside``
-    Computed, but further away (or not estimable, e.g. a median not reached).
+    Computed, but further away; or a Kaplan-Meier median not reached while
+    the curve stays above 50% beyond the published median plus its tolerance
+    (the cohort's median is then known to be larger).
 ``contradicted by the paper``
     Outside, but the card records (``contradicted_by``) published numbers
     that cannot all hold together with this one, and the cohort reproduces
@@ -21,8 +23,11 @@ verdict:
     Numbers patient-level data in the cohort format cannot give: design
     constants (``protocol``), numbers cited from other studies (``cited``),
     variables the format does not have (:data:`~failpattern.study.plan.NOT_FROM_DATA`)
-    and analyses this cohort cannot support (a missing optional column, a
-    model that did not converge; the ``note`` says which).
+    and analyses this cohort cannot support (a missing optional column, no
+    events, a model that did not converge, a value that is not estimable such
+    as a median not reached before the published one; the ``note`` says
+    which). None of these can disagree with the paper, so ``failpattern
+    check`` does not count them as failures.
 
 **Tolerance.** The card's ``tolerance`` (the method's default unless the number
 sets one) times the profile's factor — ``strict`` 0.5, ``default`` 1, ``loose``
@@ -95,6 +100,28 @@ def _within(reproduced: float, published: float, relation: str, tol: float) -> b
     if relation in ("gt", "ge"):
         return reproduced > published - tol - eps if relation == "gt" else reproduced >= published - tol - eps
     return abs(reproduced - published) <= tol + eps
+
+
+def _not_estimable(plan_result: PlanResult, r, published: float, tol: float, note: str) -> tuple[str, str]:
+    """Verdict and note of a number the plan could not estimate (its value is NaN).
+
+    A value that cannot be computed cannot disagree with the paper: "not
+    reproducible from these data". The one exception is a Kaplan-Meier median
+    that is not reached while the curve stays above 50% beyond the published
+    median plus its tolerance: the cohort's median is then known to be larger,
+    which is a disagreement ("outside").
+    """
+    if r.method == "km_median" and r.relation in ("eq", "lt", "le"):
+        km = plan_result.km.get(r.id.replace(".median", "", 1))
+        if km is not None and km.time.size and not math.isfinite(km.median):
+            last = float(km.time[-1])
+            if last > published + tol:
+                return VERDICTS[1], (f"median not reached: survival stays above 50% up to {last:g} months, "
+                                     f"beyond the published median {published:g} (tolerance {tol:g})")
+            return VERDICTS[3], (f"median not reached: survival stays above 50% up to the last follow-up, "
+                                 f"{last:g} months, not beyond the published median {published:g} plus its "
+                                 f"tolerance {tol:g}; the median cannot be estimated from these data")
+    return VERDICTS[3], "not estimable from these data" + ("; " + note if note else "")
 
 
 def _describe(r) -> str:
@@ -174,10 +201,10 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
             x = float(x)
             row.update(reproduced=x, difference=x - published, note=note or "", reproduced_ci_lower=lo,
                        reproduced_ci_upper=hi)
-            ok = math.isfinite(x) and _within(x, published, r.relation, tol)
-            row["verdict"] = VERDICTS[0] if ok else VERDICTS[1]
-            if not math.isfinite(x):
-                row["note"] = "not estimable from these data; " + row["note"]
+            if math.isfinite(x):
+                row["verdict"] = VERDICTS[0] if _within(x, published, r.relation, tol) else VERDICTS[1]
+            else:
+                row["verdict"], row["note"] = _not_estimable(plan_result, r, published, tol, row["note"])
         if isinstance(r.inconsistency, str) and r.inconsistency:
             row["note"] = (row["note"] + "; " if row["note"] else "") + "card: " + r.inconsistency
         rows.append(row)

@@ -270,8 +270,12 @@ class PlanResult:
         in percent, p-values as fractions, times in months.
     skipped : pandas.DataFrame
         Computations the cohort cannot support: ``analysis``, ``ids`` (tuple),
-        ``reason`` (a missing optional column, no events, no variation, a fit
-        that did not converge).
+        ``reason``, in words a clinician can read (a missing optional column,
+        no events, a group of a covariate without events, no variation, fewer
+        than two groups to compare, a percentage of no patients, a fit that
+        did not converge). A degenerate but valid cohort (every patient
+        censored, no progression, one patient) gives entries here, never an
+        exception.
     km, logrank, cox, cif, finegray, contingency, two_sample : Mapping
         The fitted objects: ``km["pfs1.all"]`` (SPSS convention) and
         ``km["pfs1.all.r"]`` (R) are ``KaplanMeierResult``; ``logrank`` keyed by

@@ -29,7 +29,7 @@ import pandas as pd
 from failpattern.cohort.model import Exclusion
 from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
 
-__all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings"]
+__all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings", "group_without_events"]
 
 #: Columns of :attr:`PlanResult.values`.
 ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "analysis", "method", "convention", "n_used",
@@ -159,6 +159,36 @@ BINARIES: dict[str, Binary] = {b.name: b for b in (
     _binary("objective_response", "best_response", _YES, "Objective response (no vs yes: CR or PR)",
             _isin("CR", "PR")),
 )}
+
+
+def group_without_events(binaries, X: np.ndarray, events: np.ndarray) -> str:
+    """The first level of a 0/1 covariate with no event among its patients.
+
+    A model with such a covariate has no finite maximum (monotone likelihood):
+    its ratio runs off to 0 or infinity, so the plan reports it as not run,
+    with this level in the reason, instead of fitting it.
+
+    Parameters
+    ----------
+    binaries : sequence of Binary
+        The covariates, in the columns of ``X``.
+    X : ndarray
+        0/1 design matrix (patients x covariates).
+    events : ndarray
+        Per patient, nonzero for the event the model counts (a PFS1 event, an OF).
+
+    Returns
+    -------
+    str
+        ``'<level>' of <grouping label>``, or empty when every level has an event.
+    """
+    hit = events != 0
+    for j, b in enumerate(binaries):
+        ones = X[:, j] == 1
+        for level, members in zip(b.levels, (ones, ~ones)):
+            if not np.any(hit & members):
+                return f"'{level}' of {b.label}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -387,7 +417,8 @@ class Context:
         X = np.column_stack([b.indicator(self)[sel.mask] for b in binaries])
         constant = [b.name for j, b in enumerate(binaries) if X.shape[0] == 0 or np.all(X[:, j] == X[0, j])]
         if constant:
-            self.skip(name, ids, f"no variation in {', '.join(constant)}")
+            self.skip(name, ids, f"model not estimable: no variation in {', '.join(constant)} (every patient "
+                                 "in the same group)")
             return None
         return sel, X
 

@@ -26,7 +26,7 @@ from failpattern.stats._coxfit import cox_fit
 from failpattern.stats.cox import _result as _cox_result
 from failpattern.stats.km import _km_curve, _km_result
 from failpattern.stats.logrank import _logrank
-from failpattern.study.analyses._base import BINARIES, Context
+from failpattern.study.analyses._base import BINARIES, Context, group_without_events
 
 __all__ = ["PFS1_COX", "SURVIVAL", "run_survival", "survival_ids"]
 
@@ -61,6 +61,9 @@ PFS1_COX = (("histology", "histology"), ("met_organs", "met_organs"),
             ("brain_met", "bbm"))
 
 _Z = float(ndtri(0.975))
+#: Why an endpoint's Kaplan-Meier estimate is not run when its population is empty.
+_NO_PATIENTS = {"pfs1": "PFS1 not estimable", "os": "OS not estimable",
+                "pfs2": "no patient had a first progression, so PFS2 (which starts at it) is not estimable"}
 _SURVIVAL_P_NOTE = ("the paper does not say log-rank or Cox; log-rank here (univariate; Cox p "
                     "under pfs1.uni.* and pfs1.multi.*)")
 
@@ -102,7 +105,7 @@ def _comparison(ctx: Context, spec) -> None:
     e = ctx.values(f"{endpoint}_event")[sel.mask].astype(np.int64)
     if group is None:
         if t.size == 0:
-            ctx.skip(name, ids, "no patients")
+            ctx.skip(name, ids, f"no patients: {_NO_PATIENTS[endpoint]}")
             return
         _km_rows(ctx, medians[None], t, e, sel, sel.n_excluded, name)
         return
@@ -116,8 +119,13 @@ def _comparison(ctx: Context, spec) -> None:
     if lr_id is None:
         return
     levels = np.unique(g)
-    if levels.size < 2 or not e.any():
-        ctx.skip(name, [lr_id], f"log-rank needs two groups of {group} and an event")
+    if levels.size < 2:
+        ctx.skip(name, [lr_id], "log-rank test not run: " + (f"it needs two groups, and every patient has "
+                                                             f"{group} = {levels[0]}" if levels.size
+                                                             else "no patients"))
+        return
+    if not e.any():
+        ctx.skip(name, [lr_id], f"log-rank test not run: no {endpoint.upper()} events")
         return
     codes = np.searchsorted(levels, g)
     res = _logrank(t.astype(np.float64), e, codes, levels, np.zeros(t.size, dtype=np.int64), 1)
@@ -137,7 +145,9 @@ def _by_pattern(ctx: Context) -> None:
     pattern = ctx.values("failure_pattern")[sel.mask]
     present = [p for p in PROGRESSION_PATTERNS if (pattern == p).any()]
     if len(present) < 2:
-        ctx.skip(name, [id_], "log-rank needs patients of two failure patterns")
+        ctx.skip(name, [id_], "log-rank test not run: it needs patients of two failure patterns, and "
+                 + (f"every patient with a first progression has pattern {present[0]}" if present
+                    else "no patient has a first progression"))
         return
     codes = np.select([pattern == p for p in present], np.arange(len(present))).astype(np.int64)
     levels = np.array(present, dtype=object)
@@ -159,7 +169,12 @@ def _cox(ctx: Context, name: str, binaries, words, kind: str) -> None:
     t = ctx.values("pfs1_months")[sel.mask]
     e = ctx.values("pfs1_event")[sel.mask].astype(np.int64)
     if not e.any():
-        ctx.skip(name, ids, "no events")
+        ctx.skip(name, ids, f"Cox model not estimable: no PFS1 events among its {t.size} patients")
+        return
+    empty = group_without_events(binaries, X, e)
+    if empty:
+        ctx.skip(name, ids, f"Cox model not estimable: no PFS1 event in the group {empty} (the hazard "
+                            "ratio would be 0 or infinite)")
         return
     names = [b.name for b in binaries]
     try:
