@@ -379,8 +379,15 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def disk_errors(what: str = "write") -> Iterator[None]:
-    """Turn a disk's refusal (full, read-only, no permission) into :class:`OutputWriteError` naming the path."""
+def disk_errors(where=None) -> Iterator[None]:
+    """Turn a disk's refusal (full, read-only, no permission) into :class:`OutputWriteError` naming the path.
+
+    Parameters
+    ----------
+    where : path, optional
+        Named when the error itself carries no file name (a write through
+        an open file handle).
+    """
     try:
         yield
     except OutputWriteError:
@@ -388,8 +395,9 @@ def disk_errors(what: str = "write") -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in _DISK_ERRNOS:
             raise
-        where = exc.filename if exc.filename is not None else "the output folder"
-        raise OutputWriteError(exc.errno, f"could not {what} {where}: {exc.strerror or exc}") from None
+        path = exc.filename if exc.filename is not None else where
+        shown = str(path) if path is not None else "the output folder"
+        raise OutputWriteError(exc.errno, f"could not write {shown}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -436,7 +444,7 @@ def output_folder(target, *, force: bool = False, inputs: Iterable = (), kind: s
     target = Path(target).absolute()
     inputs = tuple(inputs)
     check_target(target, force=force, inputs=inputs, kind=kind, option=option)
-    with disk_errors(), _claim(target, option) as work:
+    with disk_errors(target), _claim(target, option) as work:
         new = work / "new"
         new.mkdir()
         yield new
@@ -509,7 +517,7 @@ def owned_folder(target, *, kind: str, entries: Iterable[str] = (), force: bool 
         raise OutputRefusedError(f"{option}: {str(raw)!r} exists and is not a folder; choose another path")
     if not target.parent.is_dir():
         raise InputError(f"{option}: the parent folder {str(target.parent)!r} does not exist")
-    with disk_errors(), _claim(target, option):
+    with disk_errors(target), _claim(target, option):
         if target.exists() and any(target.iterdir()):
             manifest = read_manifest(target)
             if manifest is None or manifest.kind != kind:
@@ -570,7 +578,7 @@ def write_file_atomic(path, data: bytes, *, mode: int | None = None) -> Path:
     so a killed writer's leftovers are recognisable.
     """
     path = Path(path)
-    with disk_errors():
+    with disk_errors(path):
         fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:

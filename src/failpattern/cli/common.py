@@ -226,8 +226,8 @@ def write_for_cli(plan, comparison, out: Path, force: bool, **kwargs) -> Path:
         fail(f"error: {exc}")
 
 
-def exclusions_text(plan_result) -> str:
-    """The "Exclusions" block: patients left out per analysis, counted, then listed."""
+def exclusions_text(plan_result, limit: int = 50) -> str:
+    """The "Exclusions" block: patients left out per analysis, counted, then the first ``limit`` listed."""
     from failpattern.report.content import exclusion_counts
 
     frame = plan_result.exclusions_frame()
@@ -239,7 +239,10 @@ def exclusions_text(plan_result) -> str:
     width = max(len(a) for a in counts["analysis"])
     out += [f"  {r.analysis:<{width}}  {r.excluded:>4} excluded  ({r.reasons})" for r in counts.itertuples()]
     out.append("")
-    for r in frame.itertuples():
+    for r in frame.head(limit).itertuples():
         line = "" if r.line is None or r.line != r.line else f" (line {int(r.line)})"
         out.append(f"  excluded from {r.analysis}: patient {r.patient_id}{line}: {r.reason}")
+    if len(frame) > limit:
+        out.append(f"  ... and {len(frame) - limit} more (counted above; every one is in the report's "
+                   "results.json)")
     return "\n".join(out)
