@@ -113,7 +113,7 @@ def test_interrupted_study_resumes_and_other_parameters_need_force(tmp_path):
     assert r.exit_code == 0 and "already on disk" in r.output
     assert (tmp_path / "summary" / "summary.csv").read_text() == first
     other = _run("--replicates", N, "--seed", 4, "--out", tmp_path, "--workers", 1, "--quiet")
-    assert other.exit_code == 2 and "different replicate study" in other.output and "--force" in other.output
+    assert other.exit_code == 2 and "holds a study with other parameters (seed: 3" in other.output and "--force" in other.output
     forced = _run("--replicates", N, "--seed", 4, "--out", tmp_path, "--workers", 1, "--quiet", "--force")
     assert forced.exit_code == 0
     assert (tmp_path / "summary" / "summary.csv").read_text() != first

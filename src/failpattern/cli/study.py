@@ -65,7 +65,7 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
     from failpattern.output import output_folder, owned_folder
     from failpattern.plots import save_figure
     from failpattern.plots.study import plot_study_estimates, plot_study_power
-    from failpattern.replicate import ReplicateError
+    from failpattern.replicate import ReplicateError, StudyMismatchError
     from failpattern.replicate.study import format_summary, replicate_study, summary_markdown
     from failpattern.study import load_study
 
@@ -88,11 +88,13 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
     except ReplicateError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INTERNAL)
+    except StudyMismatchError as err:
+        click.echo(f"error: --out: {str(out)!r} holds a study with other parameters ({'; '.join(err.mismatches)}); "
+                   "run with the same parameters to resume it, choose another --out, or pass --force to discard "
+                   "it", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except (FailpatternError, ValueError) as err:
-        msg = str(err)
-        if "holds a different replicate study" in msg:
-            msg += " (or pass --force to discard it)"
-        click.echo(f"error: {msg}", err=True)
+        click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if not quiet:
         click.echo(title)

@@ -18,11 +18,11 @@ Example::
     table = summarise(results, published=load_study().numbers)
 """
 
-from failpattern.replicate.engine import (ReplicateError, default_chunk_size, load_replicates,
-                                          run_replicates, task_name)
+from failpattern.replicate.engine import (ReplicateError, StudyMismatchError, default_chunk_size,
+                                          load_replicates, run_replicates, task_name)
 from failpattern.replicate.store import Manifest, replicate_rng, replicate_seed
 from failpattern.replicate.summary import is_p_value_method, published_frame, summarise
 
 __all__ = ["run_replicates", "load_replicates", "summarise", "published_frame", "is_p_value_method",
-           "ReplicateError", "Manifest", "replicate_rng", "replicate_seed", "task_name",
+           "ReplicateError", "StudyMismatchError", "Manifest", "replicate_rng", "replicate_seed", "task_name",
            "default_chunk_size"]

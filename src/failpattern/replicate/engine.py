@@ -33,7 +33,8 @@ from failpattern.replicate.progress import Progress
 from failpattern.replicate.runners import Sink, Task, run_dask, run_in_process, run_processes
 from failpattern.replicate.store import task_name
 
-__all__ = ["run_replicates", "load_replicates", "ReplicateError", "default_chunk_size", "task_name"]
+__all__ = ["run_replicates", "load_replicates", "ReplicateError", "StudyMismatchError", "default_chunk_size",
+           "task_name"]
 
 
 def default_chunk_size(n_replicates: int) -> int:
@@ -47,6 +48,14 @@ def default_chunk_size(n_replicates: int) -> int:
     same study.
     """
     return min(100, max(1, -(-n_replicates // 50)))
+
+
+class StudyMismatchError(InputError):
+    """The folder holds a replicate study with other parameters (``mismatches`` says which)."""
+
+    def __init__(self, message: str, mismatches: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.mismatches = mismatches
 
 
 class ReplicateError(FailpatternError, RuntimeError):
@@ -104,9 +113,9 @@ def _prepare(out: Path, requested: store.Manifest, chunk_size_given: bool) -> st
         requested = store.Manifest(**{**requested.__dict__, "chunk_size": existing.chunk_size})
     bad = existing.mismatches(requested)
     if bad:
-        raise InputError(f"out_dir: {out} holds a different replicate study ("
-                         + "; ".join(bad) + "); use another out_dir, or the same parameters "
-                         "to resume it")
+        raise StudyMismatchError(f"out_dir: {out} holds a different replicate study ("
+                                 + "; ".join(bad) + "); use another out_dir, or the same parameters "
+                                 "to resume it", tuple(bad))
     return existing
 
 # ----------------------------------------------------------------------------- public API
