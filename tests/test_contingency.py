@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from failpattern.errors import InputError
 from failpattern.stats import contingency as ct_module
 from failpattern.stats import _fexact as fexact
-from failpattern.stats.contingency import ContingencyResult, contingency_test, crosstab_test
+from failpattern.stats.contingency import FISHER_WORKSPACE, ContingencyResult, contingency_test, crosstab_test
 from fixtures import cases, dataset, reference
 
 RTOL = 1e-9
@@ -184,7 +184,7 @@ def test_fisher_equals_brute_force_enumeration(table):
 @settings(max_examples=40, deadline=None)
 @given(small_tables.filter(lambda t: t.shape == (2, 2)))
 def test_network_algorithm_agrees_with_hypergeometric_on_2x2(table):
-    assert fexact.fisher_rxc(table) == pytest.approx(ct_module._fisher_2x2(table), rel=1e-12)
+    assert fexact.fisher_rxc(table)[0] == pytest.approx(ct_module._fisher_2x2(table), rel=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
@@ -297,6 +297,114 @@ def test_crosstab_matches_table():
     np.testing.assert_array_equal(res.observed, [[18, 17], [45, 13]])
     assert res.col_labels == (0, 1)
     np.testing.assert_allclose(res.p_value, ref("paper_brain_progression", "fisher_p"), rtol=RTOL)
+
+
+# ------------------------------------------------------------------ bounded cost (workspace rule)
+
+RXC_CASES = [c for c in CASES if fixture_table(c).shape != (2, 2)]
+LARGE_3X2 = np.array([[31_000, 17_900], [14_700, 8_500], [17_300, 10_600]])  # n = 100,000
+
+
+def test_r_by_c_fixtures_are_exact_well_inside_the_default_workspace():
+    assert len(RXC_CASES) >= 8
+    for case in RXC_CASES:
+        p, charged = fexact.fisher_rxc(fixture_table(case))
+        assert charged <= FISHER_WORKSPACE // 50, case
+        np.testing.assert_allclose(p, ref(case, "fisher_p"), rtol=RTOL)
+
+
+@pytest.mark.parametrize("case", ["medium_3x3", "associated_3x4", "wide_2x6", "veteran_celltype_trt"])
+def test_workspace_boundary_is_exact_at_the_charge_and_asymptotic_one_cell_below(case):
+    table = fixture_table(case)
+    charged = fexact.fisher_rxc(table, workspace=10**12)[1]
+    assert fexact.fisher_rxc(table, workspace=charged)[1] == charged  # the charge depends only on the table
+    at = contingency_test(table, method="fisher", workspace=charged)
+    assert at.method == "fisher" and at.reason == "requested" and np.isnan(at.statistic)
+    np.testing.assert_allclose(at.p_value, ref(case, "fisher_p"), rtol=RTOL)
+    below = contingency_test(table, method="fisher", workspace=charged - 1)
+    pearson = contingency_test(table, method="pearson")
+    assert below.method == "pearson" and below.requested == "fisher"
+    assert (below.p_value, below.statistic) == (pearson.p_value, pearson.statistic)
+    assert f"workspace={charged - 1:,} cells" in below.reason and "asymptotic Pearson" in below.reason
+    with pytest.raises(fexact.WorkspaceExceeded) as err:
+        fexact.fisher_rxc(table, workspace=charged - 1)
+    assert err.value.needed > charged - 1 and err.value.workspace == charged - 1
+
+
+def test_large_table_falls_back_to_the_named_asymptotic_test():
+    res = contingency_test(LARGE_3X2, method="fisher")
+    pearson = contingency_test(LARGE_3X2, method="pearson")
+    assert res.method == "pearson" and res.requested == "fisher" and res.n == 100_000
+    assert res.reason.startswith("Fisher's exact test requested, but the exact r x c enumeration needs more than "
+                                 f"workspace={FISHER_WORKSPACE:,} cells")
+    assert (res.p_value, res.statistic) == (pearson.p_value, pearson.statistic)
+    assert res.summary.loc[0, "method"] == "pearson" and "workspace" in res.summary.loc[0, "reason"]
+    auto = contingency_test([[1, 0, 0], [30_000, 20_000, 10_000], [25_000, 15_000, 12_000]], method="auto")
+    assert auto.method == "pearson" and auto.requested == "auto"  # the rule chose Fisher (expected counts < 1)
+    assert auto.reason.startswith("Fisher's exact test chosen (3 expected count(s) < 1), but")
+    # large n alone is not the rule: a 3 x 2 table whose small row keeps the enumeration short stays exact
+    assert contingency_test([[2, 0], [80_700, 46_800], [95_000, 57_900]], method="auto").method == "fisher"
+    assert contingency_test([[80_000, 40_000], [30_000, 50_000]], method="fisher").method == "fisher"  # 2 x 2
+
+
+def test_memory_is_bounded_by_the_workspace_not_by_n():
+    import tracemalloc
+
+    workspace = 2**20
+    for scale in (1, 10):  # n = 100,000 and 1,000,000: the quadratic enumeration would need GBs and TBs
+        tracemalloc.start()
+        try:
+            res = contingency_test(LARGE_3X2 * scale, method="fisher", workspace=workspace)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert res.method == "pearson"
+        assert peak < 3 * 8 * workspace + 8 * 16 * res.n  # a few copies of the budget + O(n) log-factorials
+
+
+def test_compositions_charge_before_allocating():
+    caps, total = (4, 5, 6), 7
+    listed = fexact._compositions(total, caps)
+    budget = fexact._Budget(listed.size, columns=1)
+    assert np.array_equal(fexact._compositions(total, caps, budget), listed) and budget.used == listed.size
+    with pytest.raises(fexact.WorkspaceExceeded):
+        fexact._compositions(total, caps, fexact._Budget(listed.size - 1, columns=1))
+    huge = fexact._Budget(10**6, columns=1)
+    with pytest.raises(fexact.WorkspaceExceeded):  # C(200004, 4) rows: refused before listing any
+        fexact._compositions(200_000, (10**6,) * 5, huge)
+    assert huge.used == 0
+
+
+def _fisher_2x3_by_listing(table: np.ndarray) -> float:
+    """Exact p of a 2 x 3 table by listing every (x1, x2) of its first row (O(n^2), vectorised)."""
+    from scipy.special import gammaln
+
+    (r1, _), cols = table.sum(axis=1), table.sum(axis=0)
+    x1, x2 = np.meshgrid(np.arange(cols[0] + 1), np.arange(cols[1] + 1), indexing="ij")
+    x3 = r1 - x1 - x2
+    ok = (x3 >= 0) & (x3 <= cols[2])
+    first = np.stack([x1[ok], x2[ok], x3[ok]], axis=1)
+    v = gammaln(first + 1.0).sum(axis=1) + gammaln(cols - first + 1.0).sum(axis=1)
+    v_obs = gammaln(table + 1.0).sum()
+    logp = -v
+    keep = v >= v_obs - np.log1p(1e-7)
+    return float(np.exp(logp[keep] - logp.max()).sum() / np.exp(logp - logp.max()).sum())
+
+
+@pytest.mark.parametrize("table", [[[310, 179, 147], [85, 173, 106]], [[1722, 985, 807], [468, 950, 579]],
+                                   [[0, 40, 3], [12, 2, 0]], [[500, 1, 499], [2, 3, 1]]])
+def test_network_algorithm_equals_listing_on_larger_2x3_tables(table):
+    """The enumeration's last free column (whose child has one completion) against a listing."""
+    table = np.array(table)
+    res = contingency_test(table, method="fisher")
+    assert res.method == "fisher"
+    assert res.p_value == pytest.approx(_fisher_2x3_by_listing(table), rel=1e-9)
+
+
+@pytest.mark.parametrize("workspace", [0, -5, 1.5, True, "big"])
+def test_invalid_workspace(workspace):
+    with pytest.raises(InputError, match="workspace"):
+        contingency_test([[1, 2, 3], [4, 5, 6]], method="fisher", workspace=workspace)
 
 
 # ------------------------------------------------------------------ validation

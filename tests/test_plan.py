@@ -201,6 +201,20 @@ def test_finegray_matches_public_function(cohort, death):
         assert val(res, f"t3.multi.{n}.shr") == pytest.approx(fit.loc[n, "shr"], rel=1e-9)
 
 
+@pytest.mark.parametrize("death", ["competing", "censored"])
+def test_finegray_matches_public_function_on_a_large_cohort(death):
+    """Past the kernel's dense risk-set size the plan prepares each model only when it fits it
+    (one model's arrays held at a time); the estimates are the public function's all the same."""
+    from failpattern.stats import _finegray_kernel
+
+    large = make_cohort(1500, 7)
+    inc, _ = large.rows_for("of_predictors", columns=[])
+    times = _finegray_kernel.prepare_times(inc["pfs1_months"].astype(float).to_numpy(),
+                                           _causes(inc, death).to_numpy(np.int64), 1)
+    assert times.dense is None
+    test_finegray_matches_public_function(large, death)
+
+
 def test_cumulative_incidence_matches_public_function(cohort, result):
     inc, _ = cohort.rows_for("failure_pattern_cif")
     cause = inc["failure_pattern"].astype(object).map({"OF": 1, "DF": 2, "ODF": 3, "death": 4}).fillna(0)
@@ -408,3 +422,26 @@ def test_contingency_falls_back_to_spss_rule_without_card_choice(cohort):
         ref = contingency_test(info["table"], method="auto")
         assert info["chosen"] == ref.method == info["auto"], id_
         assert info["p"][info["chosen"]] == pytest.approx(ref.p_value, rel=1e-10)
+
+
+def test_contingency_too_large_for_exact_fisher_says_which_test_ran(cohort):
+    """A large cohort's r x c table: the ``.fisher`` value is the asymptotic Pearson p, and the
+    values table (so the report) says so."""
+    from failpattern.study.analyses._base import Context, Settings
+    from failpattern.study.analyses.tables import contingency
+
+    big = [[31_000, 17_900], [14_700, 8_500], [17_300, 10_600]]
+    ctx = Context(cohort, Settings(contingency={"response.pattern.p": "fisher"}))
+    contingency(ctx, "response.pattern.p", big, None, "response.by_pattern", "response by pattern")
+    info = ctx.models["contingency"]["response.pattern.p"]
+    assert info["ran"] == {"pearson": "pearson", "fisher": "pearson"} and info["chosen"] == "fisher"
+    rows = {r[0]: r for r in ctx.rows}
+    pearson = contingency_test(big, method="pearson")
+    for id_ in ("response.pattern.p", "response.pattern.p.fisher"):
+        assert rows[id_][1] == pearson.p_value
+        assert rows[id_][9].startswith("pearson (Fisher's exact test requested, but the exact r x c enumeration")
+    assert rows["response.pattern.p.fisher"][5] == "chisq_p"  # method column: not a Fisher p
+    small = [[20, 12], [9, 6], [11, 7]]
+    contingency(ctx, "x.p", small, None, "x", "small")
+    assert ctx.models["contingency"]["x.p"]["ran"]["fisher"] == "fisher"
+    assert {r[0]: r for r in ctx.rows}["x.p.fisher"][5] == "fisher_p"

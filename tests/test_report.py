@@ -139,6 +139,30 @@ def test_exclusions_section(tmp_path, card, no_figures):
     assert {e["patient_id"] for e in data["exclusions"]} == {"SIM001", "SIM002"}
 
 
+def test_exclusion_rows_listed_are_capped_all_counted_and_in_results_json(tmp_path, card, no_figures,
+                                                                          monkeypatch):
+    """A large cohort can have millions of (patient, analysis) exclusions: report.html and report.md
+    list the first EXCLUSIONS_LISTED, count all, and results.json keeps every one."""
+    import pandas as pd
+
+    from failpattern.report import content
+
+    monkeypatch.setattr(content, "EXCLUSIONS_LISTED", 1)
+    df = pd.read_csv(synthetic_path("ni2019_exact.csv"))
+    df.loc[[0, 1], "best_response"] = None
+    out = write_report(run_plan(load_cohort(df), card=card), None, tmp_path / "out", card=card)
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {e["patient_id"] for e in data["exclusions"]} == {"SIM001", "SIM002"}
+    n = len(data["exclusions"])  # 2 patients x the analyses that use best_response
+    for name, heading in (("report.md", "## Exclusions"), ("report.html", 'id="exclusions"')):
+        text = (out / name).read_text(encoding="utf-8")
+        section = text[text.index(heading):]
+        assert f"{n} exclusions (patient × analysis)" in section, name
+        assert "SIM001" in section and "SIM002" not in section, name
+        assert f"The first 1 are listed; the other {n - 1} are counted above, and every one is in results.json" \
+            in section, name
+
+
 def test_formats():
     assert fmt_value(52.0, "count", 0) == "52"
     assert fmt_value(11.23, "km_median", 1) == "11.23"

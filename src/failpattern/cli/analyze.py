@@ -104,9 +104,11 @@ def summary_text(cohort, study: str | None = None) -> str:
                        f"  - {row.title}")
     if any(", ...)" in line for line in out):
         out.append("  (the full column list of each analysis: docs/cohort-format.md, section \"Analyses\")")
-    for key, rows in cohort.excluded.items():
-        for e in rows:
-            out.append(f"  excluded from {key}: patient {e.patient_id} (line {e.line}): {e.reason}")
+    excluded = [(key, e) for key, rows in cohort.excluded.items() for e in rows]
+    for key, e in excluded[:50]:  # a large cohort can have millions: all are counted under Exclusions
+        out.append(f"  excluded from {key}: patient {e.patient_id} (line {e.line}): {e.reason}")
+    if len(excluded) > 50:
+        out.append(f"  ... and {len(excluded) - 50} more (counted under Exclusions below)")
     if cohort.warnings:
         out += ["", format_problems(cohort.warnings, "warnings")]
     if study:

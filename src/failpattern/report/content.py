@@ -14,7 +14,7 @@ import pandas as pd
 
 from failpattern.report.tables import comparison_display, values_display
 
-__all__ = ["ReportContent", "build_content", "exclusion_counts"]
+__all__ = ["EXCLUSIONS_LISTED", "ReportContent", "build_content", "exclusion_counts", "exclusions_listed"]
 
 
 @dataclass
@@ -53,6 +53,20 @@ class ReportContent:
     skipped: pd.DataFrame
     exclusions: pd.DataFrame
     figures: list = field(default_factory=list)
+
+
+#: Exclusion rows (patient x analysis) listed in report.html and report.md; all are counted
+#: there, and every one is in results.json (a large cohort can have millions).
+EXCLUSIONS_LISTED = 1000
+
+
+def exclusions_listed(exclusions: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The first :data:`EXCLUSIONS_LISTED` exclusion rows, and a sentence on the others ("" if none)."""
+    more = len(exclusions) - EXCLUSIONS_LISTED
+    if more <= 0:
+        return exclusions, ""
+    return exclusions.head(EXCLUSIONS_LISTED), (f"The first {EXCLUSIONS_LISTED:,} are listed; the other "
+                                                f"{more:,} are counted above, and every one is in results.json.")
 
 
 def exclusion_counts(exclusions: pd.DataFrame) -> pd.DataFrame:

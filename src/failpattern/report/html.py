@@ -15,7 +15,7 @@ from html import escape
 
 import pandas as pd
 
-from failpattern.report.content import ReportContent, exclusion_counts
+from failpattern.report.content import ReportContent, exclusion_counts, exclusions_listed
 
 __all__ = ["render_html"]
 
@@ -104,7 +104,10 @@ def render_html(content: ReportContent) -> str:
     else:
         body.append(f"<p>{len(c.exclusions)} exclusions (patient × analysis) in {len(counts)} analyses.</p>")
         body.append(_table(counts, ["analysis", "excluded", "reasons"], numeric=("excluded",)))
-        body.append(_table(c.exclusions.fillna("").astype(str), ["analysis", "patient_id", "line", "reason"]))
+        listed, more = exclusions_listed(c.exclusions)
+        body.append(_table(listed.fillna("").astype(str), ["analysis", "patient_id", "line", "reason"]))
+        if more:
+            body.append(f"<p>{escape(more)}</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{escape(c.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")

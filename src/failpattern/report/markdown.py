@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-from failpattern.report.content import ReportContent, exclusion_counts
+from failpattern.report.content import ReportContent, exclusion_counts, exclusions_listed
 
 __all__ = ["escape_markdown", "render_markdown"]
 
@@ -107,5 +107,7 @@ def render_markdown(content: ReportContent) -> str:
         out += [f"{len(c.exclusions)} exclusions (patient × analysis) in {len(counts)} analyses.", ""]
         # reasons may quote cell values, and patient ids are whatever the file holds
         out += _table(counts, ["analysis", "excluded", "reasons"], right=("excluded",), escaped=True) + [""]
-        out += _table(c.exclusions.fillna(""), ["analysis", "patient_id", "line", "reason"], escaped=True) + [""]
+        listed, more = exclusions_listed(c.exclusions)
+        out += _table(listed.fillna(""), ["analysis", "patient_id", "line", "reason"], escaped=True) + [""]
+        out += [more, ""] if more else []
     return "\n".join(out).rstrip() + "\n"

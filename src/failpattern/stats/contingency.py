@@ -25,9 +25,23 @@ References matched (``tests/reference/contingency.R``):
   tables R runs FEXACT (Mehta and Patel's network algorithm); scipy 1.17's
   ``fisher_exact`` on such tables defaults to a Monte Carlo p-value, so this module
   has its own exact network enumeration (``_fexact.fisher_rxc``, same ``1 + 1e-7``
-  tolerance). Measured: 3 x 3 with n = 500 in 0.3 s, 2 x 3 with n = 2000 in 0.07 s,
-  4 x 4 with n = 100 in 1 s, but a strongly associated 4 x 4 table with n = 100
-  (p = 6e-11) in about 6 s (R: 3.4 s); time grows with n and the number of cells.
+  tolerance). Measured on 2 shared cores: 3 x 3 with n = 500 in 0.7 s, 2 x 3 with
+  n = 2000 in 0.02 s, 4 x 4 with n = 100 in 0.4 s, a strongly associated 4 x 4 table
+  with n = 100 (p = 4e-19) in 1.2 s; time grows with n and the number of cells.
+
+Large r x c tables (the rule): the exact enumeration's cost grows as a power of n
+(quadratic for 2 x 3), so it runs on a budget, ``workspace`` cells
+(:data:`FISHER_WORKSPACE` = 2**25 by default; how cells are charged is in
+:mod:`failpattern.stats._fexact`), checked before each allocation. R's
+``fisher.test`` stops with an error when its ``workspace`` fills and suggests
+``simulate.p.value``; SPSS reports the asymptotic Pearson chi-square for large
+tables. Here a table past the budget gets the asymptotic Pearson test (R
+``chisq.test(correct = FALSE)``, deterministic, no random draws): ``method`` is
+then ``"pearson"``, ``requested`` stays ``"fisher"`` (or ``"auto"``) and ``reason``
+says the exact test was too large and the charge reached. Such tables have large
+counts, where the chi-square approximation is good; a Monte Carlo p would need a
+seed and differ from R's anyway. 2 x 2 tables are always exact (their cost is
+linear in n).
 """
 
 from __future__ import annotations
@@ -40,11 +54,12 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from failpattern.errors import InputError
-from failpattern.stats._fexact import fisher_rxc
+from failpattern.stats._fexact import WORKSPACE as FISHER_WORKSPACE
+from failpattern.stats._fexact import WorkspaceExceeded, fisher_rxc
 from failpattern.stats._result import frozen
 from failpattern.stats._validate import as_groups, check_choice, check_lengths, plain_value
 
-__all__ = ["ContingencyResult", "contingency_test", "crosstab_test", "METHODS"]
+__all__ = ["ContingencyResult", "contingency_test", "crosstab_test", "FISHER_WORKSPACE", "METHODS"]
 
 METHODS = ("pearson", "yates", "fisher", "auto")
 _FISHER_REL_TOL = 1e-7  # R fisher.test: relErr <- 1 + 10^(-7)
@@ -65,6 +80,8 @@ class ContingencyResult:
         Degrees of freedom ``(r - 1)(c - 1)`` (reported for every method).
     method : str
         The test actually used: ``"pearson"``, ``"yates"`` or ``"fisher"``.
+        ``"pearson"`` for an r x c table whose exact Fisher test would pass the
+        ``workspace`` budget (see ``reason``).
     requested : str
         The ``method`` argument (``"auto"`` when the rule chose ``method``).
     observed, expected : numpy.ndarray
@@ -77,7 +94,9 @@ class ContingencyResult:
     row_labels, col_labels : tuple
         Labels of the rows and columns (DataFrame index/columns, or 0..r-1).
     reason : str
-        Why ``method`` was chosen (the auto rule), or ``"requested"``.
+        Why ``method`` was chosen (the auto rule), or ``"requested"``; when Fisher's
+        test was asked for (or chosen) but the table is too large for the exact
+        enumeration, that too, with the charge reached.
     """
 
     statistic: float
@@ -248,7 +267,7 @@ def _auto_choice(expected: np.ndarray) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- public API
 
-def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
+def contingency_test(table, *, method: str = "pearson", workspace: int = FISHER_WORKSPACE) -> ContingencyResult:
     """Test independence of rows and columns of an r x c table of counts.
 
     Parameters
@@ -264,6 +283,11 @@ def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
         ``fisher.test``), any r x c. ``"auto"``: Fisher when, for a 2 x 2 table,
         any expected count is < 5, or, for larger tables, more than 20% of
         expected counts are < 5 or any is < 1; Pearson otherwise.
+    workspace : int, default FISHER_WORKSPACE
+        Budget of the exact r x c Fisher enumeration, in cells (module docstring;
+        like R's ``fisher.test(workspace = )``). A table that would pass it gets the
+        asymptotic Pearson test instead, named in ``method`` and ``reason``.
+        Unused for 2 x 2 tables and for the chi-square methods.
 
     Returns
     -------
@@ -275,7 +299,8 @@ def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
     InputError
         For a table that is not 2-D, smaller than 2 x 2, has negative, non-integer,
         missing or infinite counts, or an empty row or column; for ``"yates"`` on a
-        table larger than 2 x 2; for an unknown ``method``.
+        table larger than 2 x 2; for an unknown ``method``; for a ``workspace``
+        that is not a positive integer.
 
     Examples
     --------
@@ -284,6 +309,8 @@ def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
     0.012
     """
     check_choice(method, "method", METHODS)
+    if isinstance(workspace, bool) or not isinstance(workspace, (int, np.integer)) or workspace < 1:
+        raise InputError(f"workspace: expected a positive integer number of cells, got {workspace!r}")
     counts, rows, cols = _as_table(table)
     expected = _expected(counts)
     used, reason = method, "requested"
@@ -294,9 +321,17 @@ def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
         raise InputError(f"method: 'yates' applies to 2 x 2 tables only, got a {counts.shape[0]} x "
                          f"{counts.shape[1]} table (R's chisq.test silently drops the correction "
                          "there); use method='pearson' or 'fisher'")
+    if used == "fisher" and not is_2x2:
+        try:
+            p = fisher_rxc(counts, int(workspace))[0]
+        except WorkspaceExceeded as exc:
+            used = "pearson"
+            head = "Fisher's exact test requested" if method == "fisher" else f"Fisher's exact test chosen ({reason})"
+            reason = (f"{head}, but {exc}: asymptotic Pearson chi-square instead "
+                      "(a larger workspace gives the exact p)")
     if used == "fisher":
         stat = float("nan")
-        p = _fisher_2x2(counts) if is_2x2 else fisher_rxc(counts)
+        p = _fisher_2x2(counts) if is_2x2 else p
     else:
         stat, p = _chisq(counts, expected, yates=(used == "yates"))
     odds = _conditional_or(counts) if is_2x2 else float("nan")
@@ -306,7 +341,7 @@ def contingency_test(table, *, method: str = "pearson") -> ContingencyResult:
                              col_labels=cols, reason=reason)
 
 
-def crosstab_test(x, y, *, method: str = "pearson") -> ContingencyResult:
+def crosstab_test(x, y, *, method: str = "pearson", workspace: int = FISHER_WORKSPACE) -> ContingencyResult:
     """Cross-tabulate two label arrays and test independence with :func:`contingency_test`.
 
     Parameters
@@ -315,6 +350,8 @@ def crosstab_test(x, y, *, method: str = "pearson") -> ContingencyResult:
         Labels of equal length (rows from ``x``, columns from ``y``, levels sorted).
         Missing labels are an error; drop incomplete pairs first.
     method : {"pearson", "yates", "fisher", "auto"}
+        As in :func:`contingency_test`.
+    workspace : int, default FISHER_WORKSPACE
         As in :func:`contingency_test`.
 
     Returns
@@ -328,4 +365,4 @@ def crosstab_test(x, y, *, method: str = "pearson") -> ContingencyResult:
     counts = np.zeros((xl.size, yl.size), dtype=np.int64)
     np.add.at(counts, (xc, yc), 1)
     frame = pd.DataFrame(counts, index=pd.Index(xl.tolist()), columns=pd.Index(yl.tolist()))
-    return contingency_test(frame, method=method)
+    return contingency_test(frame, method=method, workspace=workspace)

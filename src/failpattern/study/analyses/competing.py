@@ -36,7 +36,7 @@ from failpattern.stats import _finegray_kernel as _fg_kernel
 from failpattern.stats._finegray_batch import fit_univariate
 from failpattern.stats.cif import cumulative_incidence
 from failpattern.stats.finegray import _fit_prepared
-from failpattern.study.analyses._base import BINARIES, Context
+from failpattern.study.analyses._base import BINARIES, Context, group_without_events
 
 __all__ = ["PATTERN_CODES", "T3_COVARIATES", "competing_ids", "run_competing"]
 
@@ -79,7 +79,8 @@ def _cif(ctx: Context) -> None:
     pattern = ctx.values("failure_pattern")[m]
     cause = np.array([PATTERN_CODES.get(p, 0) if p is not None else 0 for p in pattern], dtype=np.int64)
     if not cause.any():
-        ctx.skip("pattern.cif", ids, "no first failure in the cohort")
+        ctx.skip("pattern.cif", ids, "cumulative incidence not estimable: no first failure (progression or "
+                                     "death without progression) in the cohort")
         return
     any_cause = np.where((cause >= 1) & (cause <= 3), 1, np.where(cause == 4, 2, 0))
     fits = {"patterns": cumulative_incidence(t, cause), "any": cumulative_incidence(t, any_cause)}
@@ -94,9 +95,10 @@ def _cif(ctx: Context) -> None:
             est, var = fit.at(times, cause=code), fit.variance_at(times, cause=code)
         for tt, f, v in zip(landmarks, est, var):
             half = _Z * np.sqrt(v)
+            ended = "" if f == f else f"not estimable: follow-up ends at {t.max():g} months, before {tt:g}; "
             ctx.add(f"cif.{word}.{_tag(tt)}", 100 * f, sel=sel, analysis="pattern.cif", method="cif_at",
                     convention="r", ci=(100 * max(f - half, 0.0), 100 * min(f + half, 1.0)),
-                    note=f"Aalen-Johansen ({'any progression' if word == 'any' else word.upper()}; "
+                    note=f"{ended}Aalen-Johansen ({'any progression' if word == 'any' else word.upper()}; "
                          "death without progression competing), cmprsk::cuminc; plain 95% CI")
 
 
@@ -108,7 +110,8 @@ def _crude_rates(ctx: Context) -> None:
     prog = sel.mask & ctx.progressed
     t = ctx.values("pfs1_months")[prog]
     if t.size == 0:
-        ctx.skip("pattern.rate", ids, "no first progression in the cohort")
+        ctx.skip("pattern.rate", ids, "share progressed by each time not computed: no patient had a first "
+                                      "progression")
         return
     for tt in ctx.settings.landmarks:
         k = np.count_nonzero(t <= tt)
@@ -131,6 +134,7 @@ class _Model:
     prep: _fg_kernel.Prepared | None = None
     times: _fg_kernel.Times | None = None
     fitted: _fg_kernel.Fit | None = None  # fitted already (with the other models)
+    data: tuple | None = None        # (t, cause, X) of a large model, prepared only when fitted
 
 
 def _prepare(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray, shared: dict) -> _Model:
@@ -147,16 +151,26 @@ def _prepare(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray, sh
     m = model.sel.mask
     c = cause[m]
     if not (c == 1).any():
-        model.skipped.append({"analysis": name, "ids": tuple(ids), "reason": "no OF event"})
+        model.skipped.append({"analysis": name, "ids": tuple(ids), "reason": (
+            f"Fine-Gray model not estimable: no original-site failure (OF) among its {c.size} patients")})
+        return model
+    empty = group_without_events(model.binaries, X, c == 1)
+    if empty:
+        model.skipped.append({"analysis": name, "ids": tuple(ids), "reason": (
+            f"Fine-Gray model not estimable: no original-site failure (OF) in the group {empty} (the "
+            "subdistribution hazard ratio would be 0 or infinite)")})
         return model
     t = ctx.values("pfs1_months")[m]
     # fine_gray_fit(X, t, c, names=..., variance="stata"), in steps: the sort and the
     # censoring weights are computed once for all the models of the same patients
     key = m.tobytes()
     if key not in shared:
-        shared[key] = _fg_kernel.prepare_times(t, c, 1)
-    model.times = shared[key]
-    model.prep = _fg_kernel.prepare(t, c, X, 1, model.times)
+        shared[key] = (t, c, _fg_kernel.prepare_times(t, c, 1))
+    t, c, model.times = shared[key]
+    if model.times.dense is None:  # large: not batched, so prepared in _report, one model's arrays at a time
+        model.data = (t, c, X)
+    else:
+        model.prep = _fg_kernel.prepare(t, c, X, 1, model.times)
     return model
 
 
@@ -175,11 +189,13 @@ def _fit_together(models: list[_Model]) -> None:
 def _report(ctx: Context, model: _Model) -> None:
     """Fit (unless fitted with the others) and add the rows."""
     ctx.skipped.extend(model.skipped)
-    if model.prep is None:
+    if model.prep is None and model.data is None:
         return
     name, binaries, kind, sel = model.name, model.binaries, model.kind, model.sel
+    prep = model.prep if model.prep is not None else _fg_kernel.prepare(*model.data, 1, model.times)
+    model.prep = model.data = None  # the kernel's arrays (n x (2p + 2) and more) go with this fit
     try:
-        fit = _fit_prepared(model.prep, tuple(b.name for b in binaries), 1, "stata", 0.05, 1e-9, 50,
+        fit = _fit_prepared(prep, tuple(b.name for b in binaries), 1, "stata", 0.05, 1e-9, 50,
                             fitted=model.fitted)
     except (ConvergenceError, InputError) as err:
         ctx.skip(name, model.ids, f"Fine-Gray model failed: {err}")

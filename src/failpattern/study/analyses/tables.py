@@ -10,7 +10,10 @@ or comes closest (found with
 :func:`~failpattern.study.aggregate.recompute_aggregates`: Pearson for every
 Table 1 row but BBM, Fisher for BBM and the two brain-progression
 comparisons); for a p-value without printed counts, the SPSS-style rule of
-``contingency_test(method="auto")``. Continuous
+``contingency_test(method="auto")``. An r x c table too large for the exact
+Fisher test (``contingency_test``'s ``workspace`` rule: large cohorts) gets the
+asymptotic Pearson p under ``<id>.fisher`` instead, with method ``chisq_p`` and a
+note saying why; the model entry's ``ran`` names the test behind each p. Continuous
 baseline variables (age, tumour size) are compared with the Mann-Whitney
 test (SPSS asymptotic p; the paper prints medians), the t-test under
 ``<id>.t_test``.
@@ -62,6 +65,13 @@ def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_ex
         if d:
             ctx.add(pct_id, 100.0 * k / d, sel=sel, analysis=analysis, method="proportion",
                     note=f"{k}/{d}", n_excluded=n_excluded)
+        else:  # one entry per analysis listing its percentages, not one per percentage
+            reason = "percentage not computed: no patients in its denominator (the group it is a share of)"
+            last = ctx.skipped[-1] if ctx.skipped else {}
+            if last.get("analysis") == analysis and last.get("reason") == reason:
+                last["ids"] += (pct_id,)
+            else:
+                ctx.skip(analysis, [pct_id], reason)
 
 
 def _chisq_p(counts: np.ndarray, expected: np.ndarray, yates: bool) -> float:
@@ -76,27 +86,39 @@ def _chisq_p(counts: np.ndarray, expected: np.ndarray, yates: bool) -> float:
 def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n_excluded=None) -> None:
     """Pearson, Yates, Fisher p of an r x c table; the card's test under ``id_``."""
     counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 2 or counts.shape[0] < 2 or counts.shape[1] < 2:  # e.g. one failure pattern, or none
+        ctx.skip(analysis, [id_], f"{what}: not tested, at least two groups with patients are needed "
+                                  f"(table {counts.tolist()})")
+        return
     if (counts.sum(axis=1) == 0).any() or (counts.sum(axis=0) == 0).any():
-        ctx.skip(analysis, [id_], f"{what}: the table {counts.tolist()} has an empty row or column")
+        ctx.skip(analysis, [id_], f"{what}: not tested, the table {counts.tolist()} has an empty row or "
+                                  "column")
         return
     is2 = counts.shape == (2, 2)
     expected = _expected(counts)
-    p = {"pearson": _chisq_p(counts, expected, False),
-         "fisher": _fisher_2x2(counts) if is2 else contingency_test(counts, method="fisher").p_value}
+    p = {"pearson": _chisq_p(counts, expected, False)}
+    shown = {"pearson": "pearson", "yates": "yates", "fisher": "fisher"}  # the test that ran, for the notes
     if is2:
-        p["yates"] = _chisq_p(counts, expected, True)
+        p["fisher"], p["yates"] = _fisher_2x2(counts), _chisq_p(counts, expected, True)
+    else:  # past the exact test's workspace: the asymptotic Pearson p, and the result says so
+        fisher = contingency_test(counts, method="fisher")
+        p["fisher"] = fisher.p_value
+        if fisher.method != "fisher":
+            shown["fisher"] = f"{fisher.method} ({fisher.reason})"
     auto, reason = _auto_choice(expected)
     chosen = ctx.settings.contingency.get(id_)
     why = "the test whose p from the card's printed counts reproduces, or is closest to, the printed p"
     if chosen not in p:
         chosen, why = auto, f"SPSS-style rule: {reason}"
-    ctx.models["contingency"][id_] = {"table": counts, "p": dict(p), "chosen": chosen, "auto": auto}
+    ctx.models["contingency"][id_] = {"table": counts, "p": dict(p), "chosen": chosen, "auto": auto,
+                                      "ran": {t: shown[t].split(" ")[0] for t in p}}
     kw = {"sel": sel, "analysis": analysis, "convention": "spss22", "n_excluded": n_excluded}
-    ctx.add(id_, p[chosen], method="contingency_p", note=f"{chosen} ({why}); {what}, table {counts.tolist()}",
+    ctx.add(id_, p[chosen], method="contingency_p", note=f"{shown[chosen]} ({why}); {what}, table {counts.tolist()}",
             **kw)
     for test, method in (("pearson", "chisq_p"), ("yates", "chisq_p"), ("fisher", "fisher_p")):
         if test in p:
-            ctx.add(f"{id_}.{test}", p[test], method=method, note=f"{test}; {what}", **kw)
+            ctx.add(f"{id_}.{test}", p[test], method=method if shown[test] == test else "chisq_p",
+                    note=f"{shown[test]}; {what}", **kw)
 
 
 def _table1(ctx: Context) -> None:
@@ -200,10 +222,18 @@ def _counts(ctx: Context) -> None:
         # "response rate ... not significantly different among patients with OF, ODF, or DF"
         resp, pattern = ctx.values("best_response"), ctx.values("failure_pattern")
         orr = sel.mask & np.isin(resp, ("CR", "PR"))
-        table = [[np.count_nonzero(orr & (pattern == p)), np.count_nonzero(sel.mask & ~orr & (pattern == p))]
-                 for p in PROGRESSION_PATTERNS if np.any(sel.mask & (pattern == p))]
-        contingency(ctx, "response.pattern.p", table, sel, "response.by_pattern",
-                    "objective response (CR or PR) by first-failure pattern")
+        present = [p for p in PROGRESSION_PATTERNS if np.any(sel.mask & (pattern == p))]
+        if len(present) < 2:
+            ctx.skip("response.by_pattern", ["response.pattern.p"],
+                     "objective response by first-failure pattern not tested: "
+                     + ("no patient with a first progression and a known response" if not present
+                        else f"every patient with a first progression and a known response has pattern "
+                             f"{present[0]}"))
+        else:
+            table = [[np.count_nonzero(orr & (pattern == p)), np.count_nonzero(sel.mask & ~orr & (pattern == p))]
+                     for p in present]
+            contingency(ctx, "response.pattern.p", table, sel, "response.by_pattern",
+                        "objective response (CR or PR) by first-failure pattern")
     sel = ctx.select("treatment.line", "of_predictors", ("prior_lines",),
                      ids=["treatment.first_line.n", "treatment.pretreated.n"])
     if sel is not None:
@@ -298,8 +328,12 @@ def _after_progression(ctx: Context) -> None:
     if sel is not None:
         elig = sel.mask & ctx.flag("salvage_rt_eligible")
         _count(ctx, "salvage.eligible.n", elig, sel, "salvage.eligible", of=sel.mask, pct_id="salvage.eligible.pct")
-        ctx.add("salvage.eligible.pct_discussion", 100.0 * np.count_nonzero(elig) / max(sel.n, 1), sel=sel,
-                analysis="salvage.eligible", method="proportion", note="same as salvage.eligible.pct")
+        if sel.n:
+            ctx.add("salvage.eligible.pct_discussion", 100.0 * np.count_nonzero(elig) / sel.n, sel=sel,
+                    analysis="salvage.eligible", method="proportion", note="same as salvage.eligible.pct")
+        else:
+            ctx.skip("salvage.eligible", ["salvage.eligible.pct_discussion"],
+                     "percentage not computed: no patient with a first progression")
         tech = ctx.values("salvage_rt_eligible_technique")
         for t in ("WBRT", "SRS", "SBRT"):
             _count(ctx, f"salvage.eligible_{t.lower()}.n", elig & (tech == t), sel, "salvage.eligible")
