@@ -11,7 +11,11 @@ Run ``python tests/malformed/make_binary_cases.py DIR`` to look at the files.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
+import re
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -39,13 +43,14 @@ DATES = pd.DataFrame({
 })
 
 
-def _excel(frame: pd.DataFrame, path: Path, first_row: int = 1) -> None:
-    """Write ``frame`` with openpyxl, header on sheet row ``first_row``, dates as Excel dates."""
+def _excel(frame: pd.DataFrame, path: Path, first_row: int = 1, title: str = "cohort", change=None) -> None:
+    """Write ``frame`` with openpyxl, header on sheet row ``first_row``, dates as Excel dates;
+    ``change(sheet)`` edits the sheet before saving."""
     import openpyxl
 
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.title = "cohort"
+    sheet.title = title
     for j, name in enumerate(frame.columns, start=1):
         sheet.cell(row=first_row, column=j, value=name)
     for i, row in enumerate(frame.itertuples(index=False), start=first_row + 1):
@@ -53,7 +58,26 @@ def _excel(frame: pd.DataFrame, path: Path, first_row: int = 1) -> None:
             if value is not None and not (isinstance(value, float) and value != value) and value is not pd.NaT:
                 sheet.cell(row=i, column=j, value=value.to_pydatetime() if isinstance(value, pd.Timestamp)
                            else value)
+    if change is not None:
+        change(sheet)
     book.save(path)
+
+
+def _save_formula_values(path: Path, values: dict[str, str]) -> None:
+    """Store a calculated value beside formulas (cell -> value), as Excel does when it saves;
+    openpyxl writes formulas without one."""
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    xml = files["xl/worksheets/sheet1.xml"].decode("utf-8")
+    for cell, value in values.items():
+        xml, n = re.subn(rf'(<c r="{cell}"[^>]*>)(<f>[^<]*</f>)(<v\s*/>|<v></v>)?', rf"\1\2<v>{value}</v>", xml)
+        assert n == 1, cell
+    files["xl/worksheets/sheet1.xml"] = xml.encode("utf-8")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    path.write_bytes(buffer.getvalue())
 
 
 def write_cases(folder) -> tuple[list[dict], list[str]]:
@@ -95,11 +119,46 @@ def write_cases(folder) -> tuple[list[dict], list[str]]:
     (folder / "damaged.parquet").write_bytes(b"PAR1" + bytes(range(200)))
     expect("damaged.parquet", "not_a_table", None, None, "truncated Parquet")
 
+    # text in UTF-16 without its byte-order mark, or UTF-32: NUL bytes, refused with the encoding to pass
+    text = BASE.to_csv(index=False)
+    for name, codec in (("utf16le_no_bom.csv", "utf-16-le"), ("utf16be_no_bom.csv", "utf-16-be"),
+                        ("utf32_bom.csv", "utf-32"), ("utf32le_no_bom.csv", "utf-32-le")):
+        (folder / name).write_bytes(text.encode(codec))
+        expect(name, "unreadable_encoding", None, None, f"{codec} text")
+
+    # Parquet columns that hold no single value per patient
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(BASE)
+    table = pa.Table.from_pandas(BASE, preserve_index=False)
+    for name, column, values in (
+            ("list_column.parquet", "pfs1_months", pa.array([[1.0, 2.0]] * n)),
+            ("struct_column.parquet", "os_months", pa.array([{"months": 3.0}] * n)),
+            ("map_column.parquet", "failure_pattern", pa.array([[("a", 1)]] * n, type=pa.map_(pa.string(), pa.int64()))),
+            ("binary_column.parquet", "patient_id", pa.array([b"P01"] * n))):
+        pq.write_table(table.set_column(table.schema.get_field_index(column), column, values), folder / name)
+        expect(name, "unsupported_type", 1, column, "a nested or binary Parquet column")
+
+    # Excel: merged cells and formulas without a saved value, on a sheet named in every problem
+    _excel(BASE, folder / "merged_cells.xlsx", title="Patients", change=lambda s: s.merge_cells("B3:B4"))
+    expect("merged_cells.xlsx", "merged_cells", 3, "pfs1_months", "B3:B4 merged: P03's value lost")
+    _excel(BASE, folder / "formula_not_saved.xlsx", change=lambda s: s.__setitem__("G4", "=B4*2"))
+    expect("formula_not_saved.xlsx", "formula_not_saved", 4, "os_months", "a formula openpyxl wrote, never calculated")
+    _excel(BASE, folder / "formula_saved.xlsx", change=lambda s: s.__setitem__("G4", "=B4*2"))
+    _save_formula_values(folder / "formula_saved.xlsx", {"G4": "48.2"})
+
+    # a named pipe given as the cohort: refused without opening it (opening would wait for a writer)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "pipe.csv")
+        expect("pipe.csv", "unreadable_file", None, None, "a FIFO, not a file")
+
     _excel(BASE, folder / "valid_months.xlsx")
     _excel(DATES, folder / "valid_dates.xlsx")
     BASE.to_parquet(folder / "valid_months.parquet", index=False)
     DATES.to_parquet(folder / "valid_dates.parquet", index=False)
-    return manifest, ["valid_months.xlsx", "valid_dates.xlsx", "valid_months.parquet", "valid_dates.parquet"]
+    return manifest, ["valid_months.xlsx", "valid_dates.xlsx", "valid_months.parquet", "valid_dates.parquet",
+                      "formula_saved.xlsx"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,8 +10,9 @@ answer to "which patients does this analysis use?" (:meth:`Cohort.rows_for`).
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.load import load_cohort
 from failpattern.cohort.model import Cohort, Exclusion
-from failpattern.cohort.problems import RULES, CohortError, Problem
+from failpattern.cohort.problems import RULES, CohortError, Problem, Problems, write_problems
 from failpattern.cohort.schema import ANALYSES, COLUMNS, Analysis, Column
 
-__all__ = ["load_cohort", "Cohort", "Exclusion", "CohortError", "Problem", "RULES", "COLUMNS",
+__all__ = ["load_cohort", "Cohort", "Exclusion", "CohortError", "Problem", "Problems", "write_problems", "RULES",
+           "COLUMNS",
            "ANALYSES", "Column", "Analysis", "DAYS_PER_MONTH"]

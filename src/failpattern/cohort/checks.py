@@ -288,9 +288,10 @@ def check_consistency(df, ctx: RowContext) -> None:
                         f"{c.name} is {_shown(df[c.name].iat[i])!r} but {c.parent} = 0; leave it empty")
     after = [c for c in AFTER_PD if c in df]
     if after:
-        filled = pd.DataFrame({c: _filled(df, c) for c in after})
-        for i in _idx(no_pd & filled.any(axis=1)):
-            cols = [c for c in after if filled[c].iat[i]]
+        # one numpy bool per cell: a frame of mixed bool dtypes would go through objects row-wise
+        filled = np.column_stack([_filled(df, c).to_numpy(dtype=bool, na_value=False) for c in after])
+        for i in _idx(no_pd & pd.Series(filled.any(axis=1), index=df.index)):
+            cols = [c for c, on in zip(after, filled[i]) if on]
             ctx.add("detail_without_parent", i, "+".join(cols), _shown(df[cols[0]].iat[i]),
                     f"{', '.join(cols)} describe(s) a first progression, but this patient has none")
     _check_flags(df, ctx)

@@ -27,8 +27,10 @@ __all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "check_order", "d
 #: Mean Gregorian month in days (365.25 / 12).
 DAYS_PER_MONTH = 365.25 / 12
 
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
-_SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+# ASCII digits only: without re.ASCII, \d also matches full-width and other scripts' digits,
+# which int() then reads: "２０１５-０１-０２" would be taken silently
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$", re.ASCII)
+_SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$", re.ASCII)
 # Dates are stored as datetime64[ns]; pandas 2 builds Timestamps outside that range
 # (e.g. 2300-01-01) that wrap silently when stored, so they are refused here.
 FIRST_DAY, LAST_DAY = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")

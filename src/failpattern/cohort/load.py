@@ -18,6 +18,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from failpattern.cohort.cells import MISSING_TEXT, is_missing, type_column
@@ -26,7 +27,7 @@ from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
 from failpattern.cohort.problems import ProblemLog, RowContext
 from failpattern.cohort.quick import applies, maybe_problems
-from failpattern.cohort.read import RawTable, is_text, native, read_table, text_cells
+from failpattern.cohort.read import Coded, RawTable, is_text, native, read_table, text_cells
 from failpattern.cohort.schema import COLUMNS, column
 from failpattern.errors import InputError
 
@@ -96,7 +97,7 @@ def _id(v) -> str | None:
     return None if is_missing(v) else str(v).strip()
 
 
-_FLOAT_ID = re.compile(r"\d+\.0")
+_FLOAT_ID = re.compile(r"\d+\.0", re.ASCII)
 
 
 def _frame(typed: dict, n: int) -> pd.DataFrame:
@@ -122,7 +123,7 @@ def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
 
 def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> tuple[pd.DataFrame, list]:
     """Derive what is missing and run every cross-column rule; return the frame and derived columns."""
-    df = pd.DataFrame(typed, index=pd.RangeIndex(raw.n_rows))
+    df = _frame(typed, raw.n_rows)  # the typed arrays themselves (a DataFrame of them would copy each)
     broken = pd.DataFrame(broken, index=df.index, dtype=bool)
     derived, kind = reconcile_dates(df, broken, ctx, dpm)
     derived += reconcile_pattern(df, broken, ctx, kind)
@@ -131,7 +132,8 @@ def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> 
     if not raw.ragged:  # misaligned rows would only add noise
         check_consistency(df, ctx)
     order = [c.name for c in COLUMNS if c.name in df]
-    return df[order].copy(), derived
+    # the columns' arrays, not copies of them (df itself is dropped): a copy costs the cohort's size again
+    return _frame({name: df[name].array for name in order}, len(df)), derived
 
 
 def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
@@ -149,7 +151,9 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         365.25 / 12.
     encoding : str, optional
         Text encoding of a CSV file; by default UTF-8 (with or without BOM),
-        or UTF-16 when the file starts with its byte-order mark.
+        or UTF-16 when the file starts with its byte-order mark. UTF-16
+        without one and UTF-32 are recognised and refused with the encoding
+        to pass here.
 
     Returns
     -------
@@ -159,7 +163,10 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
     Raises
     ------
     CohortError
-        Listing every problem in the file (``.problems``), when any is an error.
+        Listing every problem in the file (``.problems``), when any is an error;
+        beyond 2,000 per rule and column they are counted (``.problems.counts``),
+        not kept. A path that is not a regular file (a FIFO, a device) is
+        refused without being opened.
     InputError
         When ``days_per_month`` is not a plausible month length.
     """
@@ -168,7 +175,8 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         raise InputError(f"days_per_month: must be a month length in days between 27 and 32 "
                          f"(default 30.4375 = 365.25 / 12); got {days_per_month!r}")
     source = "<DataFrame>" if isinstance(path_or_frame, pd.DataFrame) else str(path_or_frame)
-    log = ProblemLog(Path(source).name if source != "<DataFrame>" else source)
+    log = ProblemLog(Path(source).name if source != "<DataFrame>" else source,
+                     path=None if source == "<DataFrame>" else source)
     raw = read_table(path_or_frame, encoding, log)
     if raw is None:
         log.raise_if_errors()
@@ -176,17 +184,23 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
     ids = [None] * raw.n_rows
     if "patient_id" in known:
         cells = raw.array(known["patient_id"])
-        if isinstance(cells, list) or not is_text(cells):
-            cells = _cells(raw, known["patient_id"])  # Python scalars, as the rows hold them
+        if isinstance(cells, Coded):  # each distinct cell read once
+            ids = np.array([_id(v) for v in cells.uniques], dtype=object)[cells.codes].tolist()
         else:
-            cells = text_cells(cells)
-        ids = [_id(v) for v in cells]  # _id(v) == _id(native(v)): no need to map empties first
+            if isinstance(cells, list) or not is_text(cells):
+                cells = _cells(raw, known["patient_id"])  # Python scalars, as the rows hold them
+            else:
+                cells = text_cells(cells)
+            ids = [_id(v) for v in cells]  # _id(v) == _id(native(v)): no need to map empties first
         ids = [i[:-2] if i and i.endswith(".0") and _FLOAT_ID.fullmatch(i) else i for i in ids]
     ctx = RowContext(log, raw.lines, ids)
+    for i, rule, name, value, message in raw.notes:  # cells the reader could not read (Excel)
+        ctx.add(rule, i, None if name is None else normalise_name(name), value, message)
     typed, broken = {}, {}
     for name in [c.name for c in COLUMNS if c.name in known]:
         j = known[name]
         typed[name], broken[name] = type_column(column(name), raw.array(j), ctx, raw.ragged)
+        raw.release(j)  # the typed column replaces the cells (memory of a large file)
     present = tuple(typed)
     if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
         # nothing to derive and no cross-column rule can fire: the checks below would find nothing

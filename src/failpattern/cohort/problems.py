@@ -6,15 +6,37 @@ value, rule) to a :class:`ProblemLog`; at the end the loader raises one
 :class:`CohortError` listing them all in an aligned table a clinician can read
 beside the spreadsheet. Rule names are stable identifiers (documented in
 ``docs/cohort-format.md``) so tests and tools can match on them.
+
+A bad file can hold millions of bad cells (a 200 MB export with a shifted
+column), so the log keeps every problem's detail only up to
+:data:`DETAIL_LIMIT` per rule and column (and :data:`TOTAL_LIMIT` in all)
+and counts the rest: memory stays
+bounded and the counts stay exact. The console table shows the first
+:data:`SHOWN` problems and then the counts by rule and column
+(:func:`format_problems`); :func:`write_problems` writes the whole list to a
+CSV file, atomically, for the researcher to sort and filter.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from failpattern.errors import InputError
 
-__all__ = ["Problem", "CohortError", "ProblemLog", "RowContext", "RULES", "format_problems"]
+__all__ = ["Problem", "Problems", "CohortError", "ProblemLog", "RowContext", "RULES", "format_problems",
+           "write_problems", "SHOWN", "DETAIL_LIMIT", "TOTAL_LIMIT"]
+
+#: Problems listed one by one on the console; the rest are counted by rule and column.
+SHOWN = 50
+#: Problems kept in full per (rule, column); beyond it they are only counted (bounded memory).
+DETAIL_LIMIT = 2_000
+#: Problems kept in full in all (cross-column rules name many column combinations).
+TOTAL_LIMIT = 50_000
 
 #: Every rule the loader checks, with the sentence shown to the user.
 RULES: dict[str, str] = {
@@ -23,7 +45,11 @@ RULES: dict[str, str] = {
     "missing_reader": "reading this kind of file needs an optional package: pip install 'failpattern[io]'",
     "unknown_extension": "the file type is not one failpattern reads (.csv, .tsv, .txt, .xlsx, .xlsm, .parquet)",
     "not_a_table": "the file is not a table (binary data, JSON, or a damaged spreadsheet)",
+    "unreadable_file": "the path is not a regular file that can be read (a pipe, a device, no permission)",
     "unreadable_encoding": "the text is not UTF-8; save it as 'CSV UTF-8' or pass encoding=",
+    "unsupported_type": "a Parquet or DataFrame column holds lists, records, maps or bytes, not values",
+    "merged_cells": "Excel cells in the table are merged; only the first of them holds the value",
+    "formula_not_saved": "an Excel formula cell has no saved value; open and save the file in Excel",
     "empty_file": "the file has no header or no patient rows",
     "ragged_row": "the row has a different number of fields from the header",
     "duplicate_column": "the same column name appears more than once",
@@ -36,6 +62,7 @@ RULES: dict[str, str] = {
     "missing_time": "a follow-up time is empty",
     "negative_time": "a follow-up time is negative",
     "not_a_number": "the value is not a number",
+    "non_ascii_digits": "a number or date is written with digits other than 0-9 (full-width, Arabic-Indic...)",
     "not_an_integer": "the value must be a whole number",
     "out_of_range": "the number is outside the allowed range",
     "not_binary": "the value must be 0 or 1",
@@ -56,7 +83,7 @@ RULES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One broken rule in a cohort file.
 
@@ -78,6 +105,8 @@ class Problem:
         The offending value as text, as it appears in the file.
     severity : {"error", "warning"}
         Errors stop loading; warnings are kept on :attr:`Cohort.warnings`.
+    sheet : str or None
+        The Excel sheet that was read (``None`` for other files).
     """
 
     rule: str
@@ -87,16 +116,57 @@ class Problem:
     column: str | None = None
     value: str | None = None
     severity: str = "error"
+    sheet: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``line 14``, ``sheet 'Patients', row 14``, ``sheet 'Patients'`` or ``file``."""
+        if self.sheet is not None:
+            return f"sheet {self.sheet!r}" + ("" if self.line is None else f", row {self.line}")
+        return f"line {self.line}" if self.line is not None else "file"
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "file"
         who = f", patient {self.patient_id}" if self.patient_id else ""
         col = f", column {self.column}" if self.column else ""
         val = f", value {self.value!r}" if self.value is not None else ""
-        return f"{where}{who}{col}{val}: {self.message} [{self.rule}]"
+        return f"{self.where}{who}{col}{val}: {self.message} [{self.rule}]"
 
 
-_HEADER = ("line", "patient", "column", "value", "rule")
+def _key(p: Problem) -> tuple:
+    return p.rule, p.column, p.severity
+
+
+class Problems(tuple):
+    """Problems in file order (a tuple), with the number of every problem found.
+
+    The log keeps at most :data:`DETAIL_LIMIT` problems per rule and column;
+    ``counts`` counts all of them, kept or not, so totals are exact.
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        ``(rule, column, severity)`` -> number of problems found.
+    """
+
+    counts: Counter
+    path: str | None
+
+    def __new__(cls, problems=(), counts=None, path: str | None = None):
+        self = super().__new__(cls, problems)
+        self.counts = Counter(counts) if counts is not None else Counter(_key(p) for p in self)
+        self.path = path  # the file the problems are about: never overwritten by write_problems
+        return self
+
+    @property
+    def total(self) -> int:
+        """Every problem found, listed or only counted."""
+        return sum(self.counts.values())
+
+    def not_kept(self) -> Counter:
+        """``(rule, column, severity)`` -> problems counted but not kept in detail."""
+        return self.counts - Counter(_key(p) for p in self)
+
+
 _WIDEST = 30  # long values are shortened so the table stays readable
 
 
@@ -105,37 +175,123 @@ def _cell(text: object) -> str:
     return s if len(s) <= _WIDEST else s[: _WIDEST - 3] + "..."
 
 
-def format_problems(problems, source: str = "") -> str:
-    """An aligned, multi-line table of ``problems`` (line, patient, column, value, rule).
+def _by_rule_and_column(counts: Counter) -> list[str]:
+    rows = sorted(((n, rule, column, sev) for (rule, column, sev), n in counts.items() if n > 0),
+                  key=lambda r: (-r[0], r[1], r[2] or ""))
+    return [f"  {n:>9,}  {rule}{' (warning)' if sev == 'warning' else ''}"
+            f"{f' in {column}' if column else ''}" for n, rule, column, sev in rows]
+
+
+def format_problems(problems, source: str = "", *, shown: int = SHOWN) -> str:
+    """An aligned table of the first ``shown`` problems, then the rest counted by rule and column.
 
     Parameters
     ----------
     problems : sequence of Problem
+        A :class:`Problems` (``CohortError.problems``) also counts the problems
+        that were not kept in detail.
     source : str
-        Name of the file, shown in the first line.
+        Name of the file, shown in the first line (with the Excel sheet).
+    shown : int, default 50
+        How many problems to list one by one.
 
     Returns
     -------
     str
     """
+    counts = getattr(problems, "counts", None)
     problems = list(problems)
-    n_err = sum(p.severity == "error" for p in problems)
-    n_warn = len(problems) - n_err
-    head = f"{source}: " if source else ""
-    lines = [f"{head}{n_err} error(s), {n_warn} warning(s)"]
-    rows = [_HEADER] + [
+    counts = Counter(counts) if counts is not None else Counter(_key(p) for p in problems)
+    n_err = sum(n for (_, _, sev), n in counts.items() if sev == "error")
+    n_warn = sum(counts.values()) - n_err
+    sheets = sorted({p.sheet for p in problems if p.sheet is not None})
+    where = source + "".join(f", sheet {s!r}" for s in sheets)
+    head = f"{where}: " if where else ""
+    lines = [f"{head}{n_err:,} error(s), {n_warn:,} warning(s)"]
+    listed = problems[:shown]
+    header = ("row" if sheets else "line", "patient", "column", "value", "rule")
+    rows = [header] + [
         ("-" if p.line is None else str(p.line), _cell(p.patient_id), p.column or "",
          "" if p.value is None else _cell(repr(p.value)),
          p.rule + (" (warning)" if p.severity == "warning" else ""))
-        for p in problems
+        for p in listed
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for i, (row, p) in enumerate(zip(rows, [None] + problems)):
+    for row, p in zip(rows, [None] + listed):
         cells = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths))
         lines.append(f"  {cells}  {row[4]}")
         if p is not None:
             lines.append(f"  {'':{widths[0]}}  -> {p.message}")
+    rest = counts - Counter(_key(p) for p in listed)
+    if rest:
+        lines.append(f"... and {sum(rest.values()):,} more problem(s), by rule and column:")
+        lines += _by_rule_and_column(rest)
+        lines.append("the full list: pass --problems-file PATH (failpattern analyze, reproduce), "
+                     "or call failpattern.cohort.write_problems(error.problems, path)")
     return "\n".join(lines)
+
+
+_FIELDS = ("line", "sheet", "patient_id", "column", "value", "rule", "severity", "message")
+
+
+def write_problems(problems, path) -> Path:
+    """Write every problem to a CSV file (UTF-8 with BOM, so Excel shows accents), atomically.
+
+    One row per problem in file order, with the fields of :class:`Problem`
+    (``line, sheet, patient_id, column, value, rule, severity, message``);
+    then, for each rule and column with problems beyond the detail limits
+    (:data:`DETAIL_LIMIT`, :data:`TOTAL_LIMIT`), one row saying how many
+    more were found but not kept. The file
+    is written to a temporary file in the same folder and moved into place
+    (:func:`failpattern.output.write_file_atomic`), so ``path`` is either the
+    complete list or untouched.
+
+    Parameters
+    ----------
+    problems : sequence of Problem
+        ``CohortError.problems`` (a :class:`Problems`), or any problems.
+    path : str or Path
+        The CSV file to write (replaced if it exists).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is a folder, its folder does not exist, or it is the
+        cohort file the problems are about.
+    failpattern.output.OutputWriteError
+        When the disk refuses the write (``path`` is then as it was).
+    """
+    path = Path(path)
+    folder = path.parent
+    source = getattr(problems, "path", None)
+    if source and path.exists() and os.path.exists(source) and os.path.samefile(source, path):
+        raise InputError(f"problems file: {path} is the cohort file itself; name another file, "
+                         "e.g. problems.csv")
+    if path.is_dir():
+        raise InputError(f"problems file: {path} is a folder; name a file, e.g. problems.csv")
+    if not folder.is_dir():
+        raise InputError(f"problems file: the folder {folder} does not exist")
+    from failpattern.output import write_file_atomic
+
+    not_kept = problems.not_kept() if isinstance(problems, Problems) else Counter()
+    text = io.StringIO()
+    out = csv.writer(text)
+    out.writerow(_FIELDS)
+    for p in problems:
+        out.writerow(["" if p.line is None else p.line, p.sheet or "", p.patient_id or "", p.column or "",
+                      "" if p.value is None else p.value, p.rule, p.severity, p.message])
+    for (rule, column, severity), n in sorted(not_kept.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        out.writerow(["", "", "", column or "", "", rule, severity,
+                      f"{n:,} more problem(s) of this rule in this column were found but not "
+                      f"listed (the first {DETAIL_LIMIT:,} of each rule and column, and "
+                      f"{TOTAL_LIMIT:,} in all, are kept)"])
+    write_file_atomic(path, text.getvalue().encode("utf-8-sig"))
+    return path
 
 
 class CohortError(InputError):
@@ -143,51 +299,80 @@ class CohortError(InputError):
 
     Attributes
     ----------
-    problems : tuple of Problem
-        Every problem found (errors and warnings), in file order.
+    problems : Problems
+        The problems found (errors and warnings), in file order: a tuple of
+        :class:`Problem`, with ``.counts`` counting every problem (beyond
+        :data:`DETAIL_LIMIT` per rule and column they are counted, not kept).
     source : str
         The file (or ``"<DataFrame>"``) that was read.
     """
 
     def __init__(self, problems, source: str = ""):
-        self.problems = tuple(problems)
+        self.problems = problems if isinstance(problems, Problems) else Problems(problems)
         self.source = source
         super().__init__(format_problems(self.problems, source))
 
     @property
     def errors(self) -> tuple[Problem, ...]:
-        """The problems of severity ``"error"``."""
+        """The problems of severity ``"error"`` (those kept in detail)."""
         return tuple(p for p in self.problems if p.severity == "error")
 
 
 @dataclass
 class ProblemLog:
-    """Collects problems while a file is checked; see :class:`Problem` for the fields."""
+    """Collects problems while a file is checked; see :class:`Problem` for the fields.
+
+    Every problem is counted; its detail is kept for the first ``limit`` of
+    each rule and column, and ``total_limit`` in all (see the module docstring). ``sheet`` names the
+    Excel sheet being read; it is given to every problem added.
+    """
 
     source: str = ""
     problems: list[Problem] = field(default_factory=list)
+    sheet: str | None = None
+    limit: int = field(default_factory=lambda: DETAIL_LIMIT)
+    path: str | None = None  # the file read, if any
+    total_limit: int = field(default_factory=lambda: TOTAL_LIMIT)
+    counts: Counter = field(default_factory=Counter)
 
     def add(self, rule: str, message: str, *, line=None, patient_id=None, column=None,
             value=None, severity: str = "error") -> None:
         if rule not in RULES:  # a programming error, not a user one
             raise KeyError(f"unknown rule {rule!r}")
+        key = (rule, column, severity)
+        n = self.counts[key]
+        self.counts[key] = n + 1
+        if n >= self.limit or len(self.problems) >= self.total_limit:
+            return
         value = None if value is None else str(value)
         pid = None if patient_id is None else str(patient_id)
         self.problems.append(Problem(rule, message, None if line is None else int(line),
-                                     pid, column, value, severity))
+                                     pid, column, value, severity, self.sheet))
+
+    def room(self, rule: str, column: str | None, severity: str = "error") -> int:
+        """How many more problems of this rule and column would be kept in detail."""
+        return max(0, min(self.limit - self.counts[(rule, column, severity)],
+                          self.total_limit - len(self.problems)))
+
+    def count(self, rule: str, column: str | None, n: int, severity: str = "error") -> None:
+        """Count ``n`` problems without keeping them (when :meth:`room` is 0)."""
+        if rule not in RULES:
+            raise KeyError(f"unknown rule {rule!r}")
+        self.counts[(rule, column, severity)] += int(n)
 
     @property
     def has_errors(self) -> bool:
-        return any(p.severity == "error" for p in self.problems)
+        return any(n and sev == "error" for (_, _, sev), n in self.counts.items())
 
     def raise_if_errors(self) -> None:
         """Raise :class:`CohortError` with every problem if any is an error."""
         if self.has_errors:
             raise CohortError(self.sorted(), self.source)
 
-    def sorted(self) -> list[Problem]:
+    def sorted(self) -> Problems:
         """Problems in file order: whole-file first, then by line (stable within a line)."""
-        return sorted(self.problems, key=lambda p: -1 if p.line is None else p.line)
+        return Problems(sorted(self.problems, key=lambda p: -1 if p.line is None else p.line), self.counts,
+                        self.path)
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
