@@ -140,16 +140,18 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
 
 
 def _problems_out(problems, problems_file: Path | None) -> None:
-    """Write the full problem list to ``problems_file`` when asked (and the loader can)."""
+    """Write the problem list to ``problems_file`` when asked; a file that cannot be written is said, not fatal."""
     if problems_file is None:
         return
-    from failpattern.cohort import problems as problems_module
+    from failpattern.cohort import write_problems
+    from failpattern.errors import FailpatternError
 
-    writer = getattr(problems_module, "write_problems", None)
-    if writer is None:  # pragma: no cover - the loader always has it
+    try:
+        write_problems(problems, problems_file)
+    except FailpatternError as exc:
+        click.echo(f"error: --problems-file: {exc} (the problems are listed below)", err=True)
         return
-    writer(problems, problems_file)
-    click.echo(f"the full list of problems: {problems_file}", err=True)
+    click.echo(f"every problem listed: {problems_file}", err=True)
 
 
 def load_card_for_cli(name_or_path: str | None):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from failpattern.cohort.problems import Problem
@@ -162,6 +163,31 @@ class Cohort:
         CohortError
             When the cohort lacks columns the analysis needs (the message lists them).
         """
+        keep, reasons = self._selection(key, columns)
+        return self._frame[keep].copy(), self._exclusions(reasons)
+
+    def excluded_for(self, key: str, columns=None) -> tuple[Exclusion, ...]:
+        """The patients analysis ``key`` leaves out, as :meth:`rows_for` gives them, without copying the rest.
+
+        Parameters
+        ----------
+        key : str
+            An analysis of :data:`failpattern.cohort.schema.ANALYSES`.
+        columns : sequence of str, optional
+            As for :meth:`rows_for`.
+
+        Returns
+        -------
+        tuple of Exclusion
+        """
+        return self._exclusions(self._selection(key, columns)[1])
+
+    def _exclusions(self, reasons: dict[int, list[str]]) -> tuple[Exclusion, ...]:
+        ids = self._frame["patient_id"]
+        return tuple(Exclusion(str(ids.iat[i]), self.lines[i], "; ".join(r)) for i, r in sorted(reasons.items()))
+
+    def _selection(self, key: str, columns) -> tuple[np.ndarray, dict[int, list[str]]]:
+        """(rows kept as a boolean array, {row: reasons} of the population's rows left out)."""
         from failpattern.cohort.problems import ProblemLog  # raises CohortError
 
         a = analysis(key)
@@ -187,16 +213,14 @@ class Cohort:
                 empty &= (df[parent] == 1).fillna(True) if parent in df else True
             for i in empty.to_numpy().nonzero()[0]:
                 reasons.setdefault(int(i), []).append(f"{name} is empty")
-        keep = member.copy()
-        keep.iloc[list(reasons)] = False
-        excluded = tuple(Exclusion(str(df["patient_id"].iat[i]), self.lines[i], "; ".join(r))
-                         for i, r in sorted(reasons.items()))
-        return df[keep.to_numpy()].copy(), excluded
+        keep = member.to_numpy(dtype=bool, copy=True)
+        keep[list(reasons)] = False
+        return keep, reasons
 
     @property
     def excluded(self) -> dict[str, tuple[Exclusion, ...]]:
         """For each supported analysis, the patients it leaves out (see :meth:`rows_for`)."""
-        return {a.key: self.rows_for(a.key)[1] for a in ANALYSES if self.supports(a.key)}
+        return {a.key: self.excluded_for(a.key) for a in ANALYSES if self.supports(a.key)}
 
     def analyses(self) -> pd.DataFrame:
         """One row per analysis: supported, missing columns, patients included and excluded."""
@@ -205,8 +229,8 @@ class Cohort:
             missing = self.missing_for(a.key)
             n_in = n_out = None
             if not missing:
-                inc, exc = self.rows_for(a.key)
-                n_in, n_out = len(inc), len(exc)
+                keep, reasons = self._selection(a.key, None)
+                n_in, n_out = int(keep.sum()), len(reasons)
             rows.append({"analysis": a.key, "title": a.title, "supported": not missing,
                          "missing": ", ".join(missing), "included": n_in, "excluded": n_out})
         return pd.DataFrame(rows).astype({"included": "Int64", "excluded": "Int64"})

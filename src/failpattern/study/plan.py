@@ -335,7 +335,7 @@ class PlanResult:
         if "exclusions" not in self._cache:
             out = {}
             for name, (key, columns) in self._selections.items():
-                _, excluded = self._cohort.rows_for(key, columns=list(columns))
+                excluded = self._cohort.excluded_for(key, columns=list(columns))
                 out[name] = tuple(excluded) + tuple(self._extra.get(name, ()))
             self._cache["exclusions"] = MappingProxyType(out)
         return self._cache["exclusions"]
