@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,25 @@ def test_a_real_full_or_read_only_disk(tmp_path, disk):
     assert "Traceback" not in err and err.count("\n") == 1, err
     reason = "No space left on device" if disk == "full" else "Read-only file system"
     assert err.startswith("error: could not write ") and reason in err and str(folder) in err, err
+
+
+def test_the_work_folder_of_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    """``kill -9`` of ``reproduce`` while it writes: the next run into the same ``--out`` cleans up and succeeds."""
+    import signal
+
+    out = tmp_path / "out"
+    work = tmp_path / ".out.failpattern-work"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([sys.executable, "-m", "failpattern", "reproduce", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (work / "new").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert work.exists() and not out.exists()  # what a killed run leaves
+    again = subprocess.run([sys.executable, "-m", "failpattern", "reproduce", "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and read_manifest(out).kind == "report"
