@@ -464,3 +464,40 @@ def test_reading_a_csv_costs_a_small_multiple_of_the_file(tmp_path):
         tracemalloc.stop()
     assert raw.n_rows == 50_000
     assert peak < 3 * size, (peak, size)
+
+
+@pytest.mark.parametrize("kind", ["csv", "frame"])
+def test_problems_file_streams_every_problem_beyond_the_limits(monkeypatch, tmp_path, kind):
+    monkeypatch.setattr(problems_module, "DETAIL_LIMIT", 5)
+    path = tmp_path / "bad.csv"
+    _bad_csv(path, 30, 8)
+    source = path if kind == "csv" else pd.read_csv(path, dtype=str)
+    out = tmp_path / "every.csv"
+    with pytest.raises(CohortError) as info:
+        load_cohort(source, problems_file=out)
+    assert len(info.value.problems) == 10  # memory: the detail limit still holds
+    with open(out, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert Counter((r["rule"], r["column"]) for r in rows) == {("not_a_number", "pfs1_months"): 30,
+                                                                ("not_binary", "os_event"): 8}
+    assert sorted(int(r["line"]) for r in rows if r["rule"] == "not_a_number") == list(range(2, 32))
+    assert all(r["message"] and r["patient_id"].startswith("P") for r in rows)
+    assert sorted(os.listdir(tmp_path)) == ["bad.csv", "every.csv"]  # no temporary left
+
+
+def test_problems_file_of_a_valid_cohort_is_a_header_and_the_cli_writes_it(tmp_path):
+    from failpattern._resources import synthetic_path
+
+    out = tmp_path / "none.csv"
+    load_cohort(synthetic_path("ni2019_exact.csv"), problems_file=out)
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [",".join(problems_module._FIELDS)]
+    bad = tmp_path / "bad.csv"
+    _bad_csv(bad, 80, 0)
+    before = bad.read_bytes()
+    listed = tmp_path / "listed.csv"
+    r = CliRunner().invoke(analyze, [str(bad), "--problems-file", str(listed)])
+    assert r.exit_code == 2 and f"every problem listed in {listed}" in r.stderr
+    assert len(listed.read_text(encoding="utf-8-sig").splitlines()) == 1 + 80
+    same = CliRunner().invoke(analyze, [str(bad), "--problems-file", str(bad)])
+    assert same.exit_code == 2 and "is the cohort file itself" in same.stderr and "Traceback" not in same.output
+    assert bad.read_bytes() == before

@@ -46,7 +46,7 @@ from failpattern.errors import FailpatternError, InputError
 
 __all__ = ["MANIFEST_NAME", "TMP_PREFIX", "OutputBusyError", "OutputExistsError", "OutputManifest", "OutputRefusedError",
            "OutputWriteError", "check_target", "disk_errors", "owned_folder", "output_folder",
-           "add_to_manifest", "foreign_entries", "read_manifest", "remove_written", "write_file_atomic",
+           "add_to_manifest", "atomic_writer", "foreign_entries", "read_manifest", "remove_written", "write_file_atomic",
            "write_manifest"]
 
 #: The manifest file at the top of every folder failpattern writes.
@@ -550,6 +550,43 @@ def add_to_manifest(folder, entries: Iterable[str]) -> None:
     write_manifest(folder, manifest.kind, files=[*manifest.files, *entries], extra=manifest.extra)
 
 
+@contextlib.contextmanager
+def atomic_writer(path, *, mode: int | None = None) -> Iterator:
+    """Yield a binary file to write ``path`` through; it appears (``fsync``, ``os.replace``) only on normal exit.
+
+    Parameters
+    ----------
+    path : path
+        The file to write (its folder must exist).
+    mode : int, optional
+        Permission bits (default: 0o666 less the umask).
+
+    Yields
+    ------
+    file
+        An open binary file (a temporary beside ``path``, named with
+        :data:`TMP_PREFIX`).
+
+    Raises
+    ------
+    OutputWriteError
+        The disk refused the write; ``path`` is as it was and no temporary is left.
+    """
+    path = Path(path)
+    with disk_errors(path):
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 def write_file_atomic(path, data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, ``fsync`` and ``os.replace``.
 
@@ -577,17 +614,6 @@ def write_file_atomic(path, data: bytes, *, mode: int | None = None) -> Path:
     The temporary file is named ``.tmp-<name>.<random>`` (:data:`TMP_PREFIX`),
     so a killed writer's leftovers are recognisable.
     """
-    path = Path(path)
-    with disk_errors(path):
-        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic_writer(path, mode=mode) as fh:
+        fh.write(data)
     return path

@@ -15,6 +15,7 @@ Exit codes (every command):
      the same ``--out``, a full or read-only disk, an unreachable scheduler
 3    an internal error (a bug in failpattern: please report it)
 130  interrupted (Ctrl-C)
+141  the output pipe was closed (``| head``); nothing more is printed
 ==== ==================================================================
 
 :class:`Command` turns any exception that escapes a command into one line on
@@ -31,7 +32,7 @@ from pathlib import Path
 import click
 
 __all__ = ["CANONICAL", "Command", "EXIT_BAD_INPUT", "EXIT_DISAGREE", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
-           "EXIT_OK", "OutFolder", "compare_for_cli", "comparison_text", "exclusions_text", "fail",
+           "EXIT_OK", "EXIT_PIPE_CLOSED", "OutFolder", "compare_for_cli", "comparison_text", "exclusions_text", "fail",
            "load_card_for_cli", "load_cohort_for_cli", "run_for_cli", "summary_line", "write_for_cli"]
 
 EXIT_OK = 0
@@ -39,6 +40,7 @@ EXIT_DISAGREE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
 CANONICAL = "ni2019_exact.csv"
 
 
@@ -60,6 +62,10 @@ class Command(click.Command):
             raise
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
+        except BrokenPipeError:  # the reader of the output went away (``| head``): stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(EXIT_PIPE_CLOSED) from None
         except FailpatternError as exc:  # an input or output the library refused (OutputWriteError included)
             _debug()
             fail(f"error: {exc}")
@@ -110,8 +116,9 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
     encoding : str, optional
         Text encoding of a CSV file.
     problems_file : Path, optional
-        Where to write the full list of problems of a bad file (the console
-        shows the first ones and counts the rest).
+        Where to write every problem of ``cohort_file`` as it is found (the
+        console shows the first 50 and counts the rest); a problem with the
+        path itself is an error (exit 2) before the file is read.
     """
     from failpattern.cohort import load_cohort
     from failpattern.cohort.problems import CohortError, format_problems
@@ -121,6 +128,10 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
         kwargs["encoding"] = encoding
     if cohort_file is not None and seed is not None:
         fail("error: give either --cohort or --seed, not both")
+    if problems_file is not None:
+        if cohort_file is None:
+            fail("error: --problems-file lists the problems of a cohort file: give the file too")
+        kwargs["problems_file"] = problems_file
     try:
         if seed is not None:
             from failpattern.simulate import simulate
@@ -134,24 +145,9 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
             return load_cohort(path, **kwargs), f"canonical synthetic cohort {CANONICAL} (simulated, not patient data)"
         return load_cohort(cohort_file, **kwargs), str(cohort_file)
     except CohortError as exc:
-        _problems_out(exc.problems, problems_file)
-        fail(format_problems(exc.problems, str(cohort_file or CANONICAL)) + "\nfix these in the file and run "
-             "again; the format is described in docs/cohort-format.md")
-
-
-def _problems_out(problems, problems_file: Path | None) -> None:
-    """Write the problem list to ``problems_file`` when asked; a file that cannot be written is said, not fatal."""
-    if problems_file is None:
-        return
-    from failpattern.cohort import write_problems
-    from failpattern.errors import FailpatternError
-
-    try:
-        write_problems(problems, problems_file)
-    except FailpatternError as exc:
-        click.echo(f"error: --problems-file: {exc} (the problems are listed below)", err=True)
-        return
-    click.echo(f"every problem listed: {problems_file}", err=True)
+        listed = f"every problem listed in {problems_file}\n" if problems_file is not None else ""
+        fail(format_problems(exc.problems, str(cohort_file or CANONICAL)) + f"\n{listed}fix these in the file and "
+             "run again; the format is described in docs/cohort-format.md")
 
 
 def load_card_for_cli(name_or_path: str | None):

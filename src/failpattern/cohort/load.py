@@ -25,7 +25,7 @@ from failpattern.cohort.cells import MISSING_TEXT, is_missing, type_column
 from failpattern.cohort.checks import check_consistency, check_values, reconcile_dates, reconcile_pattern
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
-from failpattern.cohort.problems import ProblemLog, RowContext
+from failpattern.cohort.problems import CohortError, ProblemLog, ProblemsFile, RowContext
 from failpattern.cohort.quick import applies, maybe_problems
 from failpattern.cohort.read import Coded, RawTable, is_text, native, read_table, text_cells
 from failpattern.cohort.schema import COLUMNS, column
@@ -137,7 +137,7 @@ def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> 
 
 
 def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
-                encoding: str | None = None) -> Cohort:
+                encoding: str | None = None, problems_file=None) -> Cohort:
     """Read and validate a cohort (one row per patient) in the failpattern cohort format.
 
     Parameters
@@ -154,6 +154,10 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         or UTF-16 when the file starts with its byte-order mark. UTF-16
         without one and UTF-32 are recognised and refused with the encoding
         to pass here.
+    problems_file : str or Path, optional
+        Write every problem found, however many, to this CSV file as it is
+        found (:class:`~failpattern.cohort.problems.ProblemsFile`); the file
+        appears whole when loading ends (a header only when there is none).
 
     Returns
     -------
@@ -175,8 +179,25 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         raise InputError(f"days_per_month: must be a month length in days between 27 and 32 "
                          f"(default 30.4375 = 365.25 / 12); got {days_per_month!r}")
     source = "<DataFrame>" if isinstance(path_or_frame, pd.DataFrame) else str(path_or_frame)
-    log = ProblemLog(Path(source).name if source != "<DataFrame>" else source,
-                     path=None if source == "<DataFrame>" else source)
+    path = None if source == "<DataFrame>" else source
+    sink = None if problems_file is None else ProblemsFile(problems_file, path)
+    log = ProblemLog(Path(source).name if path is not None else source, path=path, sink=sink)
+    if sink is None:
+        return _load(path_or_frame, source, log, float(days_per_month), encoding)
+    complete = False
+    try:
+        cohort = _load(path_or_frame, source, log, float(days_per_month), encoding)
+        complete = True
+        return cohort
+    except CohortError:
+        complete = True
+        raise
+    finally:
+        sink.close(commit=complete)
+
+
+def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, encoding: str | None) -> Cohort:
+    """:func:`load_cohort` once its arguments are checked: read, type, check; problems go to ``log``."""
     raw = read_table(path_or_frame, encoding, log)
     if raw is None:
         log.raise_if_errors()

@@ -13,23 +13,28 @@ column), so the log keeps every problem's detail only up to
 and counts the rest: memory stays
 bounded and the counts stay exact. The console table shows the first
 :data:`SHOWN` problems and then the counts by rule and column
-(:func:`format_problems`); :func:`write_problems` writes the whole list to a
-CSV file, atomically, for the researcher to sort and filter.
+(:func:`format_problems`). For the researcher to sort and filter, every problem
+goes to a CSV file as it is found when one is asked for (:class:`ProblemsFile`,
+``load_cohort(..., problems_file=)``, ``--problems-file``), and
+:func:`write_problems` writes the problems kept in detail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from failpattern.errors import InputError
 
-__all__ = ["Problem", "Problems", "CohortError", "ProblemLog", "RowContext", "RULES", "format_problems",
-           "write_problems", "SHOWN", "DETAIL_LIMIT", "TOTAL_LIMIT"]
+__all__ = ["Problem", "Problems", "ProblemsFile", "CohortError", "ProblemLog", "RowContext", "RULES",
+           "format_problems", "write_problems", "SHOWN", "DETAIL_LIMIT", "TOTAL_LIMIT"]
 
 #: Problems listed one by one on the console; the rest are counted by rule and column.
 SHOWN = 50
@@ -226,23 +231,41 @@ def format_problems(problems, source: str = "", *, shown: int = SHOWN) -> str:
     if rest:
         lines.append(f"... and {sum(rest.values()):,} more problem(s), by rule and column:")
         lines += _by_rule_and_column(rest)
-        lines.append("the full list: pass --problems-file PATH (failpattern analyze, reproduce), "
-                     "or call failpattern.cohort.write_problems(error.problems, path)")
+        lines.append("every problem in a CSV file: pass --problems-file PATH (failpattern analyze, reproduce, "
+                     "check), or load_cohort(path, problems_file=...)")
     return "\n".join(lines)
 
 
 _FIELDS = ("line", "sheet", "patient_id", "column", "value", "rule", "severity", "message")
 
 
+def _row(p: Problem) -> list:
+    return ["" if p.line is None else p.line, p.sheet or "", p.patient_id or "", p.column or "",
+            "" if p.value is None else p.value, p.rule, p.severity, p.message]
+
+
+def _check_problems_path(path: Path, source: str | None) -> None:
+    """Refuse a problems file that is a folder, in a missing folder, or the cohort file itself."""
+    if source and path.exists() and os.path.exists(source) and os.path.samefile(source, path):
+        raise InputError(f"problems file: {path} is the cohort file itself; name another file, "
+                         "e.g. problems.csv")
+    if path.is_dir():
+        raise InputError(f"problems file: {path} is a folder; name a file, e.g. problems.csv")
+    if not path.parent.is_dir():
+        raise InputError(f"problems file: the folder {path.parent} does not exist")
+
+
 def write_problems(problems, path) -> Path:
-    """Write every problem to a CSV file (UTF-8 with BOM, so Excel shows accents), atomically.
+    """Write problems already collected to a CSV file (UTF-8 with BOM, so Excel shows accents), atomically.
 
     One row per problem in file order, with the fields of :class:`Problem`
     (``line, sheet, patient_id, column, value, rule, severity, message``);
     then, for each rule and column with problems beyond the detail limits
     (:data:`DETAIL_LIMIT`, :data:`TOTAL_LIMIT`), one row saying how many
-    more were found but not kept. The file
-    is written to a temporary file in the same folder and moved into place
+    more were found but not kept. For every problem of a file, however many,
+    pass ``problems_file=`` to :func:`~failpattern.cohort.load_cohort`
+    instead (:class:`ProblemsFile`). The file is written to a temporary file
+    in the same folder and moved into place
     (:func:`failpattern.output.write_file_atomic`), so ``path`` is either the
     complete list or untouched.
 
@@ -267,24 +290,14 @@ def write_problems(problems, path) -> Path:
         When the disk refuses the write (``path`` is then as it was).
     """
     path = Path(path)
-    folder = path.parent
-    source = getattr(problems, "path", None)
-    if source and path.exists() and os.path.exists(source) and os.path.samefile(source, path):
-        raise InputError(f"problems file: {path} is the cohort file itself; name another file, "
-                         "e.g. problems.csv")
-    if path.is_dir():
-        raise InputError(f"problems file: {path} is a folder; name a file, e.g. problems.csv")
-    if not folder.is_dir():
-        raise InputError(f"problems file: the folder {folder} does not exist")
+    _check_problems_path(path, getattr(problems, "path", None))
     from failpattern.output import write_file_atomic
 
     not_kept = problems.not_kept() if isinstance(problems, Problems) else Counter()
     text = io.StringIO()
     out = csv.writer(text)
     out.writerow(_FIELDS)
-    for p in problems:
-        out.writerow(["" if p.line is None else p.line, p.sheet or "", p.patient_id or "", p.column or "",
-                      "" if p.value is None else p.value, p.rule, p.severity, p.message])
+    out.writerows(_row(p) for p in problems)
     for (rule, column, severity), n in sorted(not_kept.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         out.writerow(["", "", "", column or "", "", rule, severity,
                       f"{n:,} more problem(s) of this rule in this column were found but not "
@@ -292,6 +305,55 @@ def write_problems(problems, path) -> Path:
                       f"{TOTAL_LIMIT:,} in all, are kept)"])
     write_file_atomic(path, text.getvalue().encode("utf-8-sig"))
     return path
+
+
+class ProblemsFile:
+    """Every problem of a file, streamed to a CSV file as the loader finds it (memory stays bounded).
+
+    A :class:`ProblemLog`'s :attr:`~ProblemLog.sink`: each problem is one
+    row (the columns of :func:`write_problems`), in the order found (column
+    by column, then the checks across columns). The rows go to a temporary
+    file beside ``path``, which becomes ``path`` only when
+    :meth:`close` commits: the file is either complete or absent.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file to write (replaced if it exists).
+    source : str, optional
+        The cohort file being read (refused as ``path``).
+
+    Raises
+    ------
+    InputError
+        As :func:`write_problems`.
+    """
+
+    def __init__(self, path, source: str | None = None):
+        from failpattern.output import atomic_writer
+
+        self.path = Path(path)
+        _check_problems_path(self.path, source)
+        self.n = 0
+        self._cm = atomic_writer(self.path)
+        self._raw = self._cm.__enter__()
+        self._text = io.TextIOWrapper(self._raw, encoding="utf-8-sig", newline="")
+        self._out = csv.writer(self._text)
+        self._out.writerow(_FIELDS)
+
+    def __call__(self, problem: Problem) -> None:
+        self._out.writerow(_row(problem))
+        self.n += 1
+
+    def close(self, commit: bool = True) -> None:
+        """Move the file into place (``commit``) or discard it."""
+        self._text.flush()
+        self._text.detach()
+        if commit:
+            self._cm.__exit__(None, None, None)
+        else:
+            with contextlib.suppress(BaseException):
+                self._cm.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
 
 class CohortError(InputError):
@@ -334,6 +396,8 @@ class ProblemLog:
     path: str | None = None  # the file read, if any
     total_limit: int = field(default_factory=lambda: TOTAL_LIMIT)
     counts: Counter = field(default_factory=Counter)
+    #: Called with every problem as it is found (a :class:`ProblemsFile`); then none is only counted.
+    sink: Callable[[Problem], None] | None = None
 
     def add(self, rule: str, message: str, *, line=None, patient_id=None, column=None,
             value=None, severity: str = "error") -> None:
@@ -342,15 +406,22 @@ class ProblemLog:
         key = (rule, column, severity)
         n = self.counts[key]
         self.counts[key] = n + 1
-        if n >= self.limit or len(self.problems) >= self.total_limit:
+        keep = n < self.limit and len(self.problems) < self.total_limit
+        if not keep and self.sink is None:
             return
         value = None if value is None else str(value)
         pid = None if patient_id is None else str(patient_id)
-        self.problems.append(Problem(rule, message, None if line is None else int(line),
-                                     pid, column, value, severity, self.sheet))
+        problem = Problem(rule, message, None if line is None else int(line), pid, column, value, severity,
+                          self.sheet)
+        if self.sink is not None:
+            self.sink(problem)
+        if keep:
+            self.problems.append(problem)
 
     def room(self, rule: str, column: str | None, severity: str = "error") -> int:
-        """How many more problems of this rule and column would be kept in detail."""
+        """How many more problems of this rule and column to add one by one (unbounded with a :attr:`sink`)."""
+        if self.sink is not None:
+            return sys.maxsize
         return max(0, min(self.limit - self.counts[(rule, column, severity)],
                           self.total_limit - len(self.problems)))
 
