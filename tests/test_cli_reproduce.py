@@ -175,7 +175,8 @@ def test_check_bad_cohort_exit_2():
     assert result.exit_code == 2 and "Traceback" not in result.output and "negative_time" in result.stderr
 
 
-def test_analyze_values_only_with_exclusions(tmp_path):
+def test_analyze_values_only_with_exclusions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a folder of its own: a clone may hold a failpattern-out/ from `reproduce`
     df = pd.read_csv(synthetic_path("ni2019_exact.csv"))
     df.loc[[0, 1], "best_response"] = None
     path = tmp_path / "mine.csv"
@@ -188,7 +189,7 @@ def test_analyze_values_only_with_exclusions(tmp_path):
     excl = out[out.index("== Exclusions =="):]
     assert re.search(r"response\s+2 excluded", excl)
     assert "excluded from response: patient SIM001 (line 2): best_response is empty" in excl
-    assert not list(Path.cwd().glob("failpattern-out"))  # analyze writes only with --out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.csv"]  # analyze writes only with --out
 
 
 def test_analyze_with_study_compares(tmp_path):
