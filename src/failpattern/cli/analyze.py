@@ -136,8 +136,11 @@ def summary_text(cohort, study: str | None = None) -> str:
 @click.option("--days-per-month", type=float, default=DAYS_PER_MONTH, show_default=True,
               help="Month length used when durations are derived from dates (365.25 / 12).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV file (default UTF-8).")
+@click.option("--strict", is_flag=True,
+              help="Make the cohort's plausibility warnings (durations that look like days, ages outside 15-100, "
+                   "...; docs/cohort-format.md) errors: exit 2.")
 def analyze(file: Path, study: str | None, out: Path | None, force: bool, problems_file: Path | None, profile: str,
-            days_per_month: float, encoding: str | None) -> None:
+            days_per_month: float, encoding: str | None, strict: bool) -> None:
     """Run the Ni et al. 2019 analysis plan on your cohort FILE (.csv, .xlsx, .parquet).
 
     Checks the file first: on problems, lists all of them (line, patient,
@@ -155,7 +158,7 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, proble
     if out is not None:
         check_out_for_cli(out, force, (file,))
     cohort, _ = load_cohort_for_cli(file, days_per_month=days_per_month, encoding=encoding,
-                                    problems_file=problems_file)
+                                    problems_file=problems_file, strict=strict)
     card = load_card_for_cli(card_name)  # the plan is the ni2019 card's unless --study names another
     click.echo(summary_text(cohort, card_name))
     plan = run_for_cli(cohort, card)

@@ -102,7 +102,8 @@ class OutFolder(click.Path):
 
 
 def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, days_per_month: float | None = None,
-                        encoding: str | None = None, problems_file: Path | None = None):
+                        encoding: str | None = None, problems_file: Path | None = None, strict: bool = False,
+                        show_warnings: bool = False):
     """(Cohort, label) for the options; prints every problem and exits 2 on a bad cohort.
 
     Parameters
@@ -119,6 +120,10 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
         Where to write every problem of ``cohort_file`` as it is found (the
         console shows the first 50 and counts the rest); a problem with the
         path itself is an error (exit 2) before the file is read.
+    strict : bool
+        Make the loader's plausibility warnings errors (``--strict``: exit 2).
+    show_warnings : bool
+        Print the cohort's warnings on stderr (``analyze`` prints them in its summary instead).
     """
     from failpattern.cohort import load_cohort
     from failpattern.cohort.problems import CohortError, format_problems
@@ -126,6 +131,8 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
     kwargs = {} if days_per_month is None else {"days_per_month": days_per_month}
     if encoding is not None:
         kwargs["encoding"] = encoding
+    if strict:
+        kwargs["strict"] = True
     if cohort_file is not None and seed is not None:
         fail("error: give either --cohort or --seed, not both")
     if problems_file is not None:
@@ -137,13 +144,17 @@ def load_cohort_for_cli(cohort_file: Path | None, seed: int | None = None, *, da
             from failpattern.simulate import simulate
 
             frame = simulate(seed=seed)
-            return load_cohort(frame), f"simulated cohort (random mode, seed {seed}; not patient data)"
+            return load_cohort(frame, strict=strict), f"simulated cohort (random mode, seed {seed}; not patient data)"
         if cohort_file is None:
             from failpattern._resources import synthetic_path
 
             path = synthetic_path(CANONICAL)
             return load_cohort(path, **kwargs), f"canonical synthetic cohort {CANONICAL} (simulated, not patient data)"
-        return load_cohort(cohort_file, **kwargs), str(cohort_file)
+        cohort = load_cohort(cohort_file, **kwargs)
+        if show_warnings and cohort.warnings:
+            click.echo(format_problems(cohort.warnings, f"{cohort_file}: warnings") + "\n(--strict makes the "
+                       "plausibility warnings errors)", err=True)
+        return cohort, str(cohort_file)
     except CohortError as exc:
         listed = f"every problem listed in {problems_file}\n" if problems_file is not None else ""
         fail(format_problems(exc.problems, str(cohort_file or CANONICAL)) + f"\n{listed}fix these in the file and "

@@ -69,8 +69,11 @@ _PROFILES = ("default", "strict", "loose")
               help="Write every problem of a bad cohort file here (the console shows the first 50).")
 @click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(_PROFILES), default="default", show_default=True,
               help="Tolerance profile: strict (x0.5), default (x1), loose (x2) the card's tolerances.")
+@click.option("--strict", is_flag=True,
+              help="Make the cohort's plausibility warnings (durations that look like days, ages outside 15-100, "
+                   "...; docs/cohort-format.md) errors: exit 2.")
 def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool, problems_file: Path | None,
-              profile: str) -> None:
+              profile: str, strict: bool) -> None:
     """Re-run every analysis of Ni et al. 2019 and compare each number with the paper.
 
     Prints, grouped by the paper's sections, each published number beside the
@@ -86,7 +89,8 @@ def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool
     started = time.perf_counter()
     inputs = () if cohort_file is None else (cohort_file,)
     check_out_for_cli(out, force, inputs)
-    cohort, label = load_cohort_for_cli(cohort_file, seed, problems_file=problems_file)
+    cohort, label = load_cohort_for_cli(cohort_file, seed, problems_file=problems_file, strict=strict,
+                                        show_warnings=True)
     card = load_card_for_cli(None)
     plan = run_for_cli(cohort, card)
     comparison = compare_for_cli(plan, card, profile)
@@ -113,7 +117,10 @@ def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool
               show_default=True, help="Tolerance profile: strict (x0.5), default (x1), loose (x2).")
 @click.option("--problems-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every problem of a bad cohort file here (the console shows the first 50).")
-def check(cohort_file: Path | None, profile: str, problems_file: Path | None) -> None:
+@click.option("--strict", is_flag=True,
+              help="Make the cohort's plausibility warnings (durations that look like days, ages outside 15-100, "
+                   "...; docs/cohort-format.md) errors: exit 2.")
+def check(cohort_file: Path | None, profile: str, problems_file: Path | None, strict: bool) -> None:
     """Exit 0 when every published number with a tolerance is reproduced within it, else 1.
 
     Lists the numbers outside their tolerance (id, published, reproduced,
@@ -126,7 +133,8 @@ def check(cohort_file: Path | None, profile: str, problems_file: Path | None) ->
     """
     from failpattern.report.tables import comparison_display, text_table
 
-    cohort, label = load_cohort_for_cli(cohort_file, None, problems_file=problems_file)
+    cohort, label = load_cohort_for_cli(cohort_file, None, problems_file=problems_file, strict=strict,
+                                        show_warnings=True)
     card = load_card_for_cli(None)
     plan = run_for_cli(cohort, card)
     comparison = compare_for_cli(plan, card, profile)

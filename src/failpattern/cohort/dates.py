@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 
-__all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "check_order", "derive_endpoints"]
+__all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "date_form", "check_order", "derive_endpoints"]
 
 #: Mean Gregorian month in days (365.25 / 12).
 DAYS_PER_MONTH = 365.25 / 12
@@ -30,7 +30,6 @@ DAYS_PER_MONTH = 365.25 / 12
 # ASCII digits only: without re.ASCII, \d also matches full-width and other scripts' digits,
 # which int() then reads: "２０１５-０１-０２" would be taken silently
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$", re.ASCII)
-_SLASHED = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$", re.ASCII)
 # Dates are stored as datetime64[ns]; pandas 2 builds Timestamps outside that range
 # (e.g. 2300-01-01) that wrap silently when stored, so they are refused here.
 FIRST_DAY, LAST_DAY = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
@@ -72,9 +71,57 @@ def parse_date(value) -> tuple[pd.Timestamp | None, str | None]:
         except ValueError:
             return None, "is not a real calendar date (YYYY-MM-DD)"
         return _in_range(ts)
-    if _SLASHED.match(text):
-        return None, "is ambiguous (day/month order); write dates as YYYY-MM-DD"
+    form = date_form(text)
+    if form is not None:
+        name, iso = form
+        if iso is not None:
+            return None, f"is written {name}; write dates as YYYY-MM-DD (here {iso})"
+        if " or " in name:
+            why = "no part is above 12, so the day/month order cannot be told"
+        elif not name.endswith("YYYY") and not name.startswith("YYYY"):
+            why = "a two-digit year"
+        else:
+            return None, f"is written {name} but is not a real calendar date; write dates as YYYY-MM-DD"
+        return None, f"is written {name} ({why}); write dates as YYYY-MM-DD"
     return None, "must be a date written as YYYY-MM-DD"
+
+
+_DAY_FIRST = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})$", re.ASCII)
+_YEAR_FIRST = re.compile(r"^(\d{4})([./])(\d{1,2})\2(\d{1,2})$", re.ASCII)
+
+
+def _iso_text(y: int, m: int, d: int) -> str | None:
+    try:
+        return _dt.date(y, m, d).isoformat()
+    except ValueError:
+        return None
+
+
+def date_form(text: str, day_first: bool | None = None) -> tuple[str, str | None] | None:
+    """The layout of a date written in another format, and the same date as ``YYYY-MM-DD`` when certain.
+
+    ``("DD/MM/YYYY", "2014-10-26")`` for ``26/10/2014``, ``("YYYY/MM/DD", "2014-10-26")`` for
+    ``2014/10/26``, ``("DD/MM/YYYY or MM/DD/YYYY", None)`` for ``03/04/2015``; ``None`` when the
+    text is no such date. ``day_first`` settles the order for a column known to be written one way.
+    A two-digit year is never converted (which century?).
+    """
+    text = str(text).strip()
+    m = _YEAR_FIRST.match(text)
+    if m:
+        sep = m[2]
+        return f"YYYY{sep}MM{sep}DD", _iso_text(int(m[1]), int(m[3]), int(m[4]))
+    m = _DAY_FIRST.match(text)
+    if not m:
+        return None
+    a, sep, b, year = int(m[1]), m[2], int(m[3]), m[4]
+    yy = "YYYY" if len(year) == 4 else "YY"
+    if day_first is None:
+        day_first = True if a > 12 else False if b > 12 else None
+    if day_first is None:
+        return f"DD{sep}MM{sep}{yy} or MM{sep}DD{sep}{yy}", None
+    name = f"DD{sep}MM{sep}{yy}" if day_first else f"MM{sep}DD{sep}{yy}"
+    day, month = (a, b) if day_first else (b, a)
+    return name, (_iso_text(int(year), month, day) if len(year) == 4 else None)
 
 
 def _in_range(ts: pd.Timestamp) -> tuple[pd.Timestamp | None, str | None]:

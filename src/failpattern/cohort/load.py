@@ -22,13 +22,15 @@ import numpy as np
 import pandas as pd
 
 from failpattern.cohort.cells import MISSING_TEXT, is_missing, type_column
+from failpattern.cohort.collapse import collapse_column
 from failpattern.cohort.checks import check_consistency, check_values, reconcile_dates, reconcile_pattern
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
+from failpattern.cohort.plausible import check_plausibility
 from failpattern.cohort.problems import CohortError, ProblemLog, ProblemsFile, RowContext
 from failpattern.cohort.quick import applies, maybe_problems
 from failpattern.cohort.read import Coded, RawTable, is_text, native, read_table, text_cells
-from failpattern.cohort.schema import COLUMNS, column
+from failpattern.cohort.schema import COLUMNS, SYNONYM_OF, column, synonym_key
 from failpattern.errors import InputError
 
 __all__ = ["load_cohort", "normalise_name"]
@@ -54,6 +56,11 @@ def _suggest(name: str, candidates) -> str | None:
     return close[0] if close else None
 
 
+def _meant(header: str) -> str | None:
+    """The format column a header probably means: a clinical synonym (``Date of death``), else a near spelling."""
+    return SYNONYM_OF.get(synonym_key(header)) or _suggest(normalise_name(header), _KNOWN)
+
+
 def _columns(raw: RawTable, log: ProblemLog) -> tuple[dict[str, int], dict[str, int]]:
     """Map format columns and extra columns to their positions; log header problems."""
     known, extra, seen = {}, {}, {}
@@ -72,7 +79,7 @@ def _columns(raw: RawTable, log: ProblemLog) -> tuple[dict[str, int], dict[str, 
             known[name] = j
             continue
         extra[name] = j
-        guess = _suggest(name, _KNOWN)
+        guess = _meant(original)
         hint = f"; did you mean {guess!r}?" if guess else "; it is kept but not used by any analysis"
         log.add("unknown_column", f"column {original!r} is not part of the cohort format{hint}",
                 line=1, column=name, severity="warning")
@@ -114,7 +121,8 @@ def _frame(typed: dict, n: int) -> pd.DataFrame:
 def _check_required(df, extra: dict[str, int], log: ProblemLog) -> None:
     for c in COLUMNS:
         if c.required and c.name not in df:
-            guess = _suggest(c.name, extra)
+            guess = next((e for e in extra if SYNONYM_OF.get(synonym_key(e)) == c.name), None) \
+                or _suggest(c.name, extra)
             hint = f" (the file has {guess!r}: did you mean {c.name!r}?)" if guess else ""
             how = f", {_HOW[c.name]}" if c.name in _HOW else ""
             log.add("missing_column", f"required column {c.name!r} is missing{hint}; add it{how}",
@@ -137,7 +145,7 @@ def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> 
 
 
 def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
-                encoding: str | None = None, problems_file=None) -> Cohort:
+                encoding: str | None = None, problems_file=None, strict: bool = False) -> Cohort:
     """Read and validate a cohort (one row per patient) in the failpattern cohort format.
 
     Parameters
@@ -158,6 +166,10 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         Write every problem found, however many, to this CSV file as it is
         found (:class:`~failpattern.cohort.problems.ProblemsFile`); the file
         appears whole when loading ends (a header only when there is none).
+    strict : bool, default False
+        Make the plausibility warnings (durations that look like days, ages
+        outside 15-100, durations longer than the dates span, most patients
+        censored at time 0; see :mod:`~failpattern.cohort.plausible`) errors.
 
     Returns
     -------
@@ -183,10 +195,10 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
     sink = None if problems_file is None else ProblemsFile(problems_file, path)
     log = ProblemLog(Path(source).name if path is not None else source, path=path, sink=sink)
     if sink is None:
-        return _load(path_or_frame, source, log, float(days_per_month), encoding)
+        return _load(path_or_frame, source, log, float(days_per_month), encoding, bool(strict))
     complete = False
     try:
-        cohort = _load(path_or_frame, source, log, float(days_per_month), encoding)
+        cohort = _load(path_or_frame, source, log, float(days_per_month), encoding, bool(strict))
         complete = True
         return cohort
     except CohortError:
@@ -196,7 +208,8 @@ def load_cohort(path_or_frame, *, days_per_month: float = DAYS_PER_MONTH,
         sink.close(commit=complete)
 
 
-def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, encoding: str | None) -> Cohort:
+def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, encoding: str | None,
+          strict: bool = False) -> Cohort:
     """:func:`load_cohort` once its arguments are checked: read, type, check; problems go to ``log``."""
     raw = read_table(path_or_frame, encoding, log)
     if raw is None:
@@ -220,7 +233,10 @@ def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, en
     typed, broken = {}, {}
     for name in [c.name for c in COLUMNS if c.name in known]:
         j = known[name]
-        typed[name], broken[name] = type_column(column(name), raw.array(j), ctx, raw.ragged)
+        cells = raw.array(j)
+        collapsed = collapse_column(column(name), cells, ctx, raw.ragged)  # one problem for a column-wide mistake
+        typed[name], broken[name] = type_column(column(name), cells, ctx,
+                                                raw.ragged | collapsed if collapsed else raw.ragged)
         raw.release(j)  # the typed column replaces the cells (memory of a large file)
     present = tuple(typed)
     if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
@@ -230,6 +246,7 @@ def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, en
         _check_required(frame, extra, log)
     else:
         frame, derived = _check(typed, broken, extra, ctx, raw, float(days_per_month))
+    check_plausibility(frame, ctx, derived, float(days_per_month), strict)
     log.raise_if_errors()
     for name, j in extra.items():
         frame[name] = pd.Series([None if is_missing(v) else v for v in _cells(raw, j)],

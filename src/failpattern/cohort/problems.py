@@ -34,6 +34,7 @@ from pathlib import Path
 from failpattern.errors import InputError
 
 __all__ = ["Problem", "Problems", "ProblemsFile", "CohortError", "ProblemLog", "RowContext", "RULES",
+           "PLAUSIBILITY", "WARNING_RULES",
            "format_problems", "write_problems", "SHOWN", "DETAIL_LIMIT", "TOTAL_LIMIT"]
 
 #: Problems listed one by one on the console; the rest are counted by rule and column.
@@ -47,7 +48,8 @@ TOTAL_LIMIT = 50_000
 RULES: dict[str, str] = {
     # whole file
     "file_not_found": "there is no file at that path",
-    "missing_reader": "reading this kind of file needs an optional package: pip install 'failpattern[io]'",
+    "missing_reader": "reading this kind of file needs an optional package: pip install pyarrow openpyxl "
+                      "(in a clone of the repository: pip install -e '.[io]')",
     "unknown_extension": "the file type is not one failpattern reads (.csv, .tsv, .txt, .xlsx, .xlsm, .parquet)",
     "not_a_table": "the file is not a table (binary data, JSON, or a damaged spreadsheet)",
     "unreadable_file": "the path is not a regular file that can be read (a pipe, a device, no permission)",
@@ -85,7 +87,19 @@ RULES: dict[str, str] = {
     "death_mismatch": "PFS and OS disagree about whether the patient died",
     "inconsistent_flags": "a summary flag disagrees with the detailed flags it summarises",
     "detail_without_parent": "a detail is given although the event it describes did not happen",
+    # plausibility of the whole file: warnings (errors with strict=True / --strict)
+    "implausible_duration": "durations look like days or weeks, not months (median above 120 or a value "
+                            "above 240 months)",
+    "implausible_age": "ages outside 15-100 years (a typo, or another unit)",
+    "followup_beyond_dates": "a follow-up time is longer than the span of the dates in the file",
+    "censored_at_zero": "more than half of the patients are censored at time 0 on an endpoint "
+                        "(a 0 written for an unknown time?)",
 }
+
+#: Rules whose problems are warnings: the file loads. ``PLAUSIBILITY`` rules become errors with
+#: ``load_cohort(..., strict=True)`` (``--strict``).
+PLAUSIBILITY = ("implausible_duration", "implausible_age", "followup_beyond_dates", "censored_at_zero")
+WARNING_RULES = ("unknown_column",) + PLAUSIBILITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +194,23 @@ def _cell(text: object) -> str:
     return s if len(s) <= _WIDEST else s[: _WIDEST - 3] + "..."
 
 
-def _by_rule_and_column(counts: Counter) -> list[str]:
+def _by_rule_and_column(counts: Counter, first: dict | None = None) -> list[str]:
+    """One line per rule and column: the count, then the first rows (``first``: key -> problems kept)."""
     rows = sorted(((n, rule, column, sev) for (rule, column, sev), n in counts.items() if n > 0),
                   key=lambda r: (-r[0], r[1], r[2] or ""))
-    return [f"  {n:>9,}  {rule}{' (warning)' if sev == 'warning' else ''}"
-            f"{f' in {column}' if column else ''}" for n, rule, column, sev in rows]
+    out = []
+    for n, rule, column, sev in rows:
+        kept = [p for p in (first or {}).get((rule, column, sev), []) if p.line is not None][:_FIRST]
+        label = "row" if kept and kept[0].sheet is not None else "line"
+        where = [str(p.line) for p in kept]
+        rows_text = (f"  ({label}{'s' if len(where) > 1 else ''} {', '.join(where)}{', ...' if n > len(where) else ''})"
+                     if where else "")
+        out.append(f"  {n:>9,}  {rule}{' (warning)' if sev == 'warning' else ''}"
+                   f"{f' in {column}' if column else ''}{rows_text}")
+    return out
+
+
+_FIRST = 3  # rows named beside each count
 
 
 def format_problems(problems, source: str = "", *, shown: int = SHOWN) -> str:
@@ -229,8 +255,13 @@ def format_problems(problems, source: str = "", *, shown: int = SHOWN) -> str:
             lines.append(f"  {'':{widths[0]}}  -> {p.message}")
     rest = counts - Counter(_key(p) for p in listed)
     if rest:
+        first: dict = {}
+        for p in problems[shown:]:
+            kept = first.setdefault(_key(p), [])
+            if len(kept) < _FIRST:
+                kept.append(p)
         lines.append(f"... and {sum(rest.values()):,} more problem(s), by rule and column:")
-        lines += _by_rule_and_column(rest)
+        lines += _by_rule_and_column(rest, first)
         lines.append("every problem in a CSV file: pass --problems-file PATH (failpattern analyze, reproduce, "
                      "check), or load_cohort(path, problems_file=...)")
     return "\n".join(lines)

@@ -474,7 +474,8 @@ def _have(module: str, what: str, log: ProblemLog) -> bool:
     if importlib.util.find_spec(module) is not None:
         return True
     log.add("missing_reader", f"reading {what} files needs the optional package {module!r}; "
-            "install it with: pip install 'failpattern[io]' (or save the cohort as CSV)",
+            f"install it with: pip install {module} (in a clone of "
+            "the failpattern repository: pip install -e '.[io]'), or save the cohort as CSV",
             value=module)
     return False
 

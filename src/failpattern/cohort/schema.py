@@ -15,6 +15,7 @@ Run ``python -m failpattern.cohort`` to print the documentation tables,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from failpattern._docblocks import refresh_blocks
@@ -175,6 +176,104 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 _BY_NAME = {c.name: c for c in COLUMNS}
+
+#: Clinical names researchers give the format's columns: column -> other headers (any case, spaces,
+#: punctuation). Only suggested ("did you mean 'death_date'?"), never mapped silently: the loader
+#: cannot know that "PFS" is in months, or that "Status" is 0/1.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "patient_id": ("id", "patient", "patient id", "patient number", "patient no", "pt id", "subject id",
+                   "subject", "study id", "record id", "mrn", "case id", "case"),
+    "pfs1_months": ("pfs", "pfs months", "pfs (months)", "pfs1", "pfs1 (months)", "pfs mo", "pfs time",
+                    "progression free survival", "progression-free survival (months)", "pfs1 time", "ttp"),
+    "pfs1_event": ("pfs event", "pfs status", "pfs censor", "pfs1 status", "progression", "progressed",
+                   "pd", "progression event", "pfs1 censor", "pfs status (1=event)"),
+    "failure_pattern": ("pattern of failure", "failure pattern", "pattern", "first failure",
+                        "first failure pattern", "failure type", "type of failure", "initial failure pattern",
+                        "failure mode", "pattern of progression", "progression pattern"),
+    "pfs2_months": ("pfs2", "pfs2 (months)", "pfs2 time", "second pfs", "pfs after progression"),
+    "pfs2_event": ("pfs2 status", "pfs2 censor", "second progression", "pfs2 event status"),
+    "os_months": ("os", "os months", "os (months)", "overall survival", "overall survival (months)",
+                  "survival months", "survival time", "os time", "os mo", "follow up months", "survival"),
+    "os_event": ("os status", "os censor", "vital status", "status", "dead", "died", "death", "deceased",
+                 "death event", "os event status", "alive"),
+    "diagnosis_date": ("date of diagnosis", "diagnosis", "dx date", "date diagnosed", "diagnosis dt",
+                       "initial diagnosis date"),
+    "crizotinib_start_date": ("crizotinib start", "start date", "date of crizotinib start",
+                              "crizotinib initiation", "treatment start date", "start of crizotinib",
+                              "crizotinib date", "tki start date"),
+    "first_progression_date": ("progression date", "date of progression", "pd date", "pd1 date",
+                               "date of first progression", "first progression", "progression dt"),
+    "second_progression_date": ("pd2 date", "date of second progression", "second progression date",
+                                "second pd date"),
+    "death_date": ("date of death", "death date", "dod", "deceased date", "date died"),
+    "last_followup_date": ("last follow up", "last follow-up date", "date of last follow up",
+                           "last contact", "last contact date", "date last known alive", "last seen",
+                           "last visit date", "censor date", "lfu date", "dlc"),
+    "age_years": ("age", "age (years)", "age at diagnosis", "age yrs", "age at dx", "age years"),
+    "sex": ("gender", "sex/gender", "male", "female", "m/f"),
+    "histology": ("histological type", "histologic type", "pathology", "tumour type", "tumor type",
+                  "histology type", "histo"),
+    "ecog": ("ecog ps", "performance status", "ps", "ecog performance status", "ecog score", "who ps"),
+    "primary_tumor_size_cm": ("tumor size", "tumour size", "primary tumour size", "primary tumor size",
+                              "tumor size (cm)", "size cm", "primary size"),
+    "t_stage": ("t", "t category", "clinical t", "ct", "t stage (ajcc)"),
+    "n_stage": ("n", "n category", "clinical n", "cn", "nodal stage"),
+    "n_metastatic_organs": ("metastatic organs", "number of metastatic organs", "organs involved",
+                            "no of metastatic organs", "n organs"),
+    "n_metastatic_lesions": ("metastatic lesions", "number of metastatic lesions", "number of metastases",
+                             "n lesions", "no of metastases"),
+    "lung_mets": ("lung metastases", "lung metastasis", "pulmonary metastases", "lung met"),
+    "liver_mets": ("liver metastases", "liver metastasis", "hepatic metastases", "liver met"),
+    "brain_mets": ("brain metastases", "brain metastasis", "bbm", "baseline brain metastases", "cns metastases",
+                   "brain met"),
+    "adrenal_mets": ("adrenal metastases", "adrenal metastasis", "adrenal met"),
+    "bone_mets": ("bone metastases", "bone metastasis", "bone met", "skeletal metastases"),
+    "brain_mets_burden": ("brain burden", "bbm burden", "brain metastases burden", "brain metastasis burden"),
+    "prior_lines": ("prior therapy lines", "lines of therapy", "previous lines", "prior systemic therapy",
+                    "number of prior lines", "prior chemotherapy lines", "line of crizotinib"),
+    "prior_rt": ("prior radiotherapy", "previous radiotherapy", "prior radiation", "rt before crizotinib",
+                 "prior local therapy"),
+    "prior_brain_rt": ("prior brain radiotherapy", "prior cranial rt", "previous brain rt", "prior brain radiation"),
+    "prior_brain_srs": ("prior srs", "prior radiosurgery", "prior gamma knife", "prior brain srs"),
+    "prior_wbrt": ("prior whole brain radiotherapy", "previous wbrt", "prior whole brain rt"),
+    "prior_thoracic_rt": ("prior thoracic radiotherapy", "prior chest rt", "prior lung rt"),
+    "prior_bone_rt": ("prior bone radiotherapy", "prior bone radiation"),
+    "prior_adrenal_rt": ("prior adrenal radiotherapy", "prior adrenal radiation"),
+    "best_response": ("response", "best overall response", "recist response", "bor", "objective response",
+                      "best response (recist)"),
+    "fail_original_site": ("original site failure", "failure at original sites", "original site"),
+    "fail_new_site": ("new site failure", "failure at new sites", "new site", "new lesions"),
+    "initial_failure_location": ("failure location", "site of failure", "location of failure",
+                                 "initial failure site", "progression site"),
+    **{f"fail_{site}": (f"{label} failure", f"{label} progression", f"failure {label}", f"progression {label}",
+                        f"{label} pd")
+       for site, label in (("lung", "lung"), ("liver", "liver"), ("brain", "brain"), ("bone", "bone"),
+                           ("adrenal", "adrenal"), ("regional_ln", "regional ln"),
+                           ("distant_ln", "distant ln"), ("other", "other site"))},
+    "brain_progression_type": ("type of brain progression", "cns progression type",
+                               "brain pd type"),
+    "salvage_rt_eligible": ("eligible for salvage rt", "salvage rt eligibility", "rt eligible",
+                            "eligible for radiotherapy"),
+    "salvage_rt_eligible_technique": ("eligible technique", "eligible rt technique"),
+    "salvage_rt": ("salvage radiotherapy", "salvage radiation", "local therapy after progression",
+                   "rt after progression", "local consolidative therapy"),
+    "salvage_rt_technique": ("salvage technique", "rt technique", "salvage radiotherapy technique"),
+    "cbpd": ("crizotinib beyond progression", "treatment beyond progression", "tbp", "beyond progression",
+             "continued crizotinib"),
+    "next_systemic_therapy": ("next therapy", "next line", "subsequent therapy", "next treatment",
+                              "second line therapy", "post progression therapy"),
+    "any_rt": ("radiotherapy", "rt", "any radiotherapy", "radiation", "radiation therapy", "received rt"),
+}
+
+
+def synonym_key(header: str) -> str:
+    """A header reduced for matching :data:`SYNONYMS`: lower case, every run of other characters one ``_``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(header).lower()).strip("_")
+
+
+#: reduced header -> format column (a format column's own reduced name is not listed: it matches)
+SYNONYM_OF: dict[str, str] = {synonym_key(s): name for name, alts in SYNONYMS.items() for s in alts
+                              if synonym_key(s) not in _BY_NAME}
 DATE_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "date")
 
 
@@ -310,11 +409,13 @@ def analyses_table() -> str:
 
 
 def _rules_table() -> str:
-    from failpattern.cohort.problems import RULES
+    from failpattern.cohort.problems import PLAUSIBILITY, RULES, WARNING_RULES
 
     rows = ["| rule | severity | meaning |", "| --- | --- | --- |"]
     for rule, meaning in RULES.items():
-        rows.append(f"| `{rule}` | {'warning' if rule == 'unknown_column' else 'error'} | {meaning} |")
+        severity = "warning (error with `--strict`)" if rule in PLAUSIBILITY \
+            else "warning" if rule in WARNING_RULES else "error"
+        rows.append(f"| `{rule}` | {severity} | {meaning} |")
     return "\n".join(rows)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from failpattern.cohort.model import Exclusion
 from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
 
-__all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings", "group_without_events"]
+__all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings", "group_without_events", "lacking"]
 
 #: Columns of :attr:`PlanResult.values`.
 ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "analysis", "method", "convention", "n_used",
@@ -159,6 +159,26 @@ BINARIES: dict[str, Binary] = {b.name: b for b in (
     _binary("objective_response", "best_response", _YES, "Objective response (no vs yes: CR or PR)",
             _isin("CR", "PR")),
 )}
+
+
+def lacking(missing) -> str:
+    """Why an analysis cannot run, from :meth:`Cohort.missing_for`'s list (``"one of a, b"`` items kept apart).
+
+    ``the cohort has no column prior_rt``; ``the cohort has none of the columns initial_failure_location,
+    fail_lung, fail_liver (or 6 others): it needs at least one``.
+    """
+    missing = list(dict.fromkeys(missing))
+    plain = [m for m in missing if not m.startswith("one of ")]
+    parts = []
+    if plain:
+        parts.append(f"the cohort has no column{'s' if len(plain) > 1 else ''} {', '.join(plain)}")
+    for m in missing:
+        if m.startswith("one of "):
+            cols = m[len("one of "):].split(", ")
+            shown = ", ".join(cols[:3]) + (f" (or {len(cols) - 3} others)" if len(cols) > 3 else "")
+            parts.append(f"{'it' if plain else 'the cohort'} has none of the columns {shown}: it needs at "
+                         "least one")
+    return "; ".join(parts)
 
 
 def group_without_events(binaries, X: np.ndarray, events: np.ndarray) -> str:
@@ -381,7 +401,7 @@ class Context:
             self._missing[key] = self.cohort.missing_for(key)
         lack = list(self._missing[key]) + [c for c in columns if not self.has(c)]
         if lack:
-            self.skip(name, ids, f"the cohort has no column {', '.join(dict.fromkeys(lack))}")
+            self.skip(name, ids, lacking(lack))
             return None
         a = analysis(key)
         if a.population not in self._pops:
