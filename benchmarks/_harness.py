@@ -8,8 +8,12 @@ noisy, so we report medians over repeats and the ratio of medians.
 
 from __future__ import annotations
 
+import argparse
+import os
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +34,41 @@ def time_python(fn, *, repeat: int = 50, warmup: int = 2, clock=time.perf_counte
         fn()
         samples.append(clock() - start)
     return median(samples)
+
+
+def time_command(args, *, repeat: int = 5, warmup: int = 1) -> tuple[float, float, float]:
+    """Median wall time, median CPU time and least wall time in seconds of ``python <args>``,
+    each run a fresh interpreter.
+
+    ``args`` is a list, or a function of the run number returning one (e.g. a new
+    ``--out`` folder per run). CPU time is user + system of the interpreter and every
+    process it waited for (a forked worker included); on a shared machine it leaves out
+    the time other processes hold the cores. Output is discarded; a failure raises.
+    """
+    make = args if callable(args) else (lambda _k: args)
+    walls, cpus = [], []
+    for k in range(warmup + repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, *make(k)], check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if k >= warmup:  # the first run warms the file cache (.pyc, shared libraries)
+            walls.append(wall)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return median(walls), median(cpus), min(walls)
+
+
+def repeat_option(doc: str, default: int = 5) -> int:
+    """``--repeat N`` from the command line of a benchmark whose module docstring is ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=default)
+    return parser.parse_args().repeat
+
+
+def load_line() -> str:
+    """CPUs and load average, to print beside timings taken on a shared machine."""
+    return f"cpus: {os.cpu_count()}, load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
 
 
 def have_r(*packages: str) -> bool:

@@ -19,8 +19,6 @@ Usage: python benchmarks/bench_reproduce.py [--repeat N]
 
 from __future__ import annotations
 
-import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,7 @@ import time
 from pathlib import Path
 from statistics import median
 
-from _harness import time_python
+from _harness import load_line, repeat_option, time_command, time_python
 
 from failpattern._resources import synthetic_path
 from failpattern.cohort import load_cohort
@@ -40,21 +38,9 @@ from failpattern.study.plan import run_plan
 COMMAND = "from failpattern.cli.reproduce import reproduce; reproduce()"
 
 
-def time_subprocess(args, repeat: int) -> float:
-    """Median wall time of ``python <args>`` in fresh interpreters (output discarded)."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return median(samples)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    repeat = parser.parse_args().repeat
-    print(f"cpus: {os.cpu_count()}, load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    repeat = repeat_option(__doc__)
+    print(load_line())
     with tempfile.TemporaryDirectory() as tmp:
         outs = iter(range(10_000))
         samples = []
@@ -67,7 +53,8 @@ def main() -> None:
         print(f"reproduce end to end (subprocess)   median {median(samples):7.2f} s   "
               f"min {min(samples):.2f}  max {max(samples):.2f}  (target <= 10 s)")
         print(f"python + import failpattern.cli      median "
-              f"{time_subprocess(['-c', 'import failpattern.cli'], repeat):7.2f} s")
+              f"{time_command(['-c', 'import failpattern.cli'], repeat=repeat)[0]:7.2f} s   "
+              "(more in bench_coldstart.py)")
 
         card = load_study("ni2019")
         cohort = load_cohort(synthetic_path("ni2019_exact.csv"))

@@ -8,7 +8,9 @@ regeneration fails here with the command to run.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -123,3 +125,66 @@ def test_evidence_cited_in_methods_parity_exists():
     fixtures = set(re.findall(r"tests/reference/[\w./-]+\.(?:csv|R)\b", text))
     assert all((ROOT / f).exists() for f in fixtures), sorted(f for f in fixtures
                                                               if not (ROOT / f).exists())
+
+
+# ------------------------------------------------------------------ code that runs
+
+def _python_blocks(path: Path, heading: str) -> list[tuple[str, str | None]]:
+    """The ``python`` code blocks of the section ``heading`` of ``path``, each with the
+    untagged block right after it (its printed output), if any."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    fenced, level, section = False, None, []
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        heading_here = None if fenced else re.match(r"(#+) (.*?)\s*$", line)
+        if level is None:
+            if heading_here and heading_here.group(2) == heading:
+                level = len(heading_here.group(1))
+        elif heading_here and len(heading_here.group(1)) <= level:
+            break
+        else:
+            section.append(line)
+    assert level is not None, f"{path.relative_to(ROOT)}: no section {heading!r}"
+    section = "".join(section)
+    blocks = re.findall(r"^```python\n(.*?)^```\n(?:\s*^```\n(.*?)^```$)?", section, re.M | re.S)
+    return [(code, output or None) for code, output in blocks]
+
+
+def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter in ``cwd`` (non-interactive matplotlib backend)."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_readme_python_api_block_runs_as_written(tmp_path):
+    """The README's Python API block runs unchanged in an empty folder and writes its figures."""
+    blocks = _python_blocks(ROOT / "README.md", "Python API")
+    assert len(blocks) == 1, "README.md's Python API section should hold one python block"
+    code = blocks[0][0]
+    # it defines its own inputs: nothing but the package and its public names
+    assert not re.search(r"failpattern\.\w*\._|from failpattern\._|import failpattern\._", code), \
+        "the README must not import private names"
+    done = _run_python(code + "\nprint(sorted(n for n in dir() if not n.startswith('_')))\n", tmp_path)
+    assert done.returncode == 0, f"README.md's Python API block fails:\n{done.stderr}"
+    names = set(eval(done.stdout.strip().splitlines()[-1]))
+    assert {"km", "lr", "fit", "ci", "fg", "plan", "table"} <= names
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["fine_gray_of.png", "fine_gray_of.svg", "km_pfs1_bbm.png", "km_pfs1_bbm.svg"]
+    assert all((tmp_path / name).stat().st_size > 1000 for name in written)
+
+
+def test_quickstart_python_block_prints_what_it_says(tmp_path):
+    """Quickstart step 6 on the quickstart's own ``my_cohort.csv`` prints the output shown."""
+    quickstart = DOCS / "quickstart.md"
+    csv = re.search(r"A minimal file, `my_cohort.csv`:\s*```\n(.*?)```", quickstart.read_text(encoding="utf-8"),
+                    re.S)
+    assert csv, "quickstart.md: the my_cohort.csv block is gone"
+    (tmp_path / "my_cohort.csv").write_text(csv.group(1), encoding="utf-8")
+    [(code, shown)] = _python_blocks(quickstart, "6. One analysis from Python")
+    assert shown, "quickstart.md step 6: the printed output block is gone"
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, f"quickstart.md step 6 fails:\n{done.stderr}"
+    assert done.stdout.strip() == shown.strip()
+    assert (tmp_path / "pfs1.png").exists() and (tmp_path / "pfs1.svg").exists()

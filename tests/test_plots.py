@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from failpattern import output  # noqa: E402
 from failpattern.errors import InputError  # noqa: E402
 from failpattern.plots import (plot_cumulative_incidence, plot_forest, plot_km,  # noqa: E402
                                save_figure)
@@ -445,6 +446,51 @@ def test_save_svg_is_reproducible(curves, tmp_path):
     assert a == b
 
 
+def test_save_draws_each_figure_once_per_format(curves, tmp_path, monkeypatch):
+    """One draw per format: the PNG is cut from the draw that lays the figure out, the SVG
+    reuses that layout (``bbox_inches="tight"`` drew twice per file: 4 draws here)."""
+    draws = []
+    real_draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or real_draw(self, renderer))
+    fig = plot_km(curves, p_value=0.006)
+    save_figure(fig, tmp_path / "km", formats=("png", "svg"))
+    assert len(draws) == 2
+    assert fig.get_layout_engine() is not None  # the figure's layout engine is given back
+
+
+def _tight_png(fig, path, dpi):
+    """What save_figure wrote before it drew once: savefig(bbox_inches="tight") per file."""
+    fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight", pad_inches=_save.PAD_INCHES)
+    return mpimg.imread(path)
+
+
+@pytest.mark.parametrize("outside", [False, True], ids=["inside", "drawn-outside-the-figure"])
+def test_save_png_matches_a_tight_savefig(curves, tmp_path, outside):
+    """The PNG is the tight-bbox PNG (same size, the risk table whole) up to a sub-pixel shift,
+    also when something is drawn outside the figure (then it is drawn by savefig)."""
+    def build():
+        fig = plot_km(curves, p_value=0.006, title="A title")
+        if outside:
+            fig.axes[0].text(1.4, 0.5, "far right", transform=fig.axes[0].transAxes)
+        return fig
+
+    ours = mpimg.imread(save_figure(build(), tmp_path / "ours", formats=("png",), dpi=60)[0])
+    reference = _tight_png(build(), tmp_path / "ref.png", 60)
+    assert ours.shape == reference.shape
+    # the shift moves edges by under a pixel: few pixels differ much, none outside the blur
+    assert np.mean(np.abs(ours - reference).max(axis=2) > 0.25) < 0.05
+    assert np.abs(ours[:, :, :3].mean(axis=(0, 1)) - reference[:, :, :3].mean(axis=(0, 1))).max() < 0.01
+
+
+def test_save_is_reproducible_in_every_format_combination(curves, tmp_path):
+    """PNG and SVG are byte-stable, and the SVG is the same whether or not a PNG is written."""
+    first = save_figure(plot_km(curves), tmp_path / "a")
+    second = save_figure(plot_km(curves), tmp_path / "b")
+    alone = save_figure(plot_km(curves), tmp_path / "c", formats=("svg",))
+    assert first[0].read_bytes() == second[0].read_bytes()
+    assert first[1].read_bytes() == second[1].read_bytes() == alone[0].read_bytes()
+
+
 def test_save_refuses_to_overwrite(small_fig, tmp_path):
     (tmp_path / "fig.svg").write_text("keep me")
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "fig.svg"))):
@@ -464,7 +510,7 @@ def test_save_is_atomic(small_fig, tmp_path, monkeypatch):
         moves.append((str(src), str(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(_save.os, "replace", spy)
+    monkeypatch.setattr(output.os, "replace", spy)
     save_figure(small_fig, tmp_path / "fig", dpi=50)
     assert [dst for _, dst in moves] == [str(tmp_path / "fig.png"), str(tmp_path / "fig.svg")]
     assert all(os.path.dirname(src) == str(tmp_path) and src != dst for src, dst in moves)
@@ -477,6 +523,7 @@ def test_save_is_atomic(small_fig, tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(small_fig, "savefig", broken)
+    monkeypatch.setattr(_save, "_write_png", lambda out, *args: broken(out))  # PNG: cut from one render
     with pytest.raises(RuntimeError, match="disk full"):
         save_figure(small_fig, tmp_path / "g", formats=("png",), overwrite=True)
     assert (tmp_path / "g.png").read_bytes() == b"old"

@@ -6,17 +6,29 @@ The public API (documented in the README) is re-exported here::
     from failpattern import contingency_test, two_sample_test, load_cohort, load_study
 """
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
 from failpattern._version import __version__
-from failpattern.cohort import Cohort, CohortError, load_cohort
-from failpattern.errors import ConvergenceError, FailpatternError, InputError
-from failpattern.stats import (ContingencyResult, CoxResult, CumulativeIncidenceResult,
-                               GrayTestResult, KaplanMeierResult, LogRankResult, TwoSampleResult,
-                               FineGrayResult, ProportionalHazardsResult, contingency_test,
-                               cox, crosstab_test, cumulative_incidence, fine_gray,
-                               kaplan_meier, logrank, proportional_hazards_test,
-                               two_sample_test)
-from failpattern.simulate import simulate
-from failpattern.study import PlanResult, StudyCard, StudyCardError, compare, load_study, run_plan
+
+# Names are imported on first use (PEP 562), so that ``import failpattern`` -- and with it
+# ``failpattern --version`` -- does not pay for pandas, scipy and matplotlib.
+_WHERE = {
+    "failpattern.cohort": ("Cohort", "CohortError", "load_cohort"),
+    "failpattern.errors": ("ConvergenceError", "FailpatternError", "InputError"),
+    "failpattern.stats": ("ContingencyResult", "CoxResult", "CumulativeIncidenceResult",
+                          "GrayTestResult", "KaplanMeierResult", "LogRankResult", "TwoSampleResult",
+                          "FineGrayResult", "ProportionalHazardsResult", "contingency_test", "cox",
+                          "crosstab_test", "cumulative_incidence", "fine_gray", "kaplan_meier",
+                          "logrank", "proportional_hazards_test", "two_sample_test"),
+    "failpattern.study": ("PlanResult", "StudyCard", "StudyCardError", "compare", "load_study",
+                          "run_plan"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "__version__",
@@ -33,3 +45,45 @@ __all__ = [
     # errors
     "FailpatternError", "InputError", "ConvergenceError",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name on first use (PEP 562); later look-ups find it in the module.
+
+    A sub-package (``failpattern.stats``) is imported too, as the eager imports did.
+    """
+    module = _MODULE_OF.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'failpattern' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """``failpattern`` itself: ``failpattern.simulate`` is the function, not the sub-package.
+
+    Importing ``failpattern.simulate.<anything>`` binds the sub-package to the attribute
+    ``simulate`` of this package; with eager imports the function was bound after that and
+    won. Lazily it would lose, so the attribute is a property that always gives the function.
+    """
+
+    @property
+    def simulate(self):
+        from failpattern.simulate import simulate
+
+        return simulate
+
+    @simulate.setter
+    def simulate(self, value) -> None:  # the import system binding the sub-package: keep the function
+        pass
+
+
+sys.modules[__name__].__class__ = _Package

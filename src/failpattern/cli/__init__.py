@@ -7,12 +7,43 @@ into a message on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from failpattern._version import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Sub-command name -> (module, attribute). Modules are imported when the command is looked
+#: up, so ``failpattern --version`` does not pay for pandas, scipy or matplotlib.
+COMMANDS = {
+    "reproduce": ("failpattern.cli.reproduce", "reproduce"),
+    "check": ("failpattern.cli.reproduce", "check"),
+    "analyze": ("failpattern.cli.analyze", "analyze"),
+    "card": ("failpattern.cli.card", "card"),
+    "simulate": ("failpattern.cli.simulate", "simulate_cmd"),
+    "calibrate": ("failpattern.cli.simulate", "calibrate_cmd"),
+    "study": ("failpattern.cli.study", "study_cmd"),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first look-up (see :data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            if command.name != cmd_name:
+                raise RuntimeError(f"{module}.{attribute} is named {command.name!r}, not {cmd_name!r}")
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="failpattern")
 def main() -> None:
     """failpattern: patterns of failure after crizotinib (Ni et al. 2019), re-analysed.
@@ -21,25 +52,6 @@ def main() -> None:
     Fine-Gray in the conventions of R, SPSS and Stata.
     """
 
-
-def _register() -> None:
-    # imported here so that ``failpattern --version`` does not pay for pandas
-    from failpattern.cli.analyze import analyze
-    from failpattern.cli.card import card
-    from failpattern.cli.reproduce import check, reproduce
-    from failpattern.cli.simulate import calibrate_cmd, simulate_cmd
-    from failpattern.cli.study import study_cmd
-
-    main.add_command(reproduce)
-    main.add_command(check)
-    main.add_command(analyze)
-    main.add_command(card)
-    main.add_command(simulate_cmd)
-    main.add_command(calibrate_cmd)
-    main.add_command(study_cmd)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
