@@ -281,8 +281,13 @@ def test_full_list_written_atomically(tmp_path):
     problems = info.value.problems
     out = tmp_path / "out" / "problems.csv"
     out.parent.mkdir()
-    out.write_text("old\n")
-    assert write_problems(problems, out) == out
+    out.write_text("a user's own file\n")
+    with pytest.raises(InputError, match="not a problems file failpattern wrote"):  # never overwritten
+        write_problems(problems, out)
+    assert out.read_text() == "a user's own file\n"
+    out.unlink()
+    assert write_problems(problems[:1], out) == out
+    assert write_problems(problems, out) == out  # a problems file failpattern wrote is replaced
     with open(out, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(int(r["line"]), r["patient_id"], r["column"], r["value"], r["rule"], r["message"]) for r in rows] == \

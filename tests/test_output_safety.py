@@ -159,11 +159,22 @@ def test_a_second_writer_is_refused_and_a_dead_ones_work_folder_is_cleaned(tmp_p
     (work / "new").mkdir(parents=True)
     (work / "new" / "half.txt").write_text("half")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (work / "owner.json").write_text(json.dumps({"pid": int(dead.stdout), "started": "1",
+    (work / "owner.json").write_text(json.dumps({"writer": "failpattern", "pid": int(dead.stdout), "started": "1",
                                                  "host": output.socket.gethostname()}))
     with output_folder(tmp_path / "out2") as tmp:
         (tmp / "b").write_text("b")
     assert not work.exists() and (tmp_path / "out2" / "b").read_text() == "b"
+
+
+def test_a_folder_named_like_a_work_folder_but_not_ours_is_never_cleaned(tmp_path):
+    work = tmp_path / ".out.failpattern-work"
+    (work / "new").mkdir(parents=True)
+    (work / "new" / "theirs.txt").write_text("a user's file")
+    old = time.time() - 3600
+    os.utime(work, (old, old))  # long past the grace period of a run that is just starting
+    with pytest.raises(OutputRefusedError, match="was not left by a failpattern run"), output_folder(tmp_path / "out"):
+        pass
+    assert (work / "new" / "theirs.txt").read_text() == "a user's file"
 
 
 def test_a_run_killed_between_the_renames_gets_its_old_folder_back(tmp_path):
@@ -173,7 +184,7 @@ def test_a_run_killed_between_the_renames_gets_its_old_folder_back(tmp_path):
     work = tmp_path / ".out.failpattern-work"
     work.mkdir()
     os.replace(target, work / "old")  # the first rename of a replace, then the kill
-    (work / "owner.json").write_text(json.dumps({"pid": 2**22 + 12345, "host": output.socket.gethostname()}))
+    (work / "owner.json").write_text(json.dumps({"writer": "failpattern", "pid": 2**22 + 12345, "host": output.socket.gethostname()}))
     with pytest.raises(OutputExistsError):  # the next run restores the old report, then refuses without --force
         with output_folder(target) as tmp:
             (tmp / "b").write_text("b")

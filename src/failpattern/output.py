@@ -56,6 +56,7 @@ _WORK_SUFFIX = ".failpattern-work"
 #: Temporary files of :func:`write_file_atomic` start with this (a killed run's are safe to delete).
 TMP_PREFIX = ".tmp-"
 _OWNER = "owner.json"
+_WRITER = "failpattern"  # in owner.json: a work folder failpattern made (only such a one is ever cleaned up)
 #: A work folder without an owner file younger than this may be a run that is just starting.
 _UNOWNED_GRACE_S = 60.0
 _DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO, errno.EFBIG}
@@ -353,15 +354,18 @@ def _claim(target: Path, option: str) -> Iterator[Path]:
                 owner = json.loads(owner_file.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 owner = None
-            busy = (_alive(owner) if isinstance(owner, dict)
-                    else time.time() - work.stat().st_mtime < _UNOWNED_GRACE_S)
+            ours = isinstance(owner, dict) and owner.get("writer") == _WRITER
+            busy = _alive(owner) if ours else time.time() - work.stat().st_mtime < _UNOWNED_GRACE_S
             if busy or attempt:
-                who = f" (process {owner.get('pid')})" if isinstance(owner, dict) else ""
+                who = f" (process {owner.get('pid')})" if ours else ""
                 raise OutputBusyError(f"{option}: another failpattern run{who} is writing {str(target)!r} now; "
                                       "wait for it to finish or choose another path") from None
+            if not ours and any(work.iterdir()):  # not a work folder failpattern can vouch for: touch nothing
+                raise OutputRefusedError(f"{option}: {str(work)!r} exists and was not left by a failpattern run "
+                                         "(no owner record); move it away or choose another path")
             _recover(work, target, option)
-    owner = {"pid": os.getpid(), "started": _start_time(os.getpid()), "host": socket.gethostname(),
-             "since_utc": _now()}
+    owner = {"writer": _WRITER, "pid": os.getpid(), "started": _start_time(os.getpid()),
+             "host": socket.gethostname(), "since_utc": _now()}
     try:
         (work / _OWNER).write_text(json.dumps(owner), encoding="utf-8")
         yield work

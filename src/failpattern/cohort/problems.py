@@ -284,6 +284,21 @@ def _check_problems_path(path: Path, source: str | None) -> None:
         raise InputError(f"problems file: {path} is a folder; name a file, e.g. problems.csv")
     if not path.parent.is_dir():
         raise InputError(f"problems file: the folder {path.parent} does not exist")
+    if path.exists() and not _is_problems_file(path):
+        raise InputError(f"problems file: {path} exists and is not a problems file failpattern wrote; "
+                         "failpattern never overwrites it: name a new file, e.g. problems.csv")
+
+
+_HEADER = ",".join(_FIELDS)
+
+
+def _is_problems_file(path: Path) -> bool:
+    """Whether ``path`` starts with the header failpattern writes (a list it may replace)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return fh.readline().rstrip("\r\n") == _HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_problems(problems, path) -> Path:
@@ -305,7 +320,8 @@ def write_problems(problems, path) -> Path:
     problems : sequence of Problem
         ``CohortError.problems`` (a :class:`Problems`), or any problems.
     path : str or Path
-        The CSV file to write (replaced if it exists).
+        The CSV file to write; an existing one is replaced only if it is a
+        problems file failpattern wrote (it starts with the header).
 
     Returns
     -------
@@ -315,8 +331,8 @@ def write_problems(problems, path) -> Path:
     Raises
     ------
     InputError
-        When ``path`` is a folder, its folder does not exist, or it is the
-        cohort file the problems are about.
+        When ``path`` is a folder, its folder does not exist, it is the
+        cohort file the problems are about, or it is another existing file.
     failpattern.output.OutputWriteError
         When the disk refuses the write (``path`` is then as it was).
     """
@@ -350,7 +366,8 @@ class ProblemsFile:
     Parameters
     ----------
     path : str or Path
-        The CSV file to write (replaced if it exists).
+        The CSV file to write; an existing one is replaced only if it is a
+        problems file failpattern wrote.
     source : str, optional
         The cohort file being read (refused as ``path``).
 
