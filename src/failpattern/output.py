@@ -216,6 +216,14 @@ def _describe(paths: list[str], limit: int = 5) -> str:
     return ", ".join(paths[:limit]) + more
 
 
+def _check_place(target: Path, shown: str, option: str) -> None:
+    """Refuse a target that exists but is not a folder (or is a link), or whose parent folder is missing."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise OutputRefusedError(f"{option}: {shown!r} exists and is not a folder; choose another path")
+    if not target.parent.is_dir():
+        raise InputError(f"{option}: the parent folder {str(target.parent)!r} does not exist")
+
+
 def _refuse_special(target: Path, shown: str, option: str) -> Path:
     """Refuse a filesystem root, the home folder, and the current folder or one holding it; the resolved path."""
     resolved = target.resolve()
@@ -263,10 +271,7 @@ def check_target(target, *, force: bool = False, inputs: Iterable = (), kind: st
     raw = Path(target)
     target = raw.absolute()
     shown = str(raw)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise OutputRefusedError(f"{option}: {shown!r} exists and is not a folder; choose another path")
-    if not target.parent.is_dir():
-        raise InputError(f"{option}: the parent folder {str(target.parent)!r} does not exist")
+    _check_place(target, shown, option)
     if not target.exists():
         return
     resolved = _refuse_special(target, shown, option)
@@ -517,10 +522,7 @@ def owned_folder(target, *, kind: str, entries: Iterable[str] = (), force: bool 
     """
     raw = Path(target)
     target = raw.absolute()
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise OutputRefusedError(f"{option}: {str(raw)!r} exists and is not a folder; choose another path")
-    if not target.parent.is_dir():
-        raise InputError(f"{option}: the parent folder {str(target.parent)!r} does not exist")
+    _check_place(target, str(raw), option)
     with disk_errors(target), _claim(target, option):
         if target.exists() and any(target.iterdir()):
             manifest = read_manifest(target)
