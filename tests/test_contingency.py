@@ -79,6 +79,93 @@ def test_fisher_odds_ratio_matches_r(case):
         np.testing.assert_allclose(res.odds_ratio, r_estimate, rtol=1e-4)
 
 
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("method, prefix", [("g", "g"), ("n-1", "n_minus_1")])
+def test_g_and_n_minus_1_match_r_formulas(case, method, prefix):
+    res = contingency_test(fixture_table(case), method=method)
+    assert res.method == method and res.requested == method and res.reason == "requested"
+    assert res.df == ref(case, "df")
+    np.testing.assert_allclose(res.statistic, ref(case, f"{prefix}_statistic"), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(res.p_value, ref(case, f"{prefix}_p"), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_g_and_n_minus_1_match_scipy(case):
+    from scipy.stats import chi2, chi2_contingency
+
+    table = fixture_table(case)
+    g_stat, g_p, g_df, g_expected = chi2_contingency(table, correction=False, lambda_="log-likelihood")
+    g = contingency_test(table, method="g")
+    np.testing.assert_allclose(g.statistic, g_stat, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(g.p_value, g_p, rtol=1e-10, atol=1e-13)
+    assert g.df == g_df
+    np.testing.assert_allclose(g.expected, g_expected, rtol=1e-12)
+    x2 = chi2_contingency(table, correction=False)[0]
+    n = table.sum()
+    n1 = contingency_test(table, method="n-1")
+    np.testing.assert_allclose(n1.statistic, x2 * (n - 1) / n, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(n1.p_value, chi2.sf(x2 * (n - 1) / n, n1.df), rtol=1e-10, atol=1e-13)
+
+
+def test_hand_computed_g_and_n_minus_1():
+    # [[3, 1], [1, 3]]: E = 2 everywhere; G = 2 (2 * 3 ln 1.5 + 2 * 1 ln 0.5) = 12 ln 1.5 - 4 ln 2
+    from math import log
+
+    from scipy.special import erfc
+    g = contingency_test([[3, 1], [1, 3]], method="g")
+    assert g.statistic == pytest.approx(12 * log(1.5) - 4 * log(2), rel=1e-13)
+    assert g.p_value == pytest.approx(erfc((g.statistic / 2) ** 0.5), rel=1e-12)
+    n1 = contingency_test([[3, 1], [1, 3]], method="n-1")
+    assert n1.statistic == pytest.approx(2.0 * 7 / 8, rel=1e-15)  # X2 = 2, N = 8
+    assert n1.p_value == pytest.approx(erfc((7 / 8) ** 0.5), rel=1e-12)
+    # a zero cell contributes nothing to G (0 ln 0 = 0): only the three non-zero cells count
+    z = contingency_test([[7, 0], [2, 5]], method="g")
+    e = z.expected
+    assert z.statistic == pytest.approx(2 * (7 * log(7 / e[0, 0]) + 2 * log(2 / e[1, 0]) + 5 * log(5 / e[1, 1])),
+                                        rel=1e-13)
+    # independence: both statistics 0, p = 1
+    for method in ("g", "n-1"):
+        res = contingency_test([[2, 4], [3, 6]], method=method)
+        assert res.statistic == pytest.approx(0.0, abs=1e-13) and res.p_value == pytest.approx(1.0)
+
+
+def test_table1_p_values_by_n_minus_1():
+    # Ni et al. 2019 Table 1: sex 0.079, lung 0.069, adrenal 0.086 are the N-1 chi-square
+    # (SPSS's Linear-by-Linear Association row for a 2 x 2 table), not Pearson, Yates or Fisher.
+    for case, printed in (("table1_sex", 0.079), ("table1_lung_metastases", 0.069),
+                          ("table1_adrenal_metastases", 0.086)):
+        table = fixture_table(case)
+        assert round(contingency_test(table, method="n-1").p_value, 3) == printed, case
+        for other in ("pearson", "yates", "fisher", "g"):
+            assert round(contingency_test(table, method=other).p_value, 3) != printed, (case, other)
+
+
+count_tables = st.integers(2, 4).flatmap(
+    lambda r: st.integers(2, 4).flatmap(
+        lambda c: st.lists(st.lists(st.integers(0, 30), min_size=c, max_size=c), min_size=r, max_size=r)
+    )
+).map(np.array).filter(lambda t: (t.sum(axis=0) > 0).all() and (t.sum(axis=1) > 0).all())
+
+
+@settings(max_examples=60, deadline=None)
+@given(count_tables)
+def test_n_minus_1_is_scaled_pearson_and_never_more_significant(table):
+    pearson = contingency_test(table, method="pearson")
+    n1 = contingency_test(table, method="n-1")
+    n = table.sum()
+    assert n1.df == pearson.df
+    assert n1.statistic == pytest.approx(pearson.statistic * (n - 1) / n, rel=1e-13, abs=1e-15)
+    assert 0.0 <= pearson.p_value <= n1.p_value <= 1.0
+    g = contingency_test(table, method="g")
+    assert g.statistic >= 0.0 and 0.0 <= g.p_value <= 1.0 and g.df == pearson.df
+    assert contingency_test(table.T, method="g").p_value == pytest.approx(g.p_value, rel=1e-10, abs=1e-14)
+
+
+def test_auto_never_picks_g_or_n_minus_1():
+    for case in CASES:
+        assert contingency_test(fixture_table(case), method="auto").method in ("pearson", "fisher")
+
+
 def test_larger_tables_report_no_odds_ratio():
     assert np.isnan(contingency_test(fixture_table("small_3x3"), method="fisher").odds_ratio)
 
@@ -446,6 +533,8 @@ def test_yates_refuses_larger_tables():
 def test_unknown_method():
     with pytest.raises(InputError, match="method"):
         contingency_test([[1, 2], [3, 4]], method="chisq")
+    with pytest.raises(InputError, match="method"):
+        contingency_test([[1, 2], [3, 4]], method="n_minus_1")  # the aggregate column name, not the method
     with pytest.raises(InputError, match="method"):
         crosstab_test([1, 2], [1, 2], method="g-test")
 

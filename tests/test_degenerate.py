@@ -135,8 +135,8 @@ def _reasons(plan, analysis: str) -> str:
     return " | ".join(sk.loc[sk["analysis"] == analysis, "reason"])
 
 
-def _row(comparison, id_):
-    return comparison.set_index("id").loc[id_]
+def _row(comparison, id_, part="value"):
+    return comparison.set_index(["id", "part"]).loc[(id_, part)]
 
 
 # ----------------------------------------------------------------------------- the library
@@ -162,7 +162,7 @@ def test_all_censored(plans):
     # a median not reached although follow-up runs far beyond the published 11.5 months: a disagreement
     assert np.isnan(plan.get("pfs1.median.all"))
     row = _row(comparison, "pfs1.median.all")
-    assert row["verdict"] == "outside" and row["note"].startswith("median not reached")
+    assert row["verdict"] == "differs" and row["note"].startswith("median not reached")
     # a model that cannot be fitted is not a disagreement
     for id_ in ("t3.uni.age.shr", "pfs1.multi.histology.p", "pfs2.median.all"):
         row = _row(comparison, id_)
@@ -216,12 +216,12 @@ def test_no_competing_event(plans):
 
 
 @pytest.mark.parametrize("name", list(COHORTS))
-def test_nothing_judged_outside_is_uncomputed(plans, name):
-    """``outside`` only for numbers computed (or a median known to lie beyond the published one)."""
+def test_nothing_judged_differing_is_uncomputed(plans, name):
+    """``differs`` only for numbers computed (or a median known to lie beyond the published one)."""
     plan, comparison = plans[name]
-    outside = comparison[comparison["verdict"] == "outside"]
+    outside = comparison[comparison["verdict"] == "differs"]
     uncomputed = outside[~np.isfinite(outside["reproduced"].to_numpy(float))]
-    assert (uncomputed["method"] == "km_median").all()
+    assert (uncomputed["method"] == "km_median").all() and (uncomputed["part"] == "value").all()
     assert uncomputed["note"].str.startswith("median not reached: survival stays above 50% up to").all()
 
 
@@ -251,7 +251,7 @@ def test_every_command(files, plans, name, command, tmp_path, no_figures_for_ana
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert path.read_bytes() == before  # the input file is only read
     _, comparison = plans[name]
-    disagree = bool((comparison["verdict"] == "outside").any())
+    disagree = bool((comparison["verdict"] == "differs").any())
     if command != "analyze":  # judged against the paper: 1 exactly when a number disagrees
         assert result.exit_code == int(disagree), text[-2000:]
     if command in ("analyze", "analyze_out"):
@@ -289,7 +289,7 @@ def test_check_in_a_process_prints_no_traceback(files):
     path, before = files["all_censored"]
     proc = subprocess.run([sys.executable, "-m", "failpattern", "check", "--cohort", str(path)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1, proc.stderr[-2000:]  # numbers outside (no progression at all), not a crash
+    assert proc.returncode == 1, proc.stderr[-2000:]  # numbers differ (no progression at all), not a crash
     assert "Traceback" not in proc.stderr + proc.stdout and proc.stderr == ""
     assert "check FAILED" in proc.stdout and "not reproducible from these data" in proc.stdout
     assert path.read_bytes() == before

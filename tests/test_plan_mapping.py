@@ -80,7 +80,8 @@ def test_settings_are_read_from_the_card():
         else:
             ps = agg.loc[id_, ["pearson", "yates", "fisher"]].astype(float)
             assert test == (ps - agg.loc[id_, "published"]).abs().idxmin()
-    assert SETTINGS.contingency["t1.sex.p"] == "pearson"
+    # the N-1 chi-square (SPSS's linear-by-linear row) is the one test that gives sex's 0.079; Fisher brain's 0.010
+    assert SETTINGS.contingency["t1.sex.p"] == "n-1" and SETTINGS.contingency["t1.brain_met.p"] == "fisher"
     assert settings_for(CARD) is SETTINGS  # cached
 
 

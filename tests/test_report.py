@@ -33,9 +33,7 @@ def plan(card):
 
 @pytest.fixture(scope="module")
 def comparison(plan, card):
-    out = compare(plan, card)
-    out.attrs = {"profile": "default"}
-    return out
+    return compare(plan, card)
 
 
 @pytest.fixture
@@ -108,9 +106,12 @@ def test_write_report_files_and_json(tmp_path, plan, comparison, card, no_figure
     assert data["metadata"]["cohort"] == "canonical" and data["metadata"]["failpattern_version"]
     assert data["metadata"]["study_card"].startswith("ni2019")
     assert len(data["comparison"]) == len(comparison) == sum(data["summary"].values())
-    by_id = {r["id"]: r for r in data["comparison"]}
+    by_id = {(r["id"], r["part"]): r for r in data["comparison"]}
+    assert [(r["id"], r["part"]) for r in data["changed_conclusions"]] == [("t1.met_lesions.p", "value"),
+                                                                         ("os.rt_vs_nonrt.p", "value")]
+    assert sum(k["total"] for k in data["summary_by_kind"]) == len(comparison)
     for r in comparison.itertuples():
-        j = by_id[r.id]
+        j = by_id[(r.id, r.part)]
         assert j["verdict"] == r.verdict
         assert (j["reproduced"] is None) == (not math.isfinite(r.reproduced))
         if j["reproduced"] is not None:
@@ -166,7 +167,8 @@ def test_exclusion_rows_listed_are_capped_all_counted_and_in_results_json(tmp_pa
 def test_formats():
     assert fmt_value(52.0, "count", 0) == "52"
     assert fmt_value(11.23, "km_median", 1) == "11.23"
-    assert fmt_value(0.0234, "logrank_p", 3) == "0.023"
+    assert fmt_value(0.0234, "logrank_p", 3) == "0.0234"  # one decimal more than printed
+    assert fmt_value(0.0234, "logrank_p") == "0.0234"
     assert fmt_value(0.00012, "logrank_p", 3) == "1.2e-04"
     assert fmt_value(-0.05, "km_median", 1, sign=True) == "-0.05"
     assert fmt_value(float("nan"), "count", 0) == ""
@@ -180,8 +182,9 @@ def test_display_is_in_paper_order(comparison, card):
     assert sections[0].startswith("Abstract")
     assert sections.index("Table 1") < sections.index("Table 2") < sections.index("Table 3")
     assert len(shown) == len(comparison)
-    p = shown.set_index("id").loc["pfs1.median.all"]
+    p = shown.set_index(["id", "part"]).loc[("pfs1.median.all", "value")]
     assert p["published"] == "11.5" and re.fullmatch(r"\d+\.\d\d", p["reproduced"])
+    assert re.fullmatch(r"\d+\.\d", p["as_printed"])
 
 
 def test_figures_drawn_from_the_plan(plan, card):
@@ -198,7 +201,8 @@ def test_figures_drawn_from_the_plan(plan, card):
 
 def test_write_report_takes_compare_output_as_is(tmp_path, plan, card, no_figures):
     """compare() puts a DataFrame in .attrs (which breaks pandas concat); the writer must cope."""
-    raw = compare(plan, card, profile="strict")
+    raw = compare(plan, card, profile="near")
     out = write_report(plan, raw, tmp_path / "out", card=card)
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert data["metadata"]["profile"] == "strict" and len(data["comparison"]) == len(raw)
+    assert data["metadata"]["profile"] == "near" and len(data["comparison"]) == len(raw)
+    assert "near" in data["summary"]

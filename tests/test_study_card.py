@@ -105,8 +105,11 @@ def test_counts_and_percentages_consistent_unless_noted(card):
     assert (cons.kind == "sum").sum() == len(card.checks)
     unexplained = cons[cons.status == "FAIL"]
     assert unexplained.empty, unexplained.to_string()
-    noted = cons[cons.status == "noted"]
-    assert len(noted) >= 5  # the paper does contradict itself; the card says where
+    noted = cons[cons.status == "noted"]  # the paper does contradict itself; the card says where
+    assert set(noted.id) == {"t1.lung_met.no.nonrt.pct", "sum.brain_pd.table2", "sum.t2.primary_only.patterns",
+                             "sum.t2.metastasis_only.patterns"}
+    approx = cons.set_index("id").loc["salvage.eligible.pct_discussion"]
+    assert approx.status == "ok"  # "approximately 66%" for 35/52 = 67.3%: within one patient
 
 
 def test_table1_columns_add_up(card, numbers):
@@ -154,7 +157,8 @@ def test_other_inconsistencies_recorded(card, numbers):
     flagged = set(numbers[numbers.inconsistency.notna()].id)
     # Table 2 rows that do not add up across OF / DF / ODF, Table 3's liver CI, the 0.223 attribution
     assert {"t2.primary_only.all.n", "t2.metastasis_only.all.n", "t3.uni.liver_met.shr",
-            "pfs1.prior_rt.p", "salvage.eligible.pct_discussion"} <= flagged
+            "pfs1.prior_rt.p"} <= flagged
+    assert "salvage.eligible.pct_discussion" not in flagged  # an approximation, not a contradiction
     noted_checks = {c.id for c in card.checks if c.inconsistency}
     assert {"sum.brain_pd.table2", "sum.t2.primary_only.patterns", "sum.t2.metastasis_only.patterns"} <= noted_checks
 
@@ -298,3 +302,43 @@ def test_worked_example_in_the_docs_loads(tmp_path):
     assert c.name == "doe2020" and len(c) == 8
     assert (c.consistency().status == "ok").all()
     assert (recompute_aggregates(c).verdict == "reproduced").all()
+
+
+def test_table1_p_values_no_standard_test_gives_are_contradicted_by_their_counts(card):
+    """Eight Table 1 p-values carry the evidence: no standard test (Pearson, Yates, G, N-1, Fisher)
+    gives them from the printed counts, so a cohort with those counts cannot reproduce them."""
+    from failpattern.study import recompute_aggregates
+
+    agg = recompute_aggregates(card)
+    agg = agg[(agg["kind"] == "contingency_p") & agg["id"].str.match(r"t1\.\w+\.p$")].set_index("id")
+    for id_, row in agg.iterrows():
+        number = card.get(id_)
+        cells = {c for r in number.table for c in r}
+        if row["matches"]:
+            assert not number.contradicted_by, id_
+        else:
+            assert set(number.contradicted_by) == cells, id_
+            assert "No standard test gives" in number.inconsistency
+            for test in ("pearson", "yates", "g", "n_minus_1", "fisher"):  # the evidence quotes every test
+                assert f"{row[test]:.4f}" in number.inconsistency, (id_, test)
+    assert (agg["matches"].str.len() == 0).sum() == 8
+
+
+def test_a_part_can_be_contradicted(card, tmp_path):
+    liver = card.get("t3.uni.liver_met.shr")
+    assert liver.contradictions("ci_lower") == ("t3.uni.liver_met.shr", "t3.uni.liver_met.p")
+    assert liver.contradictions("value") == () and liver.contradictions("ci_upper") == ()
+    from failpattern.study.card import StudyCardError, load_study
+    from failpattern._resources import study_path
+
+    text = study_path("ni2019").read_text(encoding="utf-8")
+    bad = text.replace("contradicted_by: {ci_lower: [t3.uni.liver_met.shr",
+                       "contradicted_by: {range_min: [t3.uni.liver_met.shr", 1)
+    assert bad != text
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(StudyCardError, match="prints no range_min"):
+        load_study(path)
+    path.write_text(text.replace("contradicted_by: {ci_lower:", "contradicted_by: {ci_low:", 1), encoding="utf-8")
+    with pytest.raises(StudyCardError, match="unknown part 'ci_low'"):
+        load_study(path)

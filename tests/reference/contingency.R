@@ -1,5 +1,6 @@
 # Reference values for src/failpattern/stats/contingency.py: R chisq.test (with and
-# without Yates' correction) and fisher.test (2 x 2 and r x c, FEXACT) on tables from
+# without Yates' correction), fisher.test (2 x 2 and r x c, FEXACT), the likelihood-ratio
+# G test and Pearson's 'N-1' chi-square (both from their formulas in plain R) on tables from
 # the survival datasets, the Ni et al. 2019 paper (brain progression, Table 1 rows:
 # columns = non-RT (n = 51), RT (n = 42)) and small hand-checkable tables.
 # Usage: cd tests/reference && Rscript contingency.R .
@@ -26,6 +27,16 @@ run <- function(case, x) {
   emit(case, "pearson_p", p$p.value)
   emit(case, "df", p$parameter)
   emit(case, "expected", as.numeric(t(p$expected)))   # row-major
+  # likelihood-ratio (G) test, SPSS "Likelihood Ratio": 2 sum(O log(O / E)) over cells with O > 0
+  o <- x[x > 0]; e <- p$expected[x > 0]
+  g <- 2 * sum(o * log(o / e))
+  emit(case, "g_statistic", g)
+  emit(case, "g_p", pchisq(g, p$parameter, lower.tail = FALSE))
+  # Egon Pearson's 'N-1' chi-square (Campbell 2007): X2 (N - 1) / N, same df
+  n <- sum(x)
+  n1 <- unname(p$statistic) * (n - 1) / n
+  emit(case, "n_minus_1_statistic", n1)
+  emit(case, "n_minus_1_p", pchisq(n1, p$parameter, lower.tail = FALSE))
   f <- fisher.test(x, workspace = 2e7)
   emit(case, "fisher_p", f$p.value)
   if (all(dim(x) == 2L)) {

@@ -27,7 +27,9 @@ from failpattern.cli.common import (
     Command,
     OutFolder,
     check_out_for_cli,
-    compare_for_cli,
+    PROFILES,
+    changed_text,
+    judge_for_cli,
     comparison_text,
     exclusions_text,
     fail,
@@ -131,8 +133,11 @@ def summary_text(cohort, study: str | None = None) -> str:
                    "files failpattern did not write).")
 @click.option("--problems-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every problem of a bad file here (the console shows the first 50).")
-@click.option("--profile", "--tolerance-profile", "profile", type=click.Choice(["default", "strict", "loose"]), default="default",
-              show_default=True, help="Tolerance profile of the comparison (with --study).")
+@click.option("--profile", "profile", type=click.Choice(PROFILES), default=PROFILES[0], show_default=True,
+              help="How each number is judged (with --study): printed (as the paper rounds it) or near.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --study: accepted differences (written by failpattern check --write-baseline); only "
+                   "other differences make the exit code 1.")
 @click.option("--days-per-month", type=float, default=DAYS_PER_MONTH, show_default=True,
               help="Month length used when durations are derived from dates (365.25 / 12).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV file (default UTF-8).")
@@ -140,6 +145,7 @@ def summary_text(cohort, study: str | None = None) -> str:
               help="Make the cohort's plausibility warnings (durations that look like days, ages outside 15-100, "
                    "...; docs/cohort-format.md) errors: exit 2.")
 def analyze(file: Path, study: str | None, out: Path | None, force: bool, problems_file: Path | None, profile: str,
+            baseline: Path | None,
             days_per_month: float, encoding: str | None, strict: bool) -> None:
     """Run the Ni et al. 2019 analysis plan on your cohort FILE (.csv, .xlsx, .parquet).
 
@@ -155,6 +161,8 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, proble
         card_name = _study(study)
     except InputError as exc:
         fail(f"error: {exc}")
+    if baseline is not None and card_name is None:
+        fail("error: --baseline accepts differences from a paper's numbers: give --study too")
     if out is not None:
         check_out_for_cli(out, force, (file,))
     cohort, _ = load_cohort_for_cli(file, days_per_month=days_per_month, encoding=encoding,
@@ -162,13 +170,17 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, proble
     card = load_card_for_cli(card_name)  # the plan is the ni2019 card's unless --study names another
     click.echo(summary_text(cohort, card_name))
     plan = run_for_cli(cohort, card)
-    comparison = None
+    comparison = judged = None
     click.echo("")
     if card_name is not None:
-        comparison = compare_for_cli(plan, card, profile)
+        judged = judge_for_cli(plan, card, profile, canonical=False, baseline=baseline)
+        comparison = judged.comparison
+        changed = changed_text(comparison)
+        if changed:
+            click.echo(changed + "\n")
         click.echo(comparison_text(comparison, card))
         click.echo("")
-        click.echo(summary_line(comparison))
+        click.echo(summary_line(judged))
     else:
         from failpattern.report.tables import text_table, values_display
 
@@ -186,5 +198,5 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, proble
                              profile=profile if comparison is not None else None, inputs=(file,))
         click.echo("")
         click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/)")
-    if n_disagreeing(comparison):
+    if n_disagreeing(judged):
         raise SystemExit(EXIT_DISAGREE)

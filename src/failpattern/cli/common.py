@@ -8,8 +8,9 @@ once, here, with public names (no command imports another's private helpers).
 Exit codes (every command):
 
 ==== ==================================================================
-0    success; every judged number agrees with the paper
-1    some judged number disagrees (``reproduce``, ``check``, ``analyze --study``)
+0    success; no published number differs beyond the baseline's accepted differences
+1    some published number differs and the baseline does not accept it (``reproduce``,
+     ``check``, ``analyze --study``)
 2    bad input or a refused request: a cohort or card that breaks the format,
      an ``--out`` failpattern will not write or replace, another run writing
      the same ``--out``, a full or read-only disk, an unreachable scheduler
@@ -31,8 +32,9 @@ from pathlib import Path
 
 import click
 
-__all__ = ["CANONICAL", "Command", "EXIT_BAD_INPUT", "EXIT_DISAGREE", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
-           "EXIT_OK", "EXIT_PIPE_CLOSED", "OutFolder", "compare_for_cli", "comparison_text", "exclusions_text", "fail",
+__all__ = ["CANONICAL", "CANONICAL_BASELINE", "PROFILES", "Command", "EXIT_BAD_INPUT", "EXIT_DISAGREE",
+           "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE_CLOSED", "OutFolder", "baseline_text",
+           "changed_text", "comparison_text", "exclusions_text", "fail", "judge_for_cli", "kind_text",
            "load_card_for_cli", "load_cohort_for_cli", "run_for_cli", "summary_line", "write_for_cli"]
 
 EXIT_OK = 0
@@ -42,6 +44,10 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 CANONICAL = "ni2019_exact.csv"
+#: The canonical cohort's declared differences from the paper, shipped beside it.
+CANONICAL_BASELINE = "ni2019_exact.baseline.csv"
+#: The judging profiles (:data:`failpattern.study.judge.PROFILES`); the first is the default.
+PROFILES = ("printed", "near")
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -183,34 +189,106 @@ def run_for_cli(cohort, card):
         fail(f"error: the analysis plan could not run on this cohort: {exc}")
 
 
-def compare_for_cli(plan, card, profile: str):
-    """The comparison of a plan with the card's published numbers under ``profile``."""
+def judge_for_cli(plan, card, profile: str, *, canonical: bool, baseline: Path | None = None,
+                  no_baseline: bool = False):
+    """The comparison of a plan with the card's numbers under ``profile``, set against a baseline.
+
+    The baseline is ``baseline`` when given; else, for the canonical cohort judged
+    against the ni2019 card, the baseline shipped beside it (unless ``no_baseline``);
+    else none, and every difference is new. A baseline file that cannot be read: exit 2.
+
+    Returns
+    -------
+    failpattern.study.baseline.BaselineCheck
+    """
+    from failpattern.errors import InputError
+    from failpattern.study.baseline import apply_baseline, load_baseline
     from failpattern.study.compare import compare
 
-    return compare(plan, card, profile=profile)
+    if baseline is not None and no_baseline:
+        fail("error: give either --baseline or --no-baseline, not both")
+    comparison = compare(plan, card, profile=profile)
+    found = None
+    try:
+        if baseline is not None:
+            found = load_baseline(baseline)
+        elif canonical and not no_baseline and card.name == "ni2019":
+            from failpattern._resources import synthetic_path
+
+            found = load_baseline(synthetic_path(CANONICAL_BASELINE))
+    except InputError as exc:
+        fail(f"error: --baseline: {exc}")
+    return apply_baseline(comparison, found)
 
 
 def comparison_text(comparison, card) -> str:
-    """The console table: blocks by paper section, aligned id | published | reproduced | difference | verdict."""
+    """The console table: blocks by paper section, aligned id | part | published | reproduced | verdict."""
     from failpattern.report.tables import comparison_display, text_table
 
     shown = comparison_display(comparison, card)
-    return text_table(shown, ["id", "published", "reproduced", "difference", "verdict"],
-                      right=("published", "reproduced", "difference"))
+    cols = ["id", "part", "published", "reproduced", "verdict"] + (["baseline"] if "baseline" in shown else [])
+    return text_table(shown, cols, right=("published", "reproduced"))
 
 
-def summary_line(comparison) -> str:
-    """``422 numbers: 353 within tolerance, 16 outside, 10 contradicted by the paper, 43 not reproducible from these data (profile default)``."""
+def changed_text(comparison) -> str:
+    """The changed conclusions, first of everything a command prints ("" when there are none)."""
+    from failpattern.study.compare import changed
+
+    rows = changed(comparison)
+    if rows.empty:
+        return ""
+    out = [f"== {len(rows)} changed conclusion(s): a p-value on the other side of 0.05, or a ratio on the "
+           "other side of 1 =="]
+    out += [f"  {r.id}: {r.changed_conclusion}" + ("" if r.verdict == "differs" else f" [{r.verdict}]")
+            for r in rows.itertuples()]
+    return "\n".join(out)
+
+
+def kind_text(comparison) -> str:
+    """Counts of each verdict by kind of number, as an aligned table."""
+    from failpattern.study.compare import summarize_by_kind
+
+    table = summarize_by_kind(comparison).astype(str)
+    short = {"matches as printed": "match", "not reproducible from these data": "not reproducible",
+             "contradicted by the paper": "contradicted"}
+    table.columns = [short.get(c, c) for c in table.columns]
+    from failpattern.report.tables import text_table
+
+    return text_table(table, list(table.columns), group=None, right=tuple(table.columns[1:]))
+
+
+def summary_line(check) -> str:
+    """``489 printed numbers: 312 match as printed, 116 differ (116 accepted by the baseline, 0 new), ... (profile printed)``."""
     from failpattern.study.compare import summarize
 
-    s = summarize(comparison)
-    parts = ", ".join(f"{int(r.n)} {r.verdict}" for r in s.itertuples())
-    return f"{len(comparison)} numbers: {parts} (profile {comparison.attrs.get('profile', 'default')})"
+    comparison = check.comparison
+    parts = []
+    for r in summarize(comparison).itertuples():
+        text = f"{int(r.n)} {r.verdict}"
+        if r.verdict == "differs" and check.source:
+            text += f" ({check.n_accepted} accepted by the baseline, {len(check.failing)} not)"
+        parts.append(text)
+    return (f"{len(comparison)} printed numbers: {', '.join(parts)} "
+            f"(profile {comparison.attrs.get('profile', 'printed')})")
 
 
-def n_disagreeing(comparison) -> int:
-    """How many judged numbers disagree with the paper (verdict ``outside``)."""
-    return 0 if comparison is None else int((comparison["verdict"] == "outside").sum())
+def baseline_text(check, *, canonical: bool) -> str:
+    """One line on the baseline used, and on its entries that no longer differ."""
+    if not check.source:
+        return "baseline: none (every difference counts)"
+    where = "shipped with the canonical cohort" if canonical and check.source.endswith(CANONICAL_BASELINE) \
+        else check.source
+    text = f"baseline: {where} ({check.n_accepted} accepted difference(s), each with its reason)"
+    if len(check.resolved):
+        text += (f"; {len(check.resolved)} of its entries no longer differ (" +
+                 ", ".join(f"{r.id} {r.part}" for r in check.resolved.head(5).itertuples()) +
+                 (", ..." if len(check.resolved) > 5 else "") + ")")
+    return text
+
+
+def n_disagreeing(check) -> int:
+    """How many published numbers differ without the baseline accepting them."""
+    return 0 if check is None else len(check.failing)
 
 
 def check_out_for_cli(out: Path, force: bool, inputs=()) -> None:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from failpattern.report.tables import comparison_display, values_display
 
-__all__ = ["EXCLUSIONS_LISTED", "ReportContent", "build_content", "exclusion_counts", "exclusions_listed"]
+__all__ = ["EXCLUSIONS_LISTED", "ReportContent", "build_content", "exclusion_counts", "exclusions_listed",
+           "judging_text"]
 
 
 @dataclass
@@ -32,6 +33,14 @@ class ReportContent:
         comparison; None when the cohort is not compared with a paper.
     summary : pandas.DataFrame or None
         Counts by verdict (:func:`failpattern.study.compare.summarize`).
+    by_kind : pandas.DataFrame or None
+        Counts by kind of number and verdict
+        (:func:`failpattern.study.compare.summarize_by_kind`), as text.
+    changed : pandas.DataFrame or None
+        The displayed rows whose reproduced value changes the paper's
+        conclusion (shown first).
+    judging : str
+        How numbers are judged under the comparison's profile, in words ("" without one).
     values : pandas.DataFrame
         :func:`~failpattern.report.tables.values_display` of the plan's values.
     skipped : pandas.DataFrame
@@ -52,6 +61,9 @@ class ReportContent:
     values: pd.DataFrame
     skipped: pd.DataFrame
     exclusions: pd.DataFrame
+    by_kind: pd.DataFrame | None = None
+    changed: pd.DataFrame | None = None
+    judging: str = ""
     figures: list = field(default_factory=list)
 
 
@@ -85,13 +97,39 @@ def build_content(plan_result, comparison, card, metadata: dict, title: str) -> 
     skipped = plan_result.skipped
     if not skipped.empty:
         skipped["ids"] = [", ".join(map(str, i)) for i in skipped["ids"]]
-    summary = None
-    shown = None
+    summary = shown = by_kind = changed = None
+    judging = ""
     if comparison is not None:
-        from failpattern.study.compare import summarize
+        from failpattern.study.compare import summarize, summarize_by_kind
 
         shown = comparison_display(comparison, card)
         summary = summarize(comparison)
+        by_kind = summarize_by_kind(comparison).astype(str)
+        changed = shown[shown["changed_conclusion"].astype(bool)]
+        judging = judging_text(comparison.attrs.get("profile", "printed"), "baseline" in comparison.columns)
+        if "baseline" in comparison.columns:
+            status = comparison["baseline"].value_counts()
+            judging = (f"Of the {int((comparison['verdict'] == 'differs').sum())} that differ, "
+                       f"{int(status.get('accepted', 0))} are declared in the baseline with their reasons and "
+                       f"{int(status.get('new', 0) + status.get('changed', 0))} are not. " + judging)
     return ReportContent(title=title, metadata=metadata, comparison=shown, summary=summary,
                          values=values_display(plan_result.values, card), skipped=skipped,
-                         exclusions=plan_result.exclusions_frame())
+                         exclusions=plan_result.exclusions_frame(), by_kind=by_kind, changed=changed,
+                         judging=judging)
+
+
+def judging_text(profile: str, with_baseline: bool = False) -> str:
+    """How the numbers of a report are judged, in words, for the profile used."""
+    from failpattern.study.judge import PROFILES
+
+    text = (f"Every printed number — point values, both confidence limits, both ends of a range — is judged on "
+            f"its own row. Profile {profile}: {PROFILES[profile]} Rounding is half-up, as statistics packages "
+            "print. A changed conclusion (a p-value on the other side of 0.05, a ratio on the other side of 1) "
+            "is flagged whatever the verdict. Not reproducible from these data: design constants, cited "
+            "numbers, and quantities the cohort format or this cohort cannot give (see the note). Contradicted "
+            "by the paper: the paper prints other numbers that cannot hold together with this one, and the "
+            "cohort reproduces those.")
+    if with_baseline:
+        text += (" The baseline column says whether a difference is declared in the baseline (accepted, with "
+                 "its reason in results.json) or new.")
+    return text

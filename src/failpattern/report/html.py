@@ -5,7 +5,7 @@ archived with a data set; it must open the same anywhere, offline, years
 later. So figures are inline (base64 PNG), the CSS is a few lines in a
 ``<style>`` element, and nothing is fetched — no scripts, fonts or images
 from the network. Rows are coloured by verdict so the eye finds the numbers
-outside tolerance.
+that differ from the paper, and the changed conclusions come first.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border-bottom:1px solid #e4e4e4;padding:.2em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.verdict{white-space:nowrap}tr.within td.verdict{color:#1a7f37}tr.outside{background:#fff1f0}tr.outside td.verdict{color:#b42318;font-weight:600}
+td.verdict{white-space:nowrap}tr.match td.verdict{color:#1a7f37}tr.near td.verdict{color:#6b5900}tr.differs{background:#fff1f0}tr.differs td.verdict{color:#b42318;font-weight:600}
+.changed{border-left:4px solid #b42318;padding:.2em .8em;background:#fff8f7}
 tr.notrepro td{color:#777}tr.contra td{color:#8a5a00}td.note{font-size:.9em;color:#555;max-width:28em}
 figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444}.meta td:first-child{font-weight:600}
 .summary td{font-size:1.05em}nav a{margin-right:1em}
 """
-_ROW_CLASS = {"within tolerance": "within", "outside": "outside", "not reproducible from these data": "notrepro",
-             "contradicted by the paper": "contra"}
+_ROW_CLASS = {"matches as printed": "match", "near": "near", "differs": "differs",
+              "not reproducible from these data": "notrepro", "contradicted by the paper": "contra"}
+_NUMBER_COLUMNS = ("id", "part", "published", "reproduced", "as_printed", "verdict", "baseline", "note")
 
 
 def _table(frame: pd.DataFrame, columns, *, numeric=(), classes=None, css: str = "") -> str:
@@ -63,13 +65,17 @@ def render_html(content: ReportContent) -> str:
     body.append(_table(meta, ["key", "value"], css="meta"))
     body.append('<h2 id="summary">Summary</h2>')
     if c.summary is not None:
+        if c.changed is not None and len(c.changed):
+            items = "".join(f"<li><b>{escape(r.id)}</b>: {escape(r.changed_conclusion)}"
+                            + ("" if r.verdict == "differs" else f" [{escape(r.verdict)}]") + "</li>"
+                            for r in c.changed.itertuples())
+            body.append(f'<div class="changed"><h3>Changed conclusions ({len(c.changed)})</h3><ul>{items}</ul></div>')
         s = c.summary.assign(percent=[f"{p:.1f}" for p in c.summary["percent"]])
         body.append(_table(s, ["verdict", "n", "percent"], numeric=("n", "percent"),
                            classes=[_ROW_CLASS.get(v, "") for v in s["verdict"]], css="summary"))
-        body.append("<p>A number is <em>within tolerance</em> when |reproduced − published| is at most its "
-                    "tolerance (the card's, scaled by the profile, never below half a unit of the printed last "
-                    "digit). <em>Not reproducible from these data</em>: design constants, cited numbers, and "
-                    "quantities the cohort format or this cohort cannot give (see the note).</p>")
+        body.append("<h3>By kind of number</h3>")
+        body.append(_table(c.by_kind, list(c.by_kind.columns), numeric=tuple(c.by_kind.columns[1:])))
+        body.append(f"<p>{escape(c.judging)}</p>")
     else:
         body.append("<p>No study card was given: the report shows the reproduced values only.</p>")
     body.append('<h2 id="figures">Figures</h2>')
@@ -86,8 +92,8 @@ def render_html(content: ReportContent) -> str:
     if c.comparison is not None:
         for section, block in c.comparison.groupby("section", sort=False):
             body.append(f'<h3 id="s-{_anchor(section)}">{escape(section)}</h3>')
-            body.append(_table(block, ["id", "published", "reproduced", "difference", "tolerance", "verdict",
-                                       "note"], numeric=("published", "reproduced", "difference", "tolerance"),
+            body.append(_table(block, [k for k in _NUMBER_COLUMNS if k in block.columns],
+                               numeric=("published", "reproduced", "as_printed"),
                                classes=[_ROW_CLASS.get(v, "") for v in block["verdict"]]))
     else:
         for section, block in c.values.groupby("section", sort=False):

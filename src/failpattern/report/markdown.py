@@ -69,10 +69,15 @@ def render_markdown(content: ReportContent) -> str:
     out += ["| | |", "|---|---|"] + [f"| {k} | {escape_markdown(v)} |" for k, v in c.metadata.items()] + [""]
     if c.summary is not None:
         out += ["## Summary", ""]
+        if c.changed is not None and len(c.changed):
+            out += [f"**Changed conclusions ({len(c.changed)}):**", ""]
+            out += [f"- **{r.id}**: {r.changed_conclusion}" + ("" if r.verdict == "differs" else f" [{r.verdict}]")
+                    for r in c.changed.itertuples()] + [""]
         out += _table(c.summary.assign(percent=[f"{p:.1f}" for p in c.summary["percent"]]),
                       ["verdict", "n", "percent"], right=("n", "percent"))
-        out += ["", ("A number is *within tolerance* when |reproduced − published| is at most its tolerance "
-                     "(the card's, scaled by the profile, never below half a unit of the printed last digit)."), ""]
+        out += ["", "By kind of number:", ""]
+        out += _table(c.by_kind, list(c.by_kind.columns), right=tuple(c.by_kind.columns[1:]))
+        out += ["", c.judging, ""]
     out += ["## Figures", ""]
     for f in c.figures:
         if f["files"]:
@@ -84,8 +89,9 @@ def render_markdown(content: ReportContent) -> str:
         out += ["## Published and reproduced numbers", ""]
         for section, block in c.comparison.groupby("section", sort=False):
             out += [f"### {section}", ""]
-            out += _table(block, ["id", "published", "reproduced", "difference", "tolerance", "verdict", "note"],
-                          right=("published", "reproduced", "difference", "tolerance"))
+            out += _table(block, [k for k in ("id", "part", "published", "reproduced", "as_printed", "verdict",
+                                              "baseline", "note") if k in block.columns],
+                          right=("published", "reproduced", "as_printed"))
             out.append("")
     else:
         out += ["## Reproduced values", "", "No study card was given: values only, no comparison.", ""]

@@ -7,8 +7,8 @@ rules live here once:
 
 * published values with the paper's own decimals and relation (``< 0.001``);
 * reproduced values with one decimal more than printed (so the rounding that
-  decides the verdict is visible), counts as integers, p-values with three
-  decimals (two significant digits below 0.001);
+  decides the verdict is visible), counts as integers, p-values below 0.001
+  with two significant digits;
 * sections in the paper's order — Abstract, Introduction, Methods, Results
   (in card order of their subsections), Discussion, Table 1, 2, 3, figures.
 """
@@ -20,15 +20,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["SECTION_ORDER", "comparison_display", "fmt_value", "section_key", "text_table", "values_display"]
+__all__ = ["DISPLAY_COLUMNS", "SECTION_ORDER", "comparison_display", "fmt_value", "section_key", "text_table", "values_display"]
 
 #: Order of the paper's parts; a section sorts by the first of these it starts with.
 SECTION_ORDER = ("Abstract", "Introduction", "Methods", "Results", "Discussion", "Table", "Fig")
-_RELATION = {"lt": "< ", "le": "<= ", "gt": "> ", "ge": ">= ", "approx": "~"}
 _P_METHODS = ("_p",)
-#: Columns of :func:`comparison_display` as printed (heading: column).
-COMPARISON_COLUMNS = (("id", "id"), ("published", "published"), ("reproduced", "reproduced"),
-                      ("difference", "difference"), ("tolerance", "tolerance"), ("verdict", "verdict"))
+#: Columns of :func:`comparison_display`.
+DISPLAY_COLUMNS = ("section", "id", "part", "description", "kind", "published", "reproduced", "as_printed",
+                   "difference", "verdict", "rule", "changed_conclusion", "baseline", "note")
 
 
 #: Subsections of Results in the order Ni et al. 2019 prints them (a card records where a number is, not
@@ -58,7 +57,7 @@ def _decimals(method: str, decimals: int | None) -> int:
     if method == "count":
         return 0
     if _is_p(method):
-        return 3
+        return 4 if decimals is None else int(decimals) + 1
     return (1 if decimals is None else int(decimals)) + 1
 
 
@@ -93,11 +92,6 @@ def fmt_value(x, method: str = "", decimals: int | None = None, *, sign: bool = 
     return f"{x:{plus}.{_decimals(method, decimals)}f}"
 
 
-def fmt_published(value, relation: str, decimals: int) -> str:
-    """A published number as the paper prints it: ``< 0.001``, ``11.5``, ``52``."""
-    return f"{_RELATION.get(relation, '')}{float(value):.{int(decimals)}f}"
-
-
 def _card_info(card) -> dict:
     if card is None:
         return {}
@@ -112,38 +106,42 @@ def comparison_display(comparison: pd.DataFrame, card=None) -> pd.DataFrame:
     Parameters
     ----------
     comparison : pandas.DataFrame
-        From :func:`failpattern.study.compare.compare`.
+        From :func:`failpattern.study.compare.compare`, optionally with the
+        ``baseline`` / ``baseline_note`` columns of
+        :func:`failpattern.study.baseline.apply_baseline`.
     card : StudyCard, optional
-        Gives each number's printed decimals (default: one decimal).
+        Unused (the comparison carries each part's printed decimals); kept so
+        that callers can pass it.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``section``, ``id``, ``description``, ``published``,
-        ``reproduced``, ``difference``, ``tolerance``, ``verdict``, ``note`` —
-        all text.
+        Columns :data:`DISPLAY_COLUMNS` (``baseline`` only when the comparison
+        has it), all text: ``published`` as printed, ``reproduced`` with one
+        decimal more than printed, ``as_printed`` rounded as the paper rounds.
     """
-    info = _card_info(card)
     first = {}
     for i, s in enumerate(comparison["section"]):
         first.setdefault(s, i)
+    has_baseline = "baseline" in comparison.columns
+    cols = [c for c in DISPLAY_COLUMNS if c != "baseline" or has_baseline]
     rows = []
     for r in comparison.itertuples(index=False):
-        dec, method, relation = info.get(r.id, (None, r.method, r.relation))
-        pub_dec = 1 if dec is None else dec
-        rows.append({"section": r.section, "id": r.id, "description": r.description,
-                     "published": fmt_published(r.published, relation, pub_dec),
-                     "reproduced": fmt_value(r.reproduced, method, dec),
-                     "difference": fmt_value(r.difference, method, dec, sign=True),
-                     "tolerance": f"{r.tolerance:g}" if r.tolerance == r.tolerance else "",
-                     "verdict": r.verdict, "note": r.note or "", "_key": section_key(r.section, first[r.section])})
+        method = "count" if r.method == "count" and r.part == "value" else r.method
+        rows.append({"section": r.section, "id": r.id, "part": r.part, "description": r.description,
+                     "kind": r.kind, "published": r.printed,
+                     "reproduced": fmt_value(r.reproduced, method, r.decimals),
+                     "as_printed": r.reproduced_as_printed,
+                     "difference": fmt_value(r.difference, method, r.decimals, sign=True),
+                     "verdict": r.verdict, "rule": r.rule, "changed_conclusion": r.changed_conclusion,
+                     "baseline": getattr(r, "baseline", ""), "note": r.note or "",
+                     "_key": section_key(r.section, first[r.section])})
     out = pd.DataFrame(rows)
     if out.empty:
-        return pd.DataFrame(columns=["section", "id", "description", "published", "reproduced", "difference",
-                                     "tolerance", "verdict", "note"])
+        return pd.DataFrame(columns=cols)
     out["_order"] = range(len(out))
     out = out.sort_values(["_key", "_order"], kind="stable").drop(columns=["_key", "_order"])
-    return out.reset_index(drop=True)
+    return out[cols].reset_index(drop=True)
 
 
 def values_display(values: pd.DataFrame, card=None) -> pd.DataFrame:
@@ -159,12 +157,12 @@ def values_display(values: pd.DataFrame, card=None) -> pd.DataFrame:
         Columns ``section``, ``id``, ``value``, ``ci``, ``n_used``,
         ``n_excluded``, ``analysis``, ``note`` — all text.
     """
-    from failpattern.study.compare import _section
+    from failpattern.study.compare import section_of
 
     info = _card_info(card)
     sections = {}
     if card is not None:
-        sections = {r.id: _section(r.location) for r in card.numbers[["id", "location"]].itertuples(index=False)}
+        sections = {r.id: section_of(r.location) for r in card.numbers[["id", "location"]].itertuples(index=False)}
     first: dict[str, int] = {}
     rows = []
     for i, r in enumerate(values.itertuples(index=False)):

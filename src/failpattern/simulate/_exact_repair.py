@@ -86,11 +86,21 @@ SWAP_ROUNDS = 3
 _KEEP = 0.95
 
 
+def _within(reproduced: float, published: float, relation: str, tol: float) -> bool:
+    """``|reproduced - published| <= tol`` (a bound widened by ``tol``): the search's own
+    acceptance rule, at the card's tolerances. It is not the judge of a reproduction
+    (:mod:`failpattern.study.judge` is); the search is replaced by the reconstruction."""
+    eps = 1e-9 * max(1.0, abs(published))
+    if relation in ("lt", "le"):
+        return reproduced < published + tol + eps if relation == "lt" else reproduced <= published + tol + eps
+    if relation in ("gt", "ge"):
+        return reproduced > published - tol - eps if relation == "gt" else reproduced >= published - tol - eps
+    return abs(reproduced - published) <= tol + eps
+
+
 def _beyond(x: float, target, share: float = 1.0) -> bool:
     """True when ``x`` lies outside ``share`` x the tolerance of ``target`` (value, tol,
-    relation), by the comparison's own rule (so ``share=1`` is ``failpattern check``'s verdict)."""
-    from failpattern.study.compare import _within
-
+    relation), by :func:`_within`."""
     value, tol, rel = target
     return not (math.isfinite(x) and _within(x, value, rel, share * tol))
 

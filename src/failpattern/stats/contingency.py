@@ -1,4 +1,4 @@
-"""Tests of independence in r x c contingency tables: Pearson chi-square, Yates, Fisher.
+"""Tests of independence in r x c contingency tables: Pearson chi-square, Yates, Fisher, G, N-1.
 
 Why this module exists: clinical papers such as Ni et al. 2019 compare groups on
 categorical characteristics with "chi-square or Fisher's exact test" (SPSS),
@@ -17,6 +17,14 @@ References matched (``tests/reference/contingency.R``):
   i.e. ``sum((|O - E| - min(0.5, |O - E|))^2 / E)`` (in a 2 x 2 table every cell
   has the same ``|O - E|``). R silently drops the
   correction for larger tables; here that is an :class:`InputError`.
+* ``method="g"``: the likelihood-ratio (G) test, ``G = 2 sum(O ln(O / E))`` over
+  the cells with ``O > 0``, on ``(r - 1)(c - 1)`` df (SPSS "Likelihood Ratio");
+  R has no base function for it, the fixture computes the formula in plain R.
+* ``method="n-1"``: Egon Pearson's 'N - 1' chi-square (Campbell 2007, Stat Med
+  26:3661), the Pearson statistic times ``(N - 1) / N`` on ``(r - 1)(c - 1)`` df.
+  For a 2 x 2 table it equals SPSS's "Linear-by-Linear Association" row; for
+  larger tables it is only the ``N - 1`` scaled Pearson statistic, *not* SPSS's
+  linear-by-linear test (which uses the row and column scores, on 1 df).
 * ``method="fisher"``: R ``fisher.test(x)``. For a 2 x 2 table the two-sided
   p-value sums the hypergeometric probabilities that are ``<=`` the observed one
   times ``1 + 1e-7`` (R's relative tolerance) and ``odds_ratio`` is the
@@ -61,7 +69,7 @@ from failpattern.stats._validate import as_groups, check_choice, check_lengths, 
 
 __all__ = ["ContingencyResult", "contingency_test", "crosstab_test", "FISHER_WORKSPACE", "METHODS"]
 
-METHODS = ("pearson", "yates", "fisher", "auto")
+METHODS = ("pearson", "yates", "fisher", "g", "n-1", "auto")
 _FISHER_REL_TOL = 1e-7  # R fisher.test: relErr <- 1 + 10^(-7)
 _LOG_TOL = log1p(_FISHER_REL_TOL)
 
@@ -73,13 +81,14 @@ class ContingencyResult:
     Attributes
     ----------
     statistic : float
-        Chi-square statistic (Pearson or Yates); ``nan`` for Fisher's test.
+        Chi-square statistic (Pearson, Yates, G or N-1); ``nan`` for Fisher's test.
     p_value : float
         Two-sided p-value.
     df : int
         Degrees of freedom ``(r - 1)(c - 1)`` (reported for every method).
     method : str
-        The test actually used: ``"pearson"``, ``"yates"`` or ``"fisher"``.
+        The test actually used: ``"pearson"``, ``"yates"``, ``"fisher"``, ``"g"``
+        or ``"n-1"``.
         ``"pearson"`` for an r x c table whose exact Fisher test would pass the
         ``workspace`` budget (see ``reason``).
     requested : str
@@ -210,6 +219,22 @@ def _chisq(counts: np.ndarray, expected: np.ndarray, yates: bool) -> tuple[float
     return stat, float(special.chdtrc(df, stat))  # = scipy.stats.chi2.sf, without importing scipy.stats
 
 
+def _g_test(counts: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """Likelihood-ratio statistic ``2 sum(O ln(O / E))`` (cells with O = 0 add 0) and upper-tail p."""
+    obs = counts.astype(np.float64)
+    stat = max(0.0, 2.0 * float(np.sum(special.xlogy(obs, obs / expected))))  # xlogy(0, .) = 0
+    df = (counts.shape[0] - 1) * (counts.shape[1] - 1)
+    return stat, float(special.chdtrc(df, stat))
+
+
+def _n_minus_1(counts: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """Pearson's statistic times ``(N - 1) / N`` (Campbell 2007) and upper-tail p."""
+    n = float(counts.sum())
+    stat = _chisq(counts, expected, yates=False)[0] * (n - 1.0) / n
+    df = (counts.shape[0] - 1) * (counts.shape[1] - 1)
+    return stat, float(special.chdtrc(df, stat))
+
+
 def _hyper_support(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Support of the top-left cell given the margins, its unnormalised log-probabilities, observed."""
     (a, b), (c, d) = counts
@@ -285,19 +310,27 @@ def contingency_test(table, *, method: str = "pearson", workspace: int = FISHER_
     table : array_like or pandas.DataFrame
         2-D non-negative integer counts, at least 2 x 2, with no empty row or
         column. A DataFrame's index and columns label the rows and columns.
-    method : {"pearson", "yates", "fisher", "auto"}
+    method : {"pearson", "yates", "fisher", "g", "n-1", "auto"}
         ``"pearson"``: chi-square without continuity correction (R
         ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square").
         ``"yates"``: chi-square with Yates' correction, 2 x 2 only (R default,
         SPSS "Continuity Correction"). ``"fisher"``: Fisher's exact test (R
-        ``fisher.test``), any r x c. ``"auto"``: Fisher when, for a 2 x 2 table,
+        ``fisher.test``), any r x c. ``"g"``: likelihood-ratio (G) test,
+        ``G = 2 sum(O ln(O / E))`` over cells with ``O > 0``, chi-square on
+        ``(r - 1)(c - 1)`` df (SPSS "Likelihood Ratio"). ``"n-1"``: Egon Pearson's
+        'N - 1' chi-square (Campbell 2007), the Pearson statistic times
+        ``(N - 1) / N`` on ``(r - 1)(c - 1)`` df; for a 2 x 2 table this is SPSS's
+        "Linear-by-Linear Association", for larger tables it is only the N - 1
+        scaled Pearson, *not* SPSS's linear-by-linear test (which is on 1 df).
+        ``"auto"``: Fisher when, for a 2 x 2 table,
         any expected count is < 5, or, for larger tables, more than 20% of
         expected counts are < 5 or any is < 1; Pearson otherwise.
     workspace : int, default FISHER_WORKSPACE
         Budget of the exact r x c Fisher enumeration, in cells (module docstring;
         like R's ``fisher.test(workspace = )``). A table that would pass it gets the
         asymptotic Pearson test instead, named in ``method`` and ``reason``.
-        Unused for 2 x 2 tables and for the chi-square methods.
+        Unused for 2 x 2 tables and for the chi-square methods (Pearson, Yates,
+        G, N-1).
 
     Returns
     -------
@@ -342,6 +375,10 @@ def contingency_test(table, *, method: str = "pearson", workspace: int = FISHER_
     if used == "fisher":
         stat = float("nan")
         p = _fisher_2x2(counts) if is_2x2 else p
+    elif used == "g":
+        stat, p = _g_test(counts, expected)
+    elif used == "n-1":
+        stat, p = _n_minus_1(counts, expected)
     else:
         stat, p = _chisq(counts, expected, yates=(used == "yates"))
     odds = _conditional_or(counts) if is_2x2 else float("nan")
@@ -359,7 +396,7 @@ def crosstab_test(x, y, *, method: str = "pearson", workspace: int = FISHER_WORK
     x, y : array_like
         Labels of equal length (rows from ``x``, columns from ``y``, levels sorted).
         Missing labels are an error; drop incomplete pairs first.
-    method : {"pearson", "yates", "fisher", "auto"}
+    method : {"pearson", "yates", "fisher", "g", "n-1", "auto"}
         As in :func:`contingency_test`.
     workspace : int, default FISHER_WORKSPACE
         As in :func:`contingency_test`.

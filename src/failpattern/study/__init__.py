@@ -7,7 +7,8 @@ confidence intervals) and sets it beside the published value.
 """
 
 from failpattern.study.aggregate import recompute_aggregates
-from failpattern.study.compare import compare, summarize
+from failpattern.study.baseline import apply_baseline, load_baseline, write_baseline
+from failpattern.study.compare import changed, compare, summarize, summarize_by_kind
 from failpattern.study.plan import PlanResult, run_plan
 from failpattern.study.card import (
     CardNumber,
@@ -21,5 +22,6 @@ from failpattern.study.card import (
 
 __all__ = [
     "CardNumber", "CardProblem", "Check", "Population", "StudyCard", "StudyCardError",
-    "load_study", "recompute_aggregates", "run_plan", "PlanResult", "compare", "summarize",
+    "load_study", "recompute_aggregates", "run_plan", "PlanResult", "compare", "summarize", "summarize_by_kind",
+    "changed", "apply_baseline", "load_baseline", "write_baseline",
 ]

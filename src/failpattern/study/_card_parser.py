@@ -298,13 +298,24 @@ class _Parser:
             err("also_at", "must be a list of locations (text)", also)
             also = []
         contra = vals.get("contradicted_by", [])
+        parts_contra: dict = {}
+        if isinstance(contra, dict):
+            parts_contra, contra = contra, contra.get("value", [])
+            for part in parts_contra:
+                if part not in _PARTS:
+                    err("contradicted_by", f"unknown part {part!r}; allowed: {', '.join(_PARTS)}", part)
+                elif part != "value" and not _has_part(vals, part):
+                    err("contradicted_by", f"the number prints no {part}", part)
         if "contradicted_by" not in vals:
             pass
-        elif not isinstance(contra, list) or not contra or not all(isinstance(a, str) for a in contra):
-            err("contradicted_by", "must be a non-empty list of number ids", contra)
-            contra = []
+        elif not all(isinstance(ids, list) and ids and all(isinstance(a, str) for a in ids)
+                     for ids in (parts_contra.values() if parts_contra else [contra])):
+            err("contradicted_by", "must be a non-empty list of number ids, or a mapping from parts (value, "
+                                   "ci_lower, ci_upper, range_min, range_max) to such lists", vals["contradicted_by"])
+            contra, parts_contra = [], {}
         elif not vals.get("inconsistency"):
-            err("contradicted_by", "needs an inconsistency saying how the numbers contradict each other", contra)
+            err("contradicted_by", "needs an inconsistency saying how the numbers contradict each other",
+                vals["contradicted_by"])
         num = vals.get("numerator")
         if num is not None:
             num = [num] if isinstance(num, str) else num
@@ -345,13 +356,17 @@ class _Parser:
             ci_level=level if level is not None else (0.95 if vals.get("ci_lower") is not None else None),
             ci_decimals=(_printed_decimals(m["ci_lower"][1]), _printed_decimals(m["ci_upper"][1]))
             if vals.get("ci_lower") is not None else None,
-            range_lower=vals.get("range_lower"), range_upper=vals.get("range_upper"), at=vals.get("at"),
+            range_lower=vals.get("range_lower"), range_upper=vals.get("range_upper"),
+            range_decimals=(_printed_decimals(m["range_lower"][1]), _printed_decimals(m["range_upper"][1]))
+            if vals.get("range_lower") is not None else None, at=vals.get("at"),
             unit=vals.get("unit"), numerator=tuple(num) if num else None, denominator=den,
             table=tuple(tuple(r) for r in table) if table else None,
             events=tuple(events) if events else None, totals=tuple(totals) if totals else None,
             estimate=vals.get("estimate"), endpoint=vals.get("endpoint"), grouping=vals.get("grouping"),
             also_at=tuple(also), convention=conv, decimals=decimals, tolerance=tol,
-            inconsistency=vals.get("inconsistency"), contradicted_by=tuple(contra), notes=vals.get("notes"),
+            inconsistency=vals.get("inconsistency"), contradicted_by=tuple(contra),
+            parts_contradicted_by=tuple((k, tuple(v)) for k, v in parts_contra.items() if k != "value"),
+            notes=vals.get("notes"),
             section=title,
             line=node.start_mark.line + 1)
 
@@ -370,8 +385,10 @@ class _Parser:
 
         for ref in rec.numerator or ():
             count_ref("numerator", ref)
-        for ref in rec.contradicted_by:
-            if ref == rec.id:
+        own = {("value", r) for r in rec.contradicted_by} | {(p, r) for p, refs in rec.parts_contradicted_by
+                                                              for r in refs}
+        for part, ref in sorted(own):
+            if ref == rec.id and part == "value":
                 ref_err("contradicted_by", ref, "a number cannot contradict itself")
             elif ref not in records and ref not in self.known:
                 ref_err("contradicted_by", ref, "unknown number id")
@@ -456,6 +473,15 @@ class _Parser:
                 out.append(Check(cid, tuple(terms), vals["total"], vals.get("inconsistency"), vals.get("notes"),
                                  node.start_mark.line + 1))
         return out
+
+
+_PARTS = ("value", "ci_lower", "ci_upper", "range_min", "range_max")
+_PART_FIELD = {"ci_lower": "ci_lower", "ci_upper": "ci_upper", "range_min": "range_lower", "range_max": "range_upper"}
+
+
+def _has_part(vals: dict, part: str) -> bool:
+    """Does the number print ``part`` (a confidence limit or a range end)?"""
+    return vals.get(_PART_FIELD[part]) is not None
 
 
 def _printed_decimals(node) -> int:

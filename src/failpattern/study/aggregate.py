@@ -17,8 +17,10 @@ every input consistent with the printed digits, and a match means that
 interval overlaps the printed value's rounding interval.
 
 Contingency p-values come from :func:`failpattern.stats.contingency.contingency_test`
-(Pearson chi-square, Yates-corrected chi-square, Fisher's exact test), which
-match R's ``chisq.test`` and ``fisher.test``.
+(Pearson chi-square, Yates-corrected chi-square, Fisher's exact test, which
+match R's ``chisq.test`` and ``fisher.test``; the likelihood-ratio G test and
+Pearson's 'N-1' chi-square, which for a 2 x 2 table is SPSS's "Linear-by-Linear
+Association" row, so an SPSS user may have copied either from the same output).
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ from failpattern.study.card import METHODS, CardNumber, StudyCard, printed_round
 __all__ = ["recompute_aggregates", "AGGREGATE_COLUMNS", "VERDICTS"]
 
 AGGREGATE_COLUMNS = ("id", "kind", "published", "relation", "decimals", "recomputed", "pearson", "yates",
-                     "fisher", "auto", "matches", "within_tolerance", "tolerance", "verdict", "detail")
+                     "fisher", "g", "n_minus_1", "auto", "matches", "within_tolerance", "tolerance", "verdict",
+                     "detail")
 
 #: Verdicts, best first.
 VERDICTS = ("reproduced", "inconsistent (noted in card)", "close (within tolerance only)", "NOT REPRODUCED")
 
 _CONTINGENCY = ("chisq_p", "fisher_p", "contingency_p")
+# how each contingency_test method is named in the ``detail`` text
+_DETAIL_NAMES = {"pearson": "pearson", "yates": "yates", "fisher": "fisher", "g": "G", "n-1": "N-1"}
 
 
 def recompute_aggregates(card: StudyCard) -> pd.DataFrame:
@@ -62,7 +67,7 @@ def recompute_aggregates(card: StudyCard) -> pd.DataFrame:
         ``kind``
             ``"proportion"`` (count / denominator), ``"implied_count"`` (which
             integer count over which denominator gives a printed rate),
-            ``"contingency_p"`` (Pearson, Yates, Fisher on the card's table),
+            ``"contingency_p"`` (Pearson, Yates, Fisher, G, N-1 on the card's table),
             ``"wald_p_from_ci"`` (two-sided Wald p of a ratio from its CI),
             ``"estimate_from_ci"`` (geometric centre of a ratio's CI),
             ``"ci_midpoint"`` (arithmetic centre of an SPSS Kaplan-Meier median
@@ -71,11 +76,17 @@ def recompute_aggregates(card: StudyCard) -> pd.DataFrame:
             The printed value, its relation (``eq``, ``lt``...) and printed decimals.
         ``recomputed``
             The recomputed value (for p-values, the matching test's, else the closest).
-        ``pearson``, ``yates``, ``fisher``, ``auto``
-            Contingency p-values per test (``nan`` elsewhere; Yates only for 2 x 2)
-            and the test ``method="auto"`` picks.
+        ``pearson``, ``yates``, ``fisher``, ``g``, ``n_minus_1``, ``auto``
+            Contingency p-values per test (``nan`` elsewhere; Yates only for 2 x 2):
+            Pearson chi-square, Yates-corrected chi-square, Fisher's exact test, the
+            likelihood-ratio G test (SPSS "Likelihood Ratio") and Pearson's 'N-1'
+            chi-square (X2 (N - 1) / N; SPSS "Linear-by-Linear Association" for a
+            2 x 2 table); and the test ``method="auto"`` picks (Pearson or Fisher).
         ``matches``
-            Tuple of the methods that reproduce the value at printed precision.
+            Tuple of the methods that reproduce the value at printed precision
+            (for p-values, among ``"pearson"``, ``"yates"``, ``"fisher"``, ``"g"``
+            and ``"n-1"``, the :func:`~failpattern.stats.contingency.contingency_test`
+            method names).
         ``within_tolerance``
             Tuple of the methods within the card's tolerance.
         ``tolerance``
@@ -122,7 +133,8 @@ def _row(id_, kind, published, relation, decimals, recomputed, matches, within, 
     else:
         verdict = VERDICTS[3]
     row = {"id": id_, "kind": kind, "published": published, "relation": relation, "decimals": decimals,
-           "recomputed": recomputed, "pearson": np.nan, "yates": np.nan, "fisher": np.nan, "auto": None,
+           "recomputed": recomputed, "pearson": np.nan, "yates": np.nan, "fisher": np.nan, "g": np.nan,
+           "n_minus_1": np.nan, "auto": None,
            "matches": tuple(matches), "within_tolerance": tuple(within), "tolerance": tolerance,
            "verdict": verdict, "detail": detail}
     row.update(tests)
@@ -156,7 +168,14 @@ def _proportion(card: StudyCard, r: CardNumber) -> dict:
     num = sum(card.resolve(i) for i in r.numerator)
     den = card.denominator_of(r)
     pct = 100.0 * num / den
-    ok = _printed_match(pct, r) if r.relation != "approx" else printed_round(pct, r.decimals) == r.value
+    if r.relation == "approx":  # an approximation is judged by the judge's rule for it: within one patient
+        from failpattern.study.judge import VERDICTS as JUDGED
+        from failpattern.study.judge import judge
+
+        ok = judge(pct, r.value, decimals=r.decimals, relation="approx", method=r.method,
+                   one_patient=100.0 / den).verdict == JUDGED[0]
+    else:
+        ok = _printed_match(pct, r)
     within = ok or abs(pct - r.value) <= (r.tolerance or 0.0)
     return _row(r.id, "proportion", r.value, r.relation, r.decimals, pct, ("count/denominator",) if ok else (),
                 ("count/denominator",) if within else (), r.tolerance, r.inconsistency,
@@ -197,16 +216,20 @@ def _contingency(card: StudyCard, r: CardNumber) -> dict:
     is2x2 = len(table) == 2 and len(table[0]) == 2
     ps = {"pearson": contingency_test(table, method="pearson").p_value,
           "yates": contingency_test(table, method="yates").p_value if is2x2 else np.nan,
-          "fisher": contingency_test(table, method="fisher").p_value}
+          "fisher": contingency_test(table, method="fisher").p_value,
+          "g": contingency_test(table, method="g").p_value,
+          "n-1": contingency_test(table, method="n-1").p_value}
     auto = contingency_test(table, method="auto").method
     tol = r.tolerance or 0.0
     matches = tuple(m for m, p in ps.items() if not math.isnan(p) and _printed_match(p, r))
     within = tuple(m for m, p in ps.items() if not math.isnan(p) and abs(p - r.value) <= tol)
     finite = {m: p for m, p in ps.items() if not math.isnan(p)}
     pick = matches[0] if matches else min(finite, key=lambda m: abs(finite[m] - r.value))
-    detail = f"table {table}: " + ", ".join(f"{m} {p:.4f}" for m, p in finite.items()) + f"; auto picks {auto}"
+    detail = (f"table {table}: " + ", ".join(f"{_DETAIL_NAMES[m]} {p:.4f}" for m, p in finite.items())
+              + f"; auto picks {auto}")
     return _row(r.id, "contingency_p", r.value, r.relation, r.decimals, ps[pick], matches, within, r.tolerance,
-                r.inconsistency, detail, pearson=ps["pearson"], yates=ps["yates"], fisher=ps["fisher"], auto=auto)
+                r.inconsistency, detail, pearson=ps["pearson"], yates=ps["yates"], fisher=ps["fisher"], g=ps["g"],
+                n_minus_1=ps["n-1"], auto=auto)
 
 
 def _bounds(value: float, decimals: int) -> tuple[float, float]:

@@ -188,6 +188,8 @@ class CardNumber:
         Printed decimals of the two limits.
     range_lower, range_upper : float or None
         A printed range (e.g. of follow-up).
+    range_decimals : tuple of int or None
+        Printed decimals of the two range ends.
     at : float or None
         The time a rate or cumulative incidence is read at (months).
     unit : str or None
@@ -218,7 +220,11 @@ class CardNumber:
         Ids of published numbers that cannot all hold together with this one (the
         paper contradicts itself). A cohort that reproduces all of them cannot
         reproduce this number; :func:`~failpattern.study.compare.compare` then gives
-        it the verdict "contradicted by the paper" instead of "outside".
+        it the verdict "contradicted by the paper" instead of "differs".
+    parts_contradicted_by : tuple of (str, tuple of str)
+        The same for a confidence limit or range end of this number (``("ci_lower",
+        ("t3.uni.liver_met.shr", ...))``); written in the card as a mapping
+        ``contradicted_by: {ci_lower: [...]}``. An id names that number's printed value.
     notes : str or None
         Free-text remarks.
     section : str or None
@@ -240,6 +246,7 @@ class CardNumber:
     ci_decimals: tuple[int, int] | None = None
     range_lower: float | None = None
     range_upper: float | None = None
+    range_decimals: tuple[int, int] | None = None
     at: float | None = None
     unit: str | None = None
     numerator: tuple[str, ...] | None = None
@@ -256,9 +263,26 @@ class CardNumber:
     tolerance: float | None = None
     inconsistency: str | None = None
     contradicted_by: tuple[str, ...] = ()
+    parts_contradicted_by: tuple[tuple[str, tuple[str, ...]], ...] = ()
     notes: str | None = None
     section: str | None = None
     line: int | None = None
+
+    def contradictions(self, part: str = "value") -> tuple[str, ...]:
+        """Ids of the printed values that cannot hold together with ``part`` of this number.
+
+        Parameters
+        ----------
+        part : {"value", "ci_lower", "ci_upper", "range_min", "range_max"}
+            The printed part.
+
+        Returns
+        -------
+        tuple of str
+            :attr:`contradicted_by` for the value, else the part's entry of
+            :attr:`parts_contradicted_by` (empty when none).
+        """
+        return self.contradicted_by if part == "value" else dict(self.parts_contradicted_by).get(part, ())
 
 
 @dataclass(frozen=True)
@@ -465,7 +489,13 @@ class StudyCard:
             den = self.denominator_of(r)
             exact = 100.0 * num / den
             expected = printed_round(exact, r.decimals)
-            ok = expected == r.value if r.relation in ("eq", "approx") else _holds(exact, r.relation, r.value)
+            if r.relation == "approx":  # the judge's rule for an approximation: within one patient
+                from failpattern.study.judge import judge
+
+                ok = judge(exact, r.value, decimals=r.decimals, relation="approx", method=r.method,
+                           one_patient=100.0 / den).verdict == "matches as printed"
+            else:
+                ok = expected == r.value if r.relation == "eq" else _holds(exact, r.relation, r.value)
             rows.append(("proportion", r.id, r.value, expected, _status(ok, r.inconsistency),
                          f"{num:g}/{den:g} = {exact:.4f}%"))
         for c in self.checks:
@@ -484,7 +514,7 @@ def _status(ok: bool, inconsistency: str | None) -> str:
 
 def _holds(x: float, relation: str, bound: float) -> bool:
     return {"lt": x < bound, "le": x <= bound, "gt": x > bound, "ge": x >= bound,
-            "eq": x == bound, "approx": True}[relation]
+            "eq": x == bound}[relation]
 
 
 # ----------------------------------------------------------------------------- loading

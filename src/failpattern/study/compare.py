@@ -1,24 +1,29 @@
-"""Published versus reproduced: every number of a study card beside the plan's value.
+"""Published versus reproduced: every printed number of a study card beside the plan's value.
 
-Why this module exists: a reproduction is judged number by number. For each
-card number :func:`compare` gives the published value, the value the plan
-computed from the patient-level data, their difference, the tolerance and a
-verdict:
+Why this module exists: a reproduction is judged number by number, and the
+reader's question is whether the paper's printed digits come out of the data.
+:func:`compare` sets every printed *part* of every card number — the point
+value, both confidence limits of a median or ratio, both ends of a range —
+beside the value the plan computed from the patient-level data, each on its
+own row with its own verdict, judged by the rules of
+:mod:`failpattern.study.judge` (which documents the rounding):
 
-``within tolerance``
-    ``|reproduced - published| <= tolerance`` (for a bound such as
-    "p < 0.001": the reproduced value satisfies the bound, widened by the
-    tolerance).
-``outside``
-    Computed, but further away; or a Kaplan-Meier median not reached while
-    the curve stays above 50% beyond the published median plus its tolerance
-    (the cohort's median is then known to be larger).
+``matches as printed``
+    The reproduced value, rounded half-up to the printed decimals, equals the
+    printed value; an inequality ("p < 0.001") holds for the unrounded value.
+``near``
+    Only under the ``near`` profile: not as printed, but within what a reader
+    would accept as the same finding (:data:`~failpattern.study.judge.PROFILES`).
+``differs``
+    Computed, and neither of the above; or a Kaplan-Meier median not reached
+    while the curve stays above 50% beyond the published median (the cohort's
+    median is then known to be larger).
 ``contradicted by the paper``
-    Outside, but the card records (``contradicted_by``) published numbers
-    that cannot all hold together with this one, and the cohort reproduces
-    every one of them: no cohort could reproduce both sides, so the number
-    is reported, not counted as a failure. If any of those numbers is itself
-    outside, the verdict stays ``outside``.
+    Differs, but the card records (``contradicted_by``) published numbers that
+    cannot all hold together with this one, and the cohort reproduces every one
+    of them: no cohort could reproduce both sides, so the number is reported,
+    not counted as a failure. If any of those numbers itself differs, the
+    verdict stays ``differs``.
 ``not reproducible from these data``
     Numbers patient-level data in the cohort format cannot give: design
     constants (``protocol``), numbers cited from other studies (``cited``),
@@ -26,14 +31,13 @@ verdict:
     and analyses this cohort cannot support (a missing optional column, no
     events, a model that did not converge, a value that is not estimable such
     as a median not reached before the published one; the ``note`` says
-    which). None of these can disagree with the paper, so ``failpattern
-    check`` does not count them as failures.
+    which). None of these can disagree with the paper.
 
-**Tolerance.** The card's ``tolerance`` (the method's default unless the number
-sets one) times the profile's factor — ``strict`` 0.5, ``default`` 1, ``loose``
-2 — but never less than half a unit of the printed last digit, so a value that
-rounds to the printed one always passes. Counts have tolerance 0 and so must
-match exactly in every profile.
+Apart from the verdict, a point value whose conclusion differs from the
+paper's — a p-value on the other side of 0.05, a hazard ratio on the other
+side of 1 — is flagged in ``changed_conclusion`` whatever the profile
+(:func:`~failpattern.study.judge.changed_conclusion`); :func:`changed` lists
+those rows, which every output shows first.
 
 **Aggregates.** What the printed counts alone determine is recomputed by
 :func:`~failpattern.study.aggregate.recompute_aggregates`, not here; its
@@ -53,25 +57,25 @@ import pandas as pd
 
 from failpattern.errors import InputError
 from failpattern.study.card import StudyCard
+from failpattern.study.judge import PARTS, PROFILES, VERDICTS, changed_conclusion, format_printed, judge, kind_of
 from failpattern.study.plan import NOT_FROM_DATA, PlanResult, aggregates_for
 
-__all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "compare", "contradicted_numbers", "summarize"]
+__all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "changed", "compare", "contradicted_numbers",
+           "contradicted_parts", "section_of", "summarize", "summarize_by_kind"]
 
-#: Tolerance factor per profile.
-PROFILES = {"strict": 0.5, "default": 1.0, "loose": 2.0}
-#: The verdicts.
-VERDICTS = ("within tolerance", "outside", "contradicted by the paper", "not reproducible from these data")
-#: Columns of :func:`compare`'s table (the first eight are the comparison proper).
-COMPARE_COLUMNS = ("id", "section", "description", "published", "reproduced", "difference", "tolerance",
-                   "verdict", "relation", "method", "convention", "published_ci_lower", "published_ci_upper",
-                   "reproduced_ci_lower", "reproduced_ci_upper", "aggregate", "note")
+#: Columns of :func:`compare`'s table.
+COMPARE_COLUMNS = ("id", "part", "section", "description", "kind", "published", "printed", "reproduced",
+                   "reproduced_as_printed", "difference", "verdict", "rule", "changed_conclusion", "relation",
+                   "decimals", "method", "convention", "aggregate", "note")
 
 _NOT_TARGET = {"protocol": "a design constant or definition, not a result",
                "cited": "a number quoted from another study"}
+_REPRODUCED = {"value": "value", "ci_lower": "ci_lower", "ci_upper": "ci_upper", "range_min": "range_min",
+               "range_max": "range_max"}
 _AGG: weakref.WeakKeyDictionary[StudyCard, dict] = weakref.WeakKeyDictionary()
 
 
-def _section(location: str) -> str:
+def section_of(location: str) -> str:
     """Paper section from a card location: 'Table 1', 'Fig. 1a', 'Abstract', 'Results, PFS2'..."""
     m = re.match(r"\s*((?:Table|Fig\.?|Figure)\s*\w+)", location or "")
     if m:
@@ -89,39 +93,37 @@ def _aggregates(card: StudyCard) -> dict:
     return _AGG[card]
 
 
-def _num(x) -> float:
-    return np.nan if x is None else float(x)
+def _parts(r) -> list[tuple[str, float, int, str]]:
+    """(part, printed value, printed decimals, relation) of every printed part of card number ``r``."""
+    out = [("value", float(r.value), int(r.decimals), r.relation)]
+    if r.ci_lower is not None and r.ci_lower == r.ci_lower:
+        out += [("ci_lower", float(r.ci_lower), int(r.ci_decimals[0]), "eq"),
+                ("ci_upper", float(r.ci_upper), int(r.ci_decimals[1]), "eq")]
+    if r.range_lower is not None and r.range_lower == r.range_lower:
+        out += [("range_min", float(r.range_lower), int(r.range_decimals[0]), "eq"),
+                ("range_max", float(r.range_upper), int(r.range_decimals[1]), "eq")]
+    return out
 
 
-def _within(reproduced: float, published: float, relation: str, tol: float) -> bool:
-    eps = 1e-9 * max(1.0, abs(published))
-    if relation in ("lt", "le"):
-        return reproduced < published + tol + eps if relation == "lt" else reproduced <= published + tol + eps
-    if relation in ("gt", "ge"):
-        return reproduced > published - tol - eps if relation == "gt" else reproduced >= published - tol - eps
-    return abs(reproduced - published) <= tol + eps
-
-
-def _not_estimable(plan_result: PlanResult, r, published: float, tol: float, note: str) -> tuple[str, str]:
-    """Verdict and note of a number the plan could not estimate (its value is NaN).
+def _not_estimable(plan_result: PlanResult, r, published: float, note: str) -> tuple[str, str]:
+    """Verdict and note of a point value the plan could not estimate (NaN).
 
     A value that cannot be computed cannot disagree with the paper: "not
     reproducible from these data". The one exception is a Kaplan-Meier median
     that is not reached while the curve stays above 50% beyond the published
-    median plus its tolerance: the cohort's median is then known to be larger,
-    which is a disagreement ("outside").
+    median: the cohort's median is then known to be larger ("differs").
     """
-    if r.method == "km_median" and r.relation in ("eq", "lt", "le"):
+    if r.method == "km_median" and r.relation in ("eq", "lt", "le", "approx"):
         km = plan_result.km.get(r.id.replace(".median", "", 1))
         if km is not None and km.time.size and not math.isfinite(km.median):
             last = float(km.time[-1])
-            if last > published + tol:
-                return VERDICTS[1], (f"median not reached: survival stays above 50% up to {last:g} months, "
-                                     f"beyond the published median {published:g} (tolerance {tol:g})")
-            return VERDICTS[3], (f"median not reached: survival stays above 50% up to the last follow-up, "
-                                 f"{last:g} months, not beyond the published median {published:g} plus its "
-                                 f"tolerance {tol:g}; the median cannot be estimated from these data")
-    return VERDICTS[3], "not estimable from these data" + ("; " + note if note else "")
+            if last > published:
+                return VERDICTS[2], (f"median not reached: survival stays above 50% up to {last:g} months, "
+                                     f"beyond the published median {published:g}")
+            return VERDICTS[4], (f"median not reached: survival stays above 50% up to the last follow-up, "
+                                 f"{last:g} months, not beyond the published median {published:g}; the "
+                                 "median cannot be estimated from these data")
+    return VERDICTS[4], "not estimable from these data" + ("; " + note if note else "")
 
 
 def _describe(r) -> str:
@@ -136,8 +138,8 @@ def _describe(r) -> str:
     return "; ".join(parts)
 
 
-def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default") -> pd.DataFrame:
-    """Set every number of ``card`` beside the value ``plan_result`` reproduced.
+def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "printed") -> pd.DataFrame:
+    """Set every printed part of every ``card`` number beside the value ``plan_result`` reproduced.
 
     Parameters
     ----------
@@ -145,33 +147,38 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
         From :func:`~failpattern.study.plan.run_plan`.
     card : StudyCard
         The card the numbers come from (normally the one the plan ran with).
-    profile : {"default", "strict", "loose"}
-        Tolerance factor 1, 0.5 or 2 applied to each card tolerance (see the
-        module docstring).
+    profile : {"printed", "near"}
+        The judging rule (:data:`~failpattern.study.judge.PROFILES`): the
+        paper's printed precision (default), or near it.
 
     Returns
     -------
     pandas.DataFrame
-        One row per card number, in card order, with columns
-        :data:`COMPARE_COLUMNS`: ``id``, ``section`` (Abstract, Results...,
-        Table 1, Fig. 1a...), ``description``, ``published``, ``reproduced``,
-        ``difference`` (reproduced - published), ``tolerance`` (after the
-        profile), ``verdict`` (one of :data:`VERDICTS`), ``relation``,
-        ``method``, ``convention``, the published and reproduced confidence
-        limits (``published_ci_lower`` ... ``reproduced_ci_upper``; not part of
-        the verdict), ``aggregate`` (what
+        One row per printed part, in card order (a number's value, then its
+        confidence limits, then its range ends), with columns
+        :data:`COMPARE_COLUMNS`: ``id``, ``part`` (``value``, ``ci_lower``,
+        ``ci_upper``, ``range_min``, ``range_max``), ``section`` (Abstract,
+        Results..., Table 1, Fig. 1a...), ``description``, ``kind`` (count,
+        percent, median, CI limit, range end, p-value, ratio, design
+        constant), ``published`` (float), ``printed`` (as the paper prints
+        it: ``"< 0.001"``, ``"9.8"``), ``reproduced`` (float), ``reproduced_as_printed``
+        (rounded the same way), ``difference`` (reproduced - published),
+        ``verdict`` (one of :data:`VERDICTS`), ``rule`` (the rule that gave
+        it, named by its profile), ``changed_conclusion`` (why the reproduced
+        value changes the paper's conclusion, else ``""``), ``relation``,
+        ``decimals``, ``method``, ``convention``, ``aggregate`` (what
         :func:`~failpattern.study.aggregate.recompute_aggregates` says of the
-        printed number, or empty) and ``note`` (why not reproducible; the
-        plan's note; the card's inconsistency). ``attrs["profile"]`` names the
-        tolerance profile; :func:`summarize` counts the verdicts. (Only plain
-        values go in ``attrs``: pandas compares them when it concatenates.)
+        printed number, or empty) and ``note``. ``attrs["profile"]`` names the
+        profile (only plain values go in ``attrs``: pandas compares them when
+        it concatenates).
     """
     if profile not in PROFILES:
         raise InputError(f"profile: choose one of {', '.join(PROFILES)}; got {profile!r}")
-    factor = PROFILES[profile]
     v = plan_result.values.drop_duplicates("id")
-    values = dict(zip(v["id"], zip(v["value"].to_numpy(float), v["note"], v["ci_lower"].to_numpy(float),
-                                   v["ci_upper"].to_numpy(float))))
+    values = {i: dict(zip(("value", "ci_lower", "ci_upper", "range_min", "range_max", "note"), t))
+              for i, t in zip(v["id"], zip(*(v[c].to_numpy(float) for c in
+                                             ("value", "ci_lower", "ci_upper", "range_min", "range_max")),
+                                           v["note"]))}
     skipped = {}
     for s in plan_result.skipped.itertuples():
         for i in s.ids:
@@ -179,83 +186,127 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "default
     agg = _aggregates(card)
     rows = []
     for r in card.numbers.itertuples():
-        published = float(r.value)
-        decimals = int(r.decimals)
-        base = 0.0 if r.tolerance is None or (isinstance(r.tolerance, float) and math.isnan(r.tolerance)) \
-            else float(r.tolerance)
-        tol = max(factor * base, 0.5 * 10.0 ** -decimals) if r.method not in _NOT_TARGET else np.nan
-        row = {"id": r.id, "section": _section(r.location), "description": _describe(r),
-               "published": published, "reproduced": np.nan, "difference": np.nan, "tolerance": tol,
-               "relation": r.relation, "method": r.method, "convention": r.convention,
-               "published_ci_lower": _num(r.ci_lower), "published_ci_upper": _num(r.ci_upper),
-               "reproduced_ci_lower": np.nan, "reproduced_ci_upper": np.nan,
-               "aggregate": agg.get(r.id, ""), "note": ""}
+        common = {"id": r.id, "section": section_of(r.location), "description": _describe(r),
+                  "relation": r.relation, "method": r.method, "convention": r.convention,
+                  "aggregate": agg.get(r.id, ""), "changed_conclusion": ""}
         if r.method in _NOT_TARGET:
-            row.update(verdict=VERDICTS[3], note=_NOT_TARGET[r.method])
+            reason = _NOT_TARGET[r.method]
         elif r.id in NOT_FROM_DATA:
-            row.update(verdict=VERDICTS[3], note=NOT_FROM_DATA[r.id])
+            reason = NOT_FROM_DATA[r.id]
         elif r.id not in values:
-            row.update(verdict=VERDICTS[3], note=skipped.get(r.id, "the plan does not compute this number"))
+            reason = skipped.get(r.id, "the plan does not compute this number")
         else:
-            x, note, lo, hi = values[r.id]
-            x = float(x)
-            row.update(reproduced=x, difference=x - published, note=note or "", reproduced_ci_lower=lo,
-                       reproduced_ci_upper=hi)
-            if math.isfinite(x):
-                row["verdict"] = VERDICTS[0] if _within(x, published, r.relation, tol) else VERDICTS[1]
+            reason = None
+        got = values.get(r.id, {})
+        note = got.get("note") or ""
+        one_patient = None
+        if kind_of(r.method) == "percent":
+            den = card.denominator_of(card.get(r.id))
+            one_patient = 100.0 / den if den else None
+        for part, published, decimals, relation in _parts(r):
+            row = dict(common, part=part, kind=kind_of(r.method, part), published=published,
+                       printed=format_printed(published, decimals, relation), reproduced=np.nan,
+                       reproduced_as_printed="", difference=np.nan, decimals=decimals, rule="",
+                       relation=relation, note="")
+            if reason is not None:
+                row.update(verdict=VERDICTS[4], note=reason)
             else:
-                row["verdict"], row["note"] = _not_estimable(plan_result, r, published, tol, row["note"])
-        if isinstance(r.inconsistency, str) and r.inconsistency:
-            row["note"] = (row["note"] + "; " if row["note"] else "") + "card: " + r.inconsistency
-        rows.append(row)
+                x = float(got[_REPRODUCED[part]])
+                row.update(reproduced=x, difference=x - published, note=note)
+                if math.isfinite(x):
+                    j = judge(x, published, decimals=decimals, relation=relation, method=r.method, part=part,
+                              profile=profile, one_patient=one_patient)
+                    row.update(verdict=j.verdict, rule=j.rule, reproduced_as_printed=j.as_printed)
+                    if part == "value":
+                        row["changed_conclusion"] = changed_conclusion(x, published, method=r.method,
+                                                                       relation=relation, decimals=decimals)
+                elif part == "value":
+                    row["verdict"], row["note"] = _not_estimable(plan_result, r, published, note)
+                else:
+                    row.update(verdict=VERDICTS[4], note=f"{part} not estimable from these data")
+            if isinstance(r.inconsistency, str) and r.inconsistency:
+                row["note"] = (row["note"] + "; " if row["note"] else "") + "card: " + r.inconsistency
+            rows.append(row)
     _contradicted(rows, card)
-    out = pd.DataFrame(rows, columns=[c for c in COMPARE_COLUMNS])
+    out = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
     out.attrs["profile"] = profile
     return out
 
 
-def contradicted_numbers(card: StudyCard, passed) -> dict[str, tuple[str, ...]]:
-    """The failed numbers the paper itself contradicts, and what was reproduced instead.
+def contradicted_parts(card: StudyCard, passed) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The failed parts the paper itself contradicts, and what was reproduced instead.
 
-    A number that did not pass and whose card entry lists ``contradicted_by`` ids that all
-    passed cannot be reproduced together with them. The decision uses ``passed`` as given,
-    so two failed numbers that name each other cannot excuse each other.
+    A part that did not pass and whose card entry lists ``contradicted_by`` ids
+    (printed values) that all passed cannot be reproduced together with them.
+    The decision uses ``passed`` as given, so two failed numbers that name each
+    other cannot excuse each other.
 
     Parameters
     ----------
     card : StudyCard
         Where ``contradicted_by`` is read.
-    passed : Mapping of str to bool
-        Each number id judged, and whether it passed (ids not in the card are ignored).
+    passed : Mapping of (str, str) to bool
+        Each (number id, part) judged, and whether it passed (others are ignored).
 
     Returns
     -------
-    dict of str to tuple of str
-        For each such number, the ids it is contradicted by.
+    dict of (str, str) to tuple of str
+        For each such part, the ids it is contradicted by.
     """
     out = {}
-    for i, ok in passed.items():
-        others = card.get(i).contradicted_by if i in card else ()
-        if not ok and others and all(passed.get(o, False) for o in others):
-            out[i] = others
+    for (i, part), ok in passed.items():
+        others = card.get(i).contradictions(part) if i in card else ()
+        if not ok and others and all(passed.get((o, "value"), False) for o in others):
+            out[(i, part)] = others
     return out
 
 
+def contradicted_numbers(card: StudyCard, passed) -> dict[str, tuple[str, ...]]:
+    """:func:`contradicted_parts` for point values: ``passed`` and the result keyed by number id."""
+    found = contradicted_parts(card, {(i, "value"): ok for i, ok in passed.items()})
+    return {i: others for (i, _), others in found.items()}
+
+
 def _contradicted(rows: list[dict], card: StudyCard) -> None:
-    """Outside numbers the paper contradicts become "contradicted by the paper"."""
-    excused = contradicted_numbers(card, {row["id"]: row["verdict"] == VERDICTS[0] for row in rows
-                                          if row["verdict"] in VERDICTS[:2]})
+    """Differing parts the paper contradicts become "contradicted by the paper"."""
+    passed = {(row["id"], row["part"]): row["verdict"] in VERDICTS[:2] for row in rows
+              if row["verdict"] in VERDICTS[:3]}
+    excused = contradicted_parts(card, passed)
     for row in rows:
-        if row["id"] in excused:
-            row["verdict"] = VERDICTS[2]
-            held = ", ".join(excused[row["id"]])
+        key = (row["id"], row["part"])
+        if key in excused:
+            row["verdict"] = VERDICTS[3]
+            held = ", ".join(excused[key])
             row["note"] = (f"the paper contradicts itself: the cohort reproduces {held}, which cannot hold "
                            f"together with this number" + ("; " + row["note"] if row["note"] else ""))
 
 
+def changed(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose reproduced value changes the paper's conclusion (``changed_conclusion`` set)."""
+    return comparison[comparison["changed_conclusion"].astype(bool)]
+
+
 def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Counts by verdict: one row per verdict (all four, zeros kept) with ``n`` and ``percent``."""
-    counts = comparison["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
+    """Counts by verdict: one row per verdict with ``n`` and ``percent`` (``near`` only under that profile)."""
+    verdicts = [v for v in VERDICTS if v != "near" or comparison.attrs.get("profile") == "near"]
+    counts = comparison["verdict"].value_counts().reindex(verdicts, fill_value=0)
     total = int(counts.sum())
     return pd.DataFrame({"verdict": counts.index, "n": counts.to_numpy(),
                          "percent": 100.0 * counts.to_numpy() / max(total, 1)})
+
+
+def summarize_by_kind(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each verdict by kind of number: one row per kind printed, one column per verdict, and ``total``.
+
+    A reader sees at a glance where a reproduction is strong (counts, percentages)
+    and where it is weak (CI limits, range ends).
+    """
+    from failpattern.study.judge import KINDS
+
+    verdicts = list(summarize(comparison)["verdict"])
+    table = pd.crosstab(comparison["kind"], comparison["verdict"]).reindex(columns=verdicts, fill_value=0)
+    table = table.reindex([k for k in KINDS if k in table.index])
+    table["total"] = table.sum(axis=1)
+    table.index.name = "kind"
+    table.columns.name = None
+    return table.reset_index()

@@ -263,7 +263,8 @@ class PlanResult:
     ----------
     values : pandas.DataFrame
         One row per reproduced quantity: ``id`` (the card id when the quantity
-        is a card number), ``value``, ``ci_lower``, ``ci_upper``, ``analysis``
+        is a card number), ``value``, ``ci_lower``, ``ci_upper``, ``range_min``,
+        ``range_max`` (of a descriptive median; else NaN), ``analysis``
         (the plan's name for the computation; a key of :attr:`exclusions`),
         ``method`` (card vocabulary), ``convention`` (``spss22``, ``stata13``,
         ``r``, ``none``), ``n_used``, ``n_excluded``, ``note``. Percentages are

@@ -32,7 +32,7 @@ from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
 __all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings", "group_without_events", "lacking"]
 
 #: Columns of :attr:`PlanResult.values`.
-ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "analysis", "method", "convention", "n_used",
+ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "range_min", "range_max", "analysis", "method", "convention", "n_used",
               "n_excluded", "note")
 
 _NAN = float("nan")
@@ -448,10 +448,11 @@ class Context:
 
     # -------------------------------------------------------------------- rows
     def add(self, id_: str, value, *, analysis: str, method: str, sel=None, convention: str = "none",
-            ci=(_NAN, _NAN), note: str = "", n_used=None, n_excluded=None) -> None:
+            ci=(_NAN, _NAN), range=(_NAN, _NAN), note: str = "", n_used=None, n_excluded=None) -> None:
         """Append one reproduced quantity (see :data:`ROW_FIELDS`)."""
         if sel is not None:
             n_used = sel.n if n_used is None else n_used
             n_excluded = sel.n_excluded if n_excluded is None else n_excluded
-        self.rows.append((id_, float(value), float(ci[0]), float(ci[1]), analysis, method, convention,
+        self.rows.append((id_, float(value), float(ci[0]), float(ci[1]), float(range[0]), float(range[1]),
+                          analysis, method, convention,
                           n_used, n_excluded, note))

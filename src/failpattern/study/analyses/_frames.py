@@ -14,7 +14,7 @@ from failpattern.study.analyses._base import ROW_FIELDS
 
 __all__ = ["skipped_frame", "values_frame"]
 
-_FLOATS = frozenset({"value", "ci_lower", "ci_upper"})
+_FLOATS = frozenset({"value", "ci_lower", "ci_upper", "range_min", "range_max"})
 _COUNTS = frozenset({"n_used", "n_excluded"})
 _SKIPPED = ("analysis", "ids", "reason")
 

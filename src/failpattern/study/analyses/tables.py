@@ -97,7 +97,12 @@ def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n
     is2 = counts.shape == (2, 2)
     expected = _expected(counts)
     p = {"pearson": _chisq_p(counts, expected, False)}
-    shown = {"pearson": "pearson", "yates": "yates", "fisher": "fisher"}  # the test that ran, for the notes
+    df, n = (counts.shape[0] - 1) * (counts.shape[1] - 1), float(counts.sum())
+    pos = counts > 0  # the N-1 chi-square (SPSS's linear-by-linear row of a 2 x 2 table) and G, as
+    x2 = float(np.sum((counts - expected) ** 2 / expected))  # stats.contingency computes them
+    p["n-1"] = float(chdtrc(df, x2 * (n - 1.0) / n))
+    p["g"] = float(chdtrc(df, 2.0 * float(np.sum(counts[pos] * np.log(counts[pos] / expected[pos])))))
+    shown = {"pearson": "pearson", "yates": "yates", "fisher": "fisher", "n-1": "N-1 chi-square", "g": "G test"}
     if is2:
         p["fisher"], p["yates"] = _fisher_2x2(counts), _chisq_p(counts, expected, True)
     else:  # past the exact test's workspace: the asymptotic Pearson p, and the result says so
@@ -111,7 +116,7 @@ def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n
     if chosen not in p:
         chosen, why = auto, f"SPSS-style rule: {reason}"
     ctx.models["contingency"][id_] = {"table": counts, "p": dict(p), "chosen": chosen, "auto": auto,
-                                      "ran": {t: shown[t].split(" ")[0] for t in p}}
+                                      "ran": {t: t if t in ("n-1", "g") else shown[t].split(" ")[0] for t in p}}
     kw = {"sel": sel, "analysis": analysis, "convention": "spss22", "n_excluded": n_excluded}
     ctx.add(id_, p[chosen], method="contingency_p", note=f"{shown[chosen]} ({why}); {what}, table {counts.tolist()}",
             **kw)
@@ -148,8 +153,7 @@ def _table1(ctx: Context) -> None:
         for c, m in groups.items():
             if m.any():
                 ctx.add(f"t1.{name}.median.{c}", np.median(v[m]), sel=sel, analysis=f"t1.{name}",
-                        method="median", n_used=np.count_nonzero(m),
-                        note=f"range {v[m].min():g}-{v[m].max():g}")
+                        method="median", n_used=np.count_nonzero(m), range=(v[m].min(), v[m].max()))
         a, r = v[groups["nonrt"]], v[groups["rt"]]
         if a.size and r.size and not np.all(v[sel.mask] == v[sel.mask][0]):
             w, z, p = _mann_whitney(a, r, False)
@@ -196,8 +200,9 @@ def _counts(ctx: Context) -> None:
         os_t, os_e = ctx.values("os_months")[sel.mask], ctx.values("os_event")[sel.mask]
         _count(ctx, "deaths.n", sel.mask & (ctx.values("os_event") == 1), sel, "os.counts")
         ctx.add("followup.median", np.median(os_t), sel=sel, analysis="os.counts", method="follow_up_median",
-                note=f"median of os_months (diagnosis to death or last follow-up), range "
-                     f"{os_t.min():g}-{os_t.max():g}; the paper prints a range, so a plain median")
+                range=(os_t.min(), os_t.max()),
+                note="median and range of os_months (diagnosis to death or last follow-up); the paper prints "
+                     "a range, so a plain median")
         if (os_e == 0).any():
             rev = _kaplan_meier(os_t, (os_e == 0).astype(np.int64), "log", 0.05)
             ctx.models["km"]["followup.reverse"] = rev
