@@ -165,3 +165,15 @@ def test_profiles_on_the_command_line():
     assert "profile near" in res.output and " near" in res.output
     res = _run("check", "--profile", "loose")
     assert res.exit_code == 2 and "printed" in res.output
+
+
+def test_a_bad_baseline_file_is_exit_2_with_its_problems(tmp_path):
+    bad = tmp_path / "b.csv"
+    bad.write_text("id,part,published,reproduced,verdict,reason\npfs1.median.all,lower,9.8,3.0,differs,x\n",
+                   encoding="utf-8")
+    res = _run("check", "--baseline", str(bad))
+    assert res.exit_code == 2 and "line 2: column part: 'lower'" in res.output and "Traceback" not in res.output
+    res = _run("check", "--baseline", str(tmp_path / "missing.csv"))
+    assert res.exit_code == 2 and "no such baseline file" in res.output
+    res = _run("check", "--baseline", str(bad), "--no-baseline")
+    assert res.exit_code == 2 and "either --baseline or --no-baseline" in res.output

@@ -71,6 +71,107 @@ def test_estimate_and_variance_match_cuminc(case):
     assert case == "tiny" or (reference("cif", case, "est_g1_c1") == 0).any()
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_confidence_limits_match_loglog_on_cuminc(case):
+    # cif.R applies F ** exp(-+z se / (F log F)) to timepoints' est and var in plain R
+    time, cause, group, strata = _data(case)
+    times = reference("cif", case, "times")
+    levels = reference("cif", case, "levels")
+    worst = 0.0
+    for level in (95, 90) if case == "tiny" else (95,):
+        fit = cumulative_incidence(time, cause, group=group, strata=strata,
+                                   conf_level=level / 100)
+        assert fit.conf_level == level / 100
+        for g, label in enumerate(levels, start=1):
+            label = None if group is None else label
+            for c in fit.causes:
+                lo, hi = fit.limits_at(times, c, label)
+                worst = max(worst, _rel_err(lo, reference("cif", case, f"lower{level}_g{g}_c{c}")),
+                            _rel_err(hi, reference("cif", case, f"upper{level}_g{g}_c{c}")))
+    assert worst < RTOL, worst
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_confidence_limit_invariants(case):
+    time, cause, group, strata = _data(case)
+    fit = cumulative_incidence(time, cause, group=group, strata=strata)
+    wide = cumulative_incidence(time, cause, group=group, strata=strata, conf_level=0.99)
+    f, v, lo, hi = fit.cif, fit.variance, fit.lower, fit.upper
+    assert lo.shape == hi.shape == f.shape
+    # undefined (NaN) only where F is 1 with a positive variance (pbc by edema: every
+    # patient with edema 1 died, none was transplanted; singular: group 1 ends with
+    # a cause-1 event)
+    undefined = (f >= 1 - 1e-12) & (v > 0)
+    assert np.array_equal(np.isnan(lo), undefined) and np.array_equal(np.isnan(hi), undefined)
+    assert undefined.any() == (case in ("pbc_edema", "singular"))
+    f, v, lo, hi = f[~undefined], v[~undefined], lo[~undefined], hi[~undefined]
+    w_lo, w_hi = wide.lower[~undefined], wide.upper[~undefined]
+    assert np.all((0 <= lo) & (lo <= f) & (f <= hi) & (hi <= 1 + 1e-12))
+    assert np.all(w_lo <= lo) and np.all(w_hi >= hi)
+    inner = (f > 0) & (f < 1) & (v > 0)
+    assert inner.any()
+    assert np.all(w_lo[inner] < lo[inner]) and np.all(w_hi[inner] > hi[inner])
+    assert np.all(lo[inner] < f[inner]) and np.all(hi[inner] > f[inner])
+    flat = v == 0
+    assert flat.any()  # before the first event of each cause
+    assert np.array_equal(lo[flat], f[flat]) and np.array_equal(hi[flat], f[flat])
+    # limits_at reads the same step function as at: 0 before, NaN after follow-up
+    t_max = float(fit.last_time[0])
+    label = None if fit.groups is None else fit.groups[0]
+    lo_at, hi_at = fit.limits_at([0.0, t_max, t_max + 1], 1, label)
+    f_at = fit.at([0.0, t_max, t_max + 1], 1, label)
+    assert np.isnan(lo_at[2]) and np.isnan(hi_at[2])
+    assert lo_at[1] <= f_at[1] <= hi_at[1] or np.isnan(lo_at[1]) and f_at[1] == 1
+    assert case == "tiny" or lo_at[0] == hi_at[0] == f_at[0] == 0  # tiny: events at 0
+    summ = fit.summary
+    np.testing.assert_array_equal(summ["lower"], fit.lower[-1].ravel())
+    np.testing.assert_array_equal(summ["upper"], fit.upper[-1].ravel())
+
+
+def test_confidence_limits_by_hand():
+    # t = 1, 2, 2, 2, 3, 4 with causes 1 1 2 0 1 0. At t = 1 (n = 6, one cause-1
+    # event, no ties): F = 1/6 and Gray's variance is
+    #   v1 + F^2 v3 - 2 F v2 with v1 = v2 = v3 = (1 + F/S)^2 / n^2 ... = 1/25,
+    # so var = (1/25) (1 + 1/36 - 1/3) = 1/36, se = 1/6 = F. Then
+    #   z se / (F log F) = -z / log 6, lower = (1/6) ** exp(z / log 6),
+    #   upper = (1/6) ** exp(-z / log 6); on the log(-log) scale
+    #   log(-log lower) = log(log 6) + z / log 6 (and - for upper).
+    fit = cumulative_incidence([1, 2, 2, 2, 3, 4], [1, 1, 2, 0, 1, 0])
+    assert fit.variance_at(1.0) == pytest.approx(1 / 36, rel=1e-14)
+    z = 1.959963984540054  # qnorm(0.975)
+    lo, hi = fit.limits_at(1.5)
+    assert isinstance(lo, float) and isinstance(hi, float)
+    assert lo == pytest.approx((1 / 6) ** np.exp(z / np.log(6)), rel=1e-13)
+    assert hi == pytest.approx((1 / 6) ** np.exp(-z / np.log(6)), rel=1e-13)
+    assert np.log(-np.log(lo)) == pytest.approx(np.log(np.log(6)) + z / np.log(6), rel=1e-13)
+    assert np.log(-np.log(hi)) == pytest.approx(np.log(np.log(6)) - z / np.log(6), rel=1e-13)
+    assert lo == pytest.approx(0.0047487036, rel=1e-8) and hi == pytest.approx(0.54876324, rel=1e-7)
+    lo, hi = fit.limits_at([0.0, 0.5, 10.0])
+    np.testing.assert_array_equal(lo, [0.0, 0.0, np.nan])  # 0 and 0 before the first event
+    np.testing.assert_array_equal(hi, [0.0, 0.0, np.nan])
+    assert fit.lower[0, 0, 0] == fit.limits_at(1.0)[0]
+    # everyone fails from cause 1 at once: F = 1, var = 0, a band of zero width
+    one = cumulative_incidence([1, 1], [1, 1])
+    assert (one.at(1.0), one.variance_at(1.0), one.limits_at(1.0)) == (1.0, 0.0, (1.0, 1.0))
+
+
+def test_zero_variance_inside_gives_zero_width():
+    from failpattern.stats.cif import _loglog_limits
+    f = np.array([0.0, 0.3, 0.3, 1.0, np.nan, 1 - 4e-16, 1 + 2e-16])
+    v = np.array([0.0, 0.0, 0.01, 0.0, np.nan, 0.01, 0.01])
+    lo, hi = _loglog_limits(f, v, 1.959963984540054)
+    np.testing.assert_array_equal(lo[[0, 1, 3, 4]], f[[0, 1, 3, 4]])
+    np.testing.assert_array_equal(hi[[0, 1, 3, 4]], f[[0, 1, 3, 4]])
+    assert lo[2] < 0.3 < hi[2]
+    assert np.isnan(lo[5:]).all() and np.isnan(hi[5:]).all()  # F = 1 up to rounding, var > 0
+
+
+@pytest.mark.parametrize("level", [0, 1, 95, -0.5, float("nan"), True, "0.95", None])
+def test_bad_conf_level(level):
+    with pytest.raises(InputError, match="conf_level"):
+        cumulative_incidence([1, 2, 3], [1, 0, 2], conf_level=level)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c != "pbc_all"])
 def test_gray_test_matches_cuminc(case):
     time, cause, group, strata = _data(case)
@@ -148,7 +249,8 @@ def test_results_are_frozen_and_tables_shaped():
         fit.cif[0, 0, 0] = 1.0
     assert fit.n == len(time) and fit.groups == (0.0, 0.5, 1.0)
     tab = fit.to_frame()
-    assert list(tab.columns) == ["group", "cause", "time", "cif", "variance", "events"]
+    assert list(tab.columns) == ["group", "cause", "time", "cif", "variance", "events",
+                                 "lower", "upper"]
     assert tab["events"].sum() == int((cause > 0).sum())
     summ = fit.summary
     assert len(summ) == 6 and summ["events"].sum() == int((cause > 0).sum())
@@ -189,6 +291,13 @@ def test_causes_sum_to_one_minus_km(obs):
             f = fit.at(ut, k, label)
             assert np.all(np.diff(f) >= -1e-15) and f.min() >= 0 and f.max() <= 1 + 1e-12
             assert np.all(fit.variance_at(ut, k, label) >= -1e-15)
+            lo, hi = fit.limits_at(ut, k, label)
+            undefined = (f >= 1 - 1e-12) & (fit.variance_at(ut, k, label) > 0)
+            assert np.array_equal(np.isnan(lo), undefined) and np.array_equal(np.isnan(hi),
+                                                                               undefined)
+            ok = ~undefined
+            assert np.all((0 <= lo[ok]) & (lo[ok] <= f[ok]) & (f[ok] <= hi[ok])
+                          & (hi[ok] <= 1 + 1e-12))
 
 
 @settings(max_examples=40, deadline=None)

@@ -538,3 +538,211 @@ def test_save_rejects_bad_arguments(small_fig, tmp_path):
     with pytest.raises(InputError, match="fig"):
         save_figure(small_fig.axes[0], tmp_path / "x")
     assert os.listdir(tmp_path) == []
+
+
+# KM and forest
+def _gid_artists(fig, gid):
+    return [a for ax in fig.axes for a in ax.get_children() if a.get_gid() == gid]
+
+
+def _legend_texts(fig):
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_km_min_at_risk_cuts_each_curve():
+    data = _two_groups()
+    curves = {lab: kaplan_meier(t, e) for lab, (t, e) in data.items()}
+    fig = plot_km(curves, ci=True, min_at_risk=3, risk_table=False)
+    for lab, res in curves.items():
+        x = _gid_artists(fig, f"km-curve:{lab}")[0].get_xdata()
+        last = res.time[np.flatnonzero(res.at_risk >= 3)[-1]]
+        assert x[-1] == last  # the step at the last time with >= 3 at risk is still drawn
+        assert res.at_risk[res.time > last].max(initial=0) < 3 and x.max() < res.time[-1]
+        marks = _gid_artists(fig, f"km-censor:{lab}")[0].get_xdata()
+        assert marks.size == 0 or marks.max() <= last
+        band = _gid_artists(fig, f"km-ci:{lab}")[0]
+        assert band.get_paths()[0].vertices[:, 0].max() <= last
+    full = plot_km(curves, risk_table=False)
+    lab = "Non prior-RT"
+    assert _gid_artists(full, f"km-curve:{lab}")[0].get_xdata()[-1] == curves[lab].time[-1]
+    for bad in (0, 2.5, True):
+        with pytest.raises(InputError, match="min_at_risk"):
+            plot_km(curves, min_at_risk=bad)
+
+
+def test_km_legend_clamps_spss_limits_and_marks_them():
+    from failpattern.plots.km import median_label
+
+    # few patients, the median late: SPSS's median - 1.96 SE falls below 0
+    t = np.array([1.0, 2.0, 13.6, 40.0, 45.0, 50.0])
+    e = np.array([1, 1, 1, 1, 0, 0])
+    res = kaplan_meier(t, e, conf_type="spss")
+    assert res.median_ci[0] < 0 and res.median_ci[1] > 50.0  # 13.6 (-32.0–59.2)
+    text, notes = median_label(res)
+    assert text == "13.6 (0.0*–50.0*)"  # clamped to [0, last follow-up]
+    assert notes == [f"{res.median_ci[0]:.1f}", f"{res.median_ci[1]:.1f}"] == ["-32.0", "59.2"]
+    fig = plot_km({"Prior-RT": res}, risk_table=False)
+    assert _legend_texts(fig) == [f"Prior-RT: median {text}"]
+    assert "-" not in _legend_texts(fig)[0].split("(")[1]  # no negative limit shown
+
+
+def test_km_legend_reached_median_with_unreached_limit():
+    from failpattern.plots.km import median_label
+
+    t = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    e = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    res = kaplan_meier(t, e, conf_type="log-log")
+    assert np.isfinite(res.median) and np.isnan(res.median_ci[1])
+    text, _ = median_label(res)
+    assert text == f"{res.median:.1f} ({res.median_ci[0]:.1f}–NR)"
+    assert "NR–NR" not in text
+    none = kaplan_meier(t, np.zeros(10, dtype=int))
+    assert median_label(none)[0] == "NR"
+    fig = plot_km(res, risk_table=False)
+    assert _legend_texts(fig) == [f"median {text}"]
+
+
+def test_km_bands_within_unit_interval():
+    rng = np.random.default_rng(3)
+    t, e = np.round(rng.exponential(10, 12), 1), (rng.random(12) < 0.8).astype(int)
+    res = kaplan_meier(t, e, conf_type="spss")  # S ± 1.96 se: outside [0, 1] at both ends
+    assert np.nanmax(res.upper) > 1 or np.nanmin(res.lower) < 0
+    fig = plot_km(res, ci=True, risk_table=False)
+    y = _gid_artists(fig, "km-ci:")[0].get_paths()[0].vertices[:, 1]
+    assert np.all((y >= 0) & (y <= 1))
+
+
+def test_km_events_table():
+    from failpattern.plots.km import cumulative_events
+
+    data = _two_groups()
+    curves = {lab: kaplan_meier(t, e) for lab, (t, e) in data.items()}
+    ticks = [0, 5, 10, 20, 30]
+    fig = plot_km(curves, risk_times=ticks, events_table=True)
+    for lab, res in curves.items():
+        shown = [int(a.get_text()) for a in _gid_artists(fig, f"km-events:{lab}")]
+        want = [int(res.events[res.time <= tk].sum()) for tk in ticks]
+        assert shown == want == list(cumulative_events(res, ticks))
+    assert not _gid_artists(plot_km(curves, risk_times=ticks), f"km-events:{lab}")
+
+
+def test_forest_optional_columns():
+    frame = pd.DataFrame({"shr": [0.5, 2.0], "shr_lower": [0.2, 1.1], "shr_upper": [1.2, 3.6],
+                          "n": [93, 90], "ev": [26, 25], "pv": [0.12, 0.0004]},
+                         index=["Age: >50y vs ≤50y (ref)", "Sex: male vs female (ref)"])
+    fig = plot_forest(frame, n="n", events="ev", p="pv")
+    table = next(ax for ax in fig.axes if ax.get_label() == "forest-table")
+    texts = {k: [t.get_text() for t in table.texts if t.get_gid() == f"forest-text:{k}"]
+             for k in ("n", "events", "p", "reproduced")}
+    assert texts == {"n": ["93", "90"], "events": ["26", "25"], "p": ["0.120", "<0.001"],
+                     "reproduced": ["0.50 (0.20–1.20)", "2.00 (1.10–3.60)"]}
+    heads = {t.get_gid() for t in table.texts if (t.get_gid() or "").startswith("forest-header")}
+    assert {"forest-header:n", "forest-header:events", "forest-header:p"} <= heads
+    plain = plot_forest(frame)
+    assert not [t for ax in plain.axes for t in ax.texts if t.get_gid() == "forest-text:n"]
+    with pytest.raises(InputError, match="events"):
+        plot_forest(frame, events="nope")
+
+
+def test_report_forest_rows_name_the_reference_level():
+    from failpattern.report.figures import _t3_label
+    from failpattern.study.analyses._base import BINARIES
+
+    # no card: BINARIES' label "Histology (non-adenocarcinoma vs adenocarcinoma)", level 1 = adeno
+    assert BINARIES["histology"].levels[0] == "adeno"
+    assert _t3_label(None, "t3.uni.histology.shr") == \
+        "Histology: adenocarcinoma vs non-adenocarcinoma (ref)"
+    assert _t3_label(None, "t3.multi.sex.shr") == "Sex: male vs female (ref)"
+    assert _t3_label(None, "t3.uni.t_stage.shr") == "T stage: T3-4 vs T1-2 (ref)"
+
+
+# --------------------------------------------------------------------------- CIF bands
+def _band_inside(band, x, y):
+    return band.get_paths()[0].contains_point((x, y))
+
+
+def test_cif_ci_bands_follow_the_limits(competing):
+    t, cause, _ = competing
+    res = cumulative_incidence(t, cause)
+    names = {1: "OF", 2: "DF", 3: "ODF"}
+    fig = plot_cumulative_incidence(res, labels=names, ci=True)
+    ax = fig.axes[0]
+    bands = [_gid(fig, f"cif-ci:{names[c]}") for c in res.causes]
+    assert len({b.get_hatch() for b in bands}) == len(bands)  # apart in greyscale print
+    assert len({b.get_facecolor()[0][3] for b in bands}) == len(bands)
+    assert all(b.get_facecolor()[0][3] <= 0.25 for b in bands)  # light
+    last = res.last_time[0]
+    for c, band in zip(res.causes, bands):
+        xy = np.concatenate([p.vertices for p in band.get_paths()])
+        assert np.all((xy[:, 1] >= 0) & (xy[:, 1] <= 1))
+        assert xy[:, 0].min() == 0.0 and xy[:, 0].max() == last
+        jumps = res.table.query("cause == @c")["time"].to_numpy()
+        lo, hi = res.limits_at(jumps, c)
+        assert set(np.round(lo, 12)) | set(np.round(hi, 12)) <= set(np.round(xy[:, 1], 12))
+        # step-shaped like the curve: between jumps the band spans [lower, upper] at the
+        # jump before, and holds the curve
+        mids = (jumps[:-1] + jumps[1:]) / 2
+        lo, hi = res.limits_at(mids, c)
+        f = res.at(mids, c)
+        wide = hi - lo > 1e-3
+        assert wide.any()
+        for m, a, b, v in zip(mids[wide], lo[wide], hi[wide], f[wide]):
+            assert _band_inside(band, m, v)
+            assert _band_inside(band, m, a + 1e-4) and _band_inside(band, m, b - 1e-4)
+            assert not _band_inside(band, m, a - 1e-4) and not _band_inside(band, m, b + 1e-4)
+    texts = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert texts == ["OF", "DF", "ODF", "95% pointwise CI"]
+    plain = plot_cumulative_incidence(res, labels=names)
+    assert not [a for a in plain.axes[0].get_children()
+                if str(a.get_gid()).startswith("cif-ci")]
+    level = plot_cumulative_incidence(cumulative_incidence(t, cause, conf_level=0.9), ci=True,
+                                      causes=[2])
+    assert [x.get_text() for x in level.axes[0].get_legend().get_texts()] == [
+        "Cause 2", "90% pointwise CI"]
+    _gid(level, "cif-ci:Cause 2")
+
+
+def test_cif_ci_band_where_the_incidence_reaches_one():
+    # group b ends with everyone failed from cause 1: F = 1 with a positive variance,
+    # limits NaN; the band is drawn up to the curve there, not left open
+    res = cumulative_incidence([1, 2, 3, 4, 1, 2, 3], [1, 2, 0, 1, 1, 0, 1],
+                               group=["a", "a", "a", "a", "b", "b", "b"])
+    assert np.isnan(res.limits_at(3.0, 1, "b")[0])
+    band = _gid(plot_cumulative_incidence(res, group="b", ci=True), "cif-ci:Cause 1")
+    xy = band.get_paths()[0].vertices
+    assert np.all(np.isfinite(xy)) and xy[:, 1].max() == 1.0
+
+
+@pytest.mark.parametrize("p, shown", [(0.012, "Gray's test p = 0.012"),
+                                      (0.0004, "Gray's test p < 0.001")])
+def test_cif_gray_p_text(competing, p, shown):
+    t, cause, _ = competing
+    fig = plot_cumulative_incidence(cumulative_incidence(t, cause), ci=True, gray_p=p,
+                                    add_total=True)
+    text = _gid(fig, "p-value")
+    assert text.get_text() == shown
+    # the legend sits below the p-value text, not over it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = fig.axes[0].get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(text.get_window_extent(renderer))
+
+
+def test_cif_gray_p_from_gray_test_result(competing):
+    t, cause, arm = competing
+    res = cumulative_incidence(t, cause, group=arm)
+    gray = res.gray_test(1)
+    fig = plot_cumulative_incidence(res, group="A", ci=True, gray_p=gray)
+    assert _gid(fig, "p-value").get_text() == f"Gray's test p = {gray.p_value:.3f}" or \
+        _gid(fig, "p-value").get_text() in ("Gray's test p < 0.001", "Gray's test p > 0.999")
+    _gid(fig, "cif-ci:Cause 1")
+    with pytest.raises(InputError, match="gray_p.*not both"):
+        plot_cumulative_incidence(res, group="A", gray_p=gray, p_value=gray)
+    with pytest.raises(InputError, match="gray_p"):
+        plot_cumulative_incidence(res, group="A", gray_p=1.5)
+    with pytest.raises(InputError, match="gray_p"):
+        plot_cumulative_incidence(res, group="A", gray_p="small")
+    with pytest.raises(InputError, match="ci.*stacked"):
+        plot_cumulative_incidence(res, group="A", ci=True, stacked=True)

@@ -17,6 +17,7 @@ from failpattern.report.tables import comparison_display, fmt_value, section_key
 from failpattern.output import MANIFEST_NAME
 from failpattern.report.write import output_folder
 from failpattern.study.card import load_study
+from failpattern.errors import InputError
 from failpattern.study.compare import compare
 from failpattern.study.plan import run_plan
 
@@ -206,3 +207,50 @@ def test_write_report_takes_compare_output_as_is(tmp_path, plan, card, no_figure
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["metadata"]["profile"] == "near" and len(data["comparison"]) == len(raw)
     assert "near" in data["summary"]
+
+
+# ----------------------------------------------------------------------------- paper-style tables, methods, modes
+def test_paper_tables_follow_the_cards_layout(comparison, card):
+    from failpattern.report.paper_tables import paper_tables
+
+    tables = {t.title: t for t in paper_tables(comparison, card)}
+    assert list(tables) == ["Table 1", "Table 2", "Table 3"]
+    t1 = tables["Table 1"]
+    assert t1.columns == ("ALL patients", "Non-RT", "RT", "p")
+    rows = dict(t1.rows)
+    male_rt = rows["Sex: Male"][t1.columns.index("RT")]
+    assert (male_rt.ours, male_rt.paper, male_rt.verdict) == ("29 (69.0)", "29 (69.0)", "matches as printed")
+    assert set(male_rt.ids) == {"t1.sex.male.rt.n", "t1.sex.male.rt.pct"}
+    age = rows["Age (years): Median / Range"][0]
+    assert age.paper == "50 (21–75)" and age.verdict == "differs"
+    t3 = tables["Table 3"]
+    histology = dict(t3.rows)["Histology (non-adenocarcinoma vs adenocarcinoma)"]
+    assert histology[t3.columns.index("Univariate Analysis: p")].ours == "< 0.001"  # the bound holds
+    # every cell of every table is a card number located there, and each such number is in one cell
+    shown = [i for t in tables.values() for _, cells in t.rows for c in cells if c for i in c.ids]
+    located = [i for i, loc in zip(card.numbers["id"], card.numbers["location"])
+               if re.match(r"^Table \d+ row '.*', column '.*'$", loc)]
+    assert sorted(shown) == sorted(located)
+
+
+def test_methods_paragraph_says_what_ran(plan):
+    from failpattern.report.methods import methods_paragraph
+
+    text = methods_paragraph(plan, seed=7, cohort_label="my file")
+    assert "my file (93 patients)" in text and "seed 7" in text
+    assert "N-1 chi-square" in text and "Fisher's exact test for brain metastases" in text
+    assert "Breslow" in text and "Fine-Gray" in text and "SciPy" in text
+    assert "No patient was left out" in text
+    assert "seed" not in methods_paragraph(plan)
+
+
+def test_analysis_mode_is_titled_for_the_file(tmp_path, plan, comparison, card, no_figures):
+    out = write_report(plan, comparison, tmp_path / "a", card=card, cohort_label="my_cohort.csv", mode="analysis")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.startswith("# my_cohort.csv: the analysis plan of Ni et al.")
+    assert "beside the published values" in md and "Reproduction of" not in md
+    assert "Values beside the published ones" in html and 'href="#only-differs"' in html
+    assert "## Methods" in md and "## Tables" in md and "### Table 1" in md
+    with pytest.raises(InputError, match="mode"):
+        write_report(plan, comparison, tmp_path / "b", card=card, mode="paper")

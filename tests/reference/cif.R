@@ -4,6 +4,10 @@
 # Cases (each emits its own time grid "times", the sorted group levels "levels",
 # and for group index g = 1..G (levels in sorted order) and cause c:
 #   "est_g<g>_c<c>", "var_g<g>_c<c>"  = timepoints(fit, times)$est / $var
+#   "lower<L>_g<g>_c<c>", "upper<L>_g<g>_c<c>" = pointwise confidence limits at
+#                      level L% (95 in every case; 90 as well in tiny) from est and
+#                      var with the log(-log) transform (cmprsk has none; computed
+#                      here in plain R, see loglog_ci below)
 # and, where there are groups, "stat_rho<r>", "pv_rho<r>", "df_rho<r>" = the
 # Tests rows (one value per cause, in cause order 1, 2, ...)):
 #   pbc_all            pbc, no groups; causes 1 = transplant, 2 = death
@@ -39,7 +43,27 @@ grid <- function(time, status, group) {
   sort(unique(c(0, first / 2, tied, every, mids, gmax, max(time) * 1.01, max(time) + 100)))
 }
 
-run_case <- function(case, time, status, group = NULL, strata = NULL, rhos = c(0, 1)) {
+# Pointwise limits of a cumulative incidence F with variance v on the log(-log)
+# scale: g = log(-log F) has se sqrt(v) / |F log F|; back-transforming g +- z se
+# gives F^exp(+-z sqrt(v) / (F log F)). As F log F < 0 on (0, 1), the minus sign
+# gives the lower limit. Edges: v = 0 gives F and F (so F = 0 gives 0 and 0);
+# F = 1 (up to 1e-12: cuminc's sums can miss 1 by a few ulps) with v > 0 gives NA,
+# log(-log F) being undefined there; NA stays NA.
+loglog_ci <- function(est, var, level) {
+  z <- qnorm(1 - (1 - level) / 2)
+  one <- !is.na(est) & est >= 1 - 1e-12
+  lower <- ifelse(one & !is.na(var) & var > 0, NA, est)
+  upper <- lower
+  inner <- !is.na(est) & !is.na(var) & est > 0 & !one & var > 0
+  f <- est[inner]
+  shift <- z * sqrt(var[inner]) / (f * log(f))
+  lower[inner] <- f^exp(-shift)
+  upper[inner] <- f^exp(shift)
+  list(lower = lower, upper = upper)
+}
+
+run_case <- function(case, time, status, group = NULL, strata = NULL, rhos = c(0, 1),
+                     conf = 0.95) {
   has_group <- !is.null(group)
   if (!has_group) group <- rep(1, length(time))
   times <- grid(time, status, group)
@@ -56,6 +80,12 @@ run_case <- function(case, time, status, group = NULL, strata = NULL, rhos = c(0
         row <- paste(lev[g], c)
         emit(case, sprintf("est_g%d_c%d", g, c), tp$est[row, ])
         emit(case, sprintf("var_g%d_c%d", g, c), tp$var[row, ])
+      }
+      for (level in conf) for (g in seq_along(lev)) for (c in causes) {
+        row <- paste(lev[g], c)
+        lim <- loglog_ci(tp$est[row, ], tp$var[row, ], level)
+        emit(case, sprintf("lower%g_g%d_c%d", 100 * level, g, c), lim$lower)
+        emit(case, sprintf("upper%g_g%d_c%d", 100 * level, g, c), lim$upper)
       }
     }
     if (has_group) {
@@ -89,7 +119,8 @@ emit("tiny", "time", tiny_time)
 emit("tiny", "cause", tiny_cause)
 emit("tiny", "group", tiny_group)
 emit("tiny", "strata", tiny_strata)
-run_case("tiny", tiny_time, tiny_cause, tiny_group, tiny_strata, rhos = c(0, 1, 0.5))
+run_case("tiny", tiny_time, tiny_cause, tiny_group, tiny_strata, rhos = c(0, 1, 0.5),
+         conf = c(0.95, 0.9))
 
 # singular: group 2 leaves follow-up before the first cause-1 event, so the
 # cause-1 variance is 0 and cuminc reports stat = -1 (pv = 1)

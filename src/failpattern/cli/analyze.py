@@ -194,7 +194,7 @@ def analyze(file: Path, study: str | None, out: Path | None, force: bool, proble
     click.echo("")
     click.echo(exclusions_text(plan))
     if out is not None:
-        path = write_for_cli(plan, comparison, out, force, cohort_label=str(file), card=card,
+        path = write_for_cli(plan, comparison, out, force, cohort_label=str(file), card=card, mode="analysis",
                              profile=profile if comparison is not None else None, inputs=(file,))
         click.echo("")
         click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/)")

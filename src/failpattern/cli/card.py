@@ -85,11 +85,11 @@ def card(name_or_path: str, aggregates: bool, show_all: bool) -> None:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from None
     shown = (agg if show_all else agg[~agg.kind.isin(["proportion", "sum"])]).copy()
-    signs = {"lt": "< ", "le": "<= ", "gt": "> ", "ge": ">= ", "approx": "~"}
-    shown["published"] = [f"{signs.get(r.relation, '')}{r.published:.{int(r.decimals)}f}"
-                           for r in shown.itertuples()]
-    click.echo(_table(shown, ["id", "kind", "published", "recomputed", "pearson", "yates", "fisher", "matches",
-                              "verdict"]))
+    from failpattern.study.judge import format_printed
+
+    shown["published"] = [format_printed(r.published, int(r.decimals), r.relation) for r in shown.itertuples()]
+    click.echo(_table(shown, ["id", "kind", "published", "recomputed", "pearson", "yates", "fisher", "g",
+                              "n_minus_1", "matches", "verdict"]))
     counts = agg.verdict.value_counts()
     click.echo("")
     click.echo(f"{len(agg)} recomputations: " + ", ".join(f"{n} {v}" for v, n in counts.items()))

@@ -136,7 +136,7 @@ def reproduce(cohort_file: Path | None, seed: int | None, out: Path, force: bool
     click.echo("")
     click.echo(exclusions_text(plan))
     path = write_for_cli(plan, comparison, out, force, cohort_label=label, card=card, seed=seed, profile=profile,
-                         inputs=inputs)
+                         mode="reproduction", inputs=inputs)
     click.echo(f"report: {path / 'report.html'} (also report.md, results.json, figures/) "
                f"in {time.perf_counter() - started:.1f} s")
     if n_disagreeing(judged):

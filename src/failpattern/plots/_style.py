@@ -14,10 +14,13 @@ from collections.abc import Mapping, Sequence
 
 from failpattern.errors import InputError
 
-__all__ = ["PALETTE", "RC", "colors_for", "format_ci", "format_p", "p_of"]
+__all__ = ["LINESTYLES", "PALETTE", "RC", "colors_for", "format_ci", "format_p", "p_of"]
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#F0E442")
+#: Line styles of successive curves: blue and vermilion print as nearly the same grey,
+#: so curves are also told apart by dashes in black-and-white print.
+LINESTYLES = ("-", "--", "-.", ":")
 
 RC = {
     "font.size": 10,
@@ -83,6 +86,13 @@ def p_of(p_value, name: str = "p_value") -> float | None:
     if not 0.0 <= p <= 1.0:  # also rejects NaN
         raise InputError(f"{name}: must be in [0, 1], got {p!r}")
     return p
+
+
+def format_p_value(p: float) -> str:
+    """A p-value for a table column: ``"0.006"``, ``"<0.001"``, ``">0.999"``, ``"NA"`` for NaN."""
+    if p is None or math.isnan(p):
+        return "NA"
+    return format_p(p).removeprefix("p = ").replace("p ", "").replace(" ", "")
 
 
 def format_p(p: float) -> str:

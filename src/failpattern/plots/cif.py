@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import matplotlib
 import numpy as np
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from failpattern.errors import InputError
@@ -36,7 +37,8 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
                               xlabel: str = "Months", ylabel: str = "Cumulative incidence",
                               title: str | None = None, p_value=None, add_total: bool = False,
                               total_label: str = "Any progression", stacked: bool = False,
-                              compare_one_minus_km=None, colors=None) -> Figure:
+                              compare_one_minus_km=None, colors=None, ci: bool = False,
+                              gray_p=None) -> Figure:
     """Step curves of the cumulative incidence of each cause (one group).
 
     Parameters
@@ -62,7 +64,7 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
         x ticks and table columns; default round ticks past the last time.
     xlabel, ylabel, title : str
     p_value : float or GrayTestResult, optional
-        Printed at the upper left as ``Gray's test p = 0.006``.
+        Printed at the upper left as ``Gray's test p = 0.006`` (``p < 0.001``).
     add_total : bool
         Also draw the sum over *all* causes of ``result`` (whatever ``causes``
         selects) as a thick black line named ``total_label``.
@@ -74,20 +76,37 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
         Dashed 1 − KM curves (legend ``1 − KM`` or the mapping's labels).
     colors : sequence or Mapping, optional
         Colours of the causes, in order or by cause code.
+    ci : bool
+        Shade each cause's pointwise confidence band (``result.lower`` and
+        ``result.upper``, log(-log) limits at ``result.conf_level``) as a step
+        like its curve, in the cause's colour, light and with a hatch pattern
+        of its own per cause (``///``, ``\\\\\\``, ``...``, ...) so that
+        overlapping bands stay apart in greyscale print; one legend entry
+        ``95% pointwise CI`` explains the shading. Where the limits are
+        undefined (an incidence of 1 with a positive variance) the band is the
+        curve. No band for ``add_total`` (the result has no variance of the
+        sum); not with ``stacked=True``.
+    gray_p : float or GrayTestResult, optional
+        Same as ``p_value`` (the name the report uses): Gray's test p-value,
+        printed at the upper left as ``Gray's test p = 0.012``. Give one of
+        the two, not both.
 
     Returns
     -------
     matplotlib.figure.Figure
         Artists carry gids: ``cif:<cause>``, ``cif-band:<cause>`` (stacked),
-        ``cif-total``, ``one-minus-km:<label>``, ``p-value``; the table is the
-        Axes labelled ``"risk-table"``.
+        ``cif-ci:<label>`` (``ci=True``; ``<label>`` is the cause's legend
+        name, e.g. ``cif-ci:OF`` or ``cif-ci:Cause 1``), ``cif-total``,
+        ``one-minus-km:<label>``, ``p-value``; the table is the Axes labelled
+        ``"risk-table"``.
 
     Raises
     ------
     InputError
         Not a CumulativeIncidenceResult, unknown cause or group, a missing
         group, ``risk_table=True`` without one KaplanMeierResult to count from,
-        bad ``colors``, ``labels`` or ``p_value``.
+        bad ``colors``, ``labels``, ``p_value`` or ``gray_p``, both ``p_value``
+        and ``gray_p``, or ``ci=True`` with ``stacked=True``.
     """
     if not isinstance(result, CumulativeIncidenceResult):
         raise InputError(f"result: expected a CumulativeIncidenceResult, got "
@@ -99,7 +118,12 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
     palette = colors_for(causes, colors)
     km = _one_minus_km(compare_one_minus_km)
     counts_from = _risk_source(risk_table, km)
-    p = p_of(p_value)
+    if p_value is not None and gray_p is not None:
+        raise InputError("gray_p: give the p-value as gray_p or as p_value, not both")
+    p = p_of(p_value) if gray_p is None else p_of(gray_p, "gray_p")
+    if ci and stacked:
+        raise InputError("ci: pointwise bands belong to each cause's own curve; they are "
+                         "not drawn on stacked bands (use stacked=False)")
     g = 0 if result.groups is None else list(result.groups).index(group)
     last = float(result.last_time[g])
     ticks = _ticks(last, risk_times)
@@ -112,6 +136,8 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
             for c, name, color in zip(causes, names, palette):
                 ax.plot(*_steps(result, c, group, last), drawstyle="steps-post", color=color,
                         label=name, gid=f"cif:{c}", zorder=3)
+            if ci:
+                _draw_bands(ax, result, causes, group, last, names, palette)
         if add_total:
             x, y = _total(result, list(result.causes), group, last)
             ax.plot(x, y, drawstyle="steps-post", color="black", linewidth=2.2,
@@ -124,8 +150,10 @@ def plot_cumulative_incidence(result: CumulativeIncidenceResult, *, causes=None,
                      None if p is None else f"Gray's test {format_p(p)}", p_top=True)
         if stacked:  # the bands fill the lower right: keep the legend off them
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=1.8)
-        else:
+        elif p is None:
             ax.legend(loc="best", handlelength=1.8)
+        else:  # keep the legend below the p-value text in the upper left corner
+            ax.legend(loc="best", bbox_to_anchor=(0.0, 0.0, 1.0, 0.9), handlelength=1.8)
         if rax is not None:
             label = "All" if group is None else str(group)
             draw_risk_table(rax, ticks, [(label, "black", number_at_risk(counts_from, ticks))])
@@ -182,6 +210,26 @@ def _grid(result, causes, group, last: float) -> np.ndarray:
 def _total(result, causes, group, last: float) -> tuple[np.ndarray, np.ndarray]:
     x = _grid(result, causes, group, last)
     return x, np.sum([result.at(x, c, group) for c in causes], axis=0)
+
+
+_HATCHES = ("///", "\\\\\\", "...", "xx", "||", "--", "++", "oo")
+_BAND_ALPHA = (0.16, 0.12, 0.20, 0.10, 0.14, 0.18, 0.08, 0.22)
+
+
+def _draw_bands(ax, result, causes, group, last, names, palette) -> None:
+    """Pointwise limits of each cause as a hatched step band under its curve."""
+    for i, (c, name, color) in enumerate(zip(causes, names, palette)):
+        x, f = _steps(result, c, group, last)
+        lo, hi = result.limits_at(x, c, group)
+        lo = np.clip(np.where(np.isnan(lo), f, lo), 0.0, 1.0)  # undefined at F = 1: the curve
+        hi = np.clip(np.where(np.isnan(hi), f, hi), 0.0, 1.0)
+        rgb = to_rgb(color)
+        ax.fill_between(x, lo, hi, step="post", facecolor=(*rgb, _BAND_ALPHA[i % 8]),
+                        edgecolor=(*rgb, 0.45), hatch=_HATCHES[i % 8], linewidth=0,
+                        label="_nolegend_", gid=f"cif-ci:{name}", zorder=2)
+    level = f"{100 * result.conf_level:.4g}% pointwise CI"
+    ax.fill_between([], [], [], facecolor=(0.5, 0.5, 0.5, 0.16), edgecolor=(0.3, 0.3, 0.3, 0.6),
+                    hatch="///", linewidth=0, label=level, gid="cif-ci-key")
 
 
 def _draw_stacked(ax, result, causes, group, last, names, palette) -> None:

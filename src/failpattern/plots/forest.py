@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from failpattern.errors import InputError
-from failpattern.plots._style import PALETTE, RC, format_ci
+from failpattern.plots._style import PALETTE, RC, format_ci, format_p_value
 
 __all__ = ["plot_forest"]
 
@@ -35,7 +35,8 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
                 published: pd.DataFrame | None = None, log_scale: bool = True, ax=None,
                 title: str | None = None, reference_line: float | None = 1.0,
                 xlabel: str | None = None, header: str = "SHR (95% CI)",
-                digits: int = 2) -> Figure:
+                digits: int = 2, n: str | None = None, events: str | None = None,
+                p: str | None = None) -> Figure:
     """Estimates with confidence intervals, one row per covariate, optionally beside published ones.
 
     Parameters
@@ -66,6 +67,11 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
         when ``published`` is given).
     digits : int
         Decimals in the text columns.
+    n, events, p : str, optional
+        Columns of ``frame`` with the number of patients, the number of events
+        and the p-value of each row; each given one is printed as a text
+        column (``N`` and ``Events`` left of the estimates, ``p`` right of
+        them, as ``0.006`` / ``<0.001``). NaN prints ``—`` (``NA`` for p).
 
     Returns
     -------
@@ -73,6 +79,8 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
         Artists carry gids: ``forest-est:<series>`` (markers),
         ``forest-ci:<series>`` (interval segments), ``forest-text:<series>``
         (one text per row), series ``reproduced`` or ``published``;
+        ``forest-text:n``, ``forest-text:events``, ``forest-text:p`` and
+        ``forest-header:<column>`` for the optional columns;
         ``reference-line``. The text columns are the Axes labelled ``"forest-table"``.
 
     Raises
@@ -87,6 +95,7 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
     cut at the edge and marked with an arrowhead.
     """
     labels, ours = _values(frame, "frame", estimate, lower, upper, label_column)
+    extra_cols = _extra_columns(frame, n=n, events=events, p=p)
     series = {"reproduced": ours}
     if published is not None:
         pub_labels, pub = _values(published, "published", estimate, lower, upper, label_column)
@@ -94,11 +103,11 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
         if extra:
             raise InputError(f"published: labels not in frame: {', '.join(map(repr, extra))}")
         series["published"] = pub.reindex(labels)
-    n = len(labels)
     with matplotlib.rc_context(RC):
-        fig, ax, tax = _axes(ax, n, len(series))
+        widths = _column_widths(extra_cols, len(series))
+        fig, ax, tax = _axes(ax, len(labels), widths)
         lim = _limits(series.values(), log_scale, reference_line)
-        rows = np.arange(n, dtype=float)
+        rows = np.arange(len(labels), dtype=float)
         two = len(series) == 2
         handles = []
         for k, (name, vals) in enumerate(series.items()):
@@ -113,8 +122,39 @@ def plot_forest(frame: pd.DataFrame, *, estimate: str = "shr", lower: str = "shr
             ax.legend(handles, ["Reproduced", "Published"],
                       loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
                       handlelength=1.0, borderaxespad=0.3)
-        _draw_table(tax, series, rows, header, digits, two)
+        _draw_table(tax, series, rows, header, digits, two, extra_cols, widths)
     return fig
+
+
+#: Width (inch) of the optional text columns and of one estimate column.
+_WIDTHS = {"n": 0.45, "events": 0.6, "p": 0.75, "estimate": 1.8}
+_HEADS = {"n": "N", "events": "Events", "p": "p"}
+
+
+def _extra_columns(frame, **columns) -> dict:
+    """Optional text columns (name -> values as float), those given, checked."""
+    out = {}
+    if not isinstance(frame, pd.DataFrame):
+        return out  # _values reports it
+    for key, col in columns.items():
+        if col is None:
+            continue
+        if col not in frame.columns:
+            raise InputError(f"{key}: frame has no column {col!r}; has "
+                             f"{', '.join(map(repr, frame.columns))}")
+        try:
+            out[key] = frame[col].astype(float).to_numpy()
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{key}: column {col!r} must be numeric ({err})") from None
+    return out
+
+
+def _column_widths(extra_cols, n_series) -> list:
+    """(kind, width in inch) of the text columns, left to right."""
+    order = [k for k in ("n", "events") if k in extra_cols]
+    order += [f"series{k}" for k in range(n_series)]
+    order += ["p"] if "p" in extra_cols else []
+    return [(k, _WIDTHS["estimate" if k.startswith("series") else k]) for k in order]
 
 
 def _values(data, name, estimate, lower, upper, label_column):
@@ -139,8 +179,8 @@ def _values(data, name, estimate, lower, upper, label_column):
     return labels, vals
 
 
-def _axes(ax, n: int, n_series: int):
-    table_w = 1.8 * n_series  # room for "13.85 (1.26–113.85)" at the default font size
+def _axes(ax, n: int, widths):
+    table_w = sum(w for _, w in widths)  # 1.8 inch: room for "13.85 (1.26–113.85)"
     if ax is None:
         fig = Figure(figsize=(4.6 + table_w + 2.2, 0.42 * n + 1.4), layout="constrained")
         grid = fig.add_gridspec(1, 2, width_ratios=[4.6, table_w])
@@ -211,11 +251,25 @@ def _style_axes(ax, labels, lim, log_scale, xlabel, title) -> None:
         ax.set_title(title, loc="left", pad=22)
 
 
-def _draw_table(tax, series, rows, header, digits, two) -> None:
-    """One centred text column per series, headed, one entry per row."""
+def _draw_table(tax, series, rows, header, digits, two, extra_cols, widths) -> None:
+    """One centred text column per series and optional column, headed, one entry per row."""
     tax.set_xlim(0.0, 1.0)
+    total = sum(w for _, w in widths)
+    edges = np.cumsum([0.0] + [w for _, w in widths]) / total
+    centre = {kind: (a + b) / 2 for (kind, _), a, b in zip(widths, edges[:-1], edges[1:])}
+    for kind, vals in extra_cols.items():
+        x = centre[kind]
+        tax.text(x, 1.0, ("\n" if two else "") + _HEADS[kind], transform=tax.transAxes,
+                 ha="center", va="bottom", fontweight="bold", gid=f"forest-header:{kind}")
+        for y, v in zip(rows, vals):
+            if kind == "p":
+                text = format_p_value(v)
+            else:
+                text = "—" if not np.isfinite(v) else f"{v:.0f}"
+            tax.text(x, y, text, transform=tax.transData, ha="center", va="center",
+                     color="black", gid=f"forest-text:{kind}")
     for k, (name, vals) in enumerate(series.items()):
-        x = (k + 0.5) / len(series)
+        x = centre[f"series{k}"]
         head = f"{name.capitalize()}\n{header}" if two else header
         tax.text(x, 1.0, head, transform=tax.transAxes, ha="center", va="bottom",
                  fontweight="bold", gid=f"forest-header:{name}")

@@ -47,7 +47,7 @@ def _patients(plan_result) -> int | None:
 
 def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohort_label: str = "cohort",
                  card=None, seed=None, profile: str | None = None, title: str | None = None,
-                 formats=("png", "svg"), jobs: int | None = None, inputs=()) -> Path:
+                 formats=("png", "svg"), jobs: int | None = None, inputs=(), mode: str | None = None) -> Path:
     """Write the report folder ``out_dir`` atomically.
 
     Parameters
@@ -84,6 +84,11 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
     inputs : sequence of path
         Files the run read (the cohort file): a folder holding one is never
         replaced.
+    mode : {"reproduction", "analysis"}, optional
+        ``"reproduction"``: the paper's numbers re-computed (``failpattern
+        reproduce``); ``"analysis"``: a researcher's own cohort, its values set
+        beside the published ones (``failpattern analyze``), titled for the file.
+        Default: reproduction with a comparison, analysis without.
 
     Returns
     -------
@@ -120,13 +125,24 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
         profile = comparison.attrs.get("profile")
     meta = report_metadata(cohort_label=cohort_label, card=card if comparison is not None else None, seed=seed,
                            profile=profile, patients=_patients(plan_result))
+    if mode is None:
+        mode = "reproduction" if comparison is not None else "analysis"
+    if mode not in ("reproduction", "analysis"):
+        from failpattern.errors import InputError
+
+        raise InputError(f"mode: choose reproduction or analysis; got {mode!r}")
     if title is None:
         citation = card.study.get("citation", card.name)
-        title = (f"Reproduction of {citation}" if comparison is not None
-                 else f"The analysis plan of {citation} on {cohort_label}")
+        if mode == "reproduction":
+            title = f"Reproduction of {citation}"
+        elif comparison is not None:
+            title = f"{cohort_label}: the analysis plan of {citation}, beside the published values"
+        else:
+            title = f"{cohort_label}: the analysis plan of {citation}"
     target = Path(out_dir)
     with output_folder(target, force=force, inputs=inputs, kind="report") as tmp:
-        content = build_content(plan_result, comparison, card, meta, title)
+        content = build_content(plan_result, comparison, card, meta, title, mode=mode, seed=seed,
+                                cohort_label=cohort_label)
         fig_dir = tmp / "figures"
         fig_dir.mkdir()
         content.figures.extend(save_paper_figures(plan_result, card, fig_dir, published=comparison is not None,

@@ -41,6 +41,15 @@ class ReportContent:
         conclusion (shown first).
     judging : str
         How numbers are judged under the comparison's profile, in words ("" without one).
+    mode : str
+        ``"reproduction"`` (the paper's numbers re-computed: ``reproduce``) or
+        ``"analysis"`` (a researcher's own cohort, set beside the published values:
+        ``analyze``); it sets the wording.
+    paper_tables : list
+        The published tables with the reproduced values in every cell
+        (:func:`~failpattern.report.paper_tables.paper_tables`); empty without a comparison.
+    methods : str
+        The methods paragraph (:func:`~failpattern.report.methods.methods_paragraph`).
     values : pandas.DataFrame
         :func:`~failpattern.report.tables.values_display` of the plan's values.
     skipped : pandas.DataFrame
@@ -64,6 +73,9 @@ class ReportContent:
     by_kind: pd.DataFrame | None = None
     changed: pd.DataFrame | None = None
     judging: str = ""
+    mode: str = "reproduction"
+    paper_tables: list = field(default_factory=list)
+    methods: str = ""
     figures: list = field(default_factory=list)
 
 
@@ -92,14 +104,20 @@ def exclusion_counts(exclusions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_content(plan_result, comparison, card, metadata: dict, title: str) -> ReportContent:
+def build_content(plan_result, comparison, card, metadata: dict, title: str, *, mode: str = "reproduction",
+                  seed=None, cohort_label: str = "the cohort") -> ReportContent:
     """Collect a report's content (figures are added by the writer)."""
+    from failpattern.report.methods import methods_paragraph
+    from failpattern.report.paper_tables import paper_tables
+
     skipped = plan_result.skipped
     if not skipped.empty:
         skipped["ids"] = [", ".join(map(str, i)) for i in skipped["ids"]]
     summary = shown = by_kind = changed = None
     judging = ""
+    tables = []
     if comparison is not None:
+        tables = paper_tables(comparison, card)
         from failpattern.study.compare import summarize, summarize_by_kind
 
         shown = comparison_display(comparison, card)
@@ -115,7 +133,8 @@ def build_content(plan_result, comparison, card, metadata: dict, title: str) -> 
     return ReportContent(title=title, metadata=metadata, comparison=shown, summary=summary,
                          values=values_display(plan_result.values, card), skipped=skipped,
                          exclusions=plan_result.exclusions_frame(), by_kind=by_kind, changed=changed,
-                         judging=judging)
+                         judging=judging, mode=mode, paper_tables=tables,
+                         methods=methods_paragraph(plan_result, seed=seed, cohort_label=cohort_label))
 
 
 def judging_text(profile: str, with_baseline: bool = False) -> str:

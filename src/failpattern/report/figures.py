@@ -32,10 +32,19 @@ from matplotlib.figure import Figure
 
 from failpattern.errors import InputError
 from failpattern.plots import plot_cumulative_incidence, plot_forest, plot_km
+from failpattern.stats import KaplanMeierResult, kaplan_meier
+from failpattern.study.analyses._base import BINARIES
 
 __all__ = ["FIGURE_NAMES", "FigureSpec", "paper_figures", "save_paper_figures"]
 
 PATTERN_LABELS = {1: "OF", 2: "DF", 3: "ODF"}
+
+#: Kaplan-Meier curves stop where fewer than this many patients remain at risk.
+MIN_AT_RISK = 3
+_KM_NOTE = (f" Shaded: pointwise 95% confidence bands (log-log). Curves cut where fewer than {MIN_AT_RISK} "
+            "patients remain at risk; + censored. Legend: median (95% CI) read off the same log-log "
+            "curves (R survfit, conf.type = \"log-log\"; NR: not reached); the tables give SPSS's "
+            "median ± 1.96 SE.")
 
 
 @dataclass(frozen=True)
@@ -103,20 +112,40 @@ def _missing(plan_result, analysis: str) -> str:
     return f"not computed for this cohort ({'; '.join(reasons)})" if reasons else "not computed for this cohort"
 
 
+def _loglog(res: KaplanMeierResult) -> KaplanMeierResult:
+    """The same curve with log-log limits (and median limits), from the result's own table."""
+    if res.conf_type == "log-log":
+        return res
+    d = np.asarray(res.events, dtype=np.int64)
+    c = np.asarray(res.censored, dtype=np.int64)
+    t = np.concatenate([np.repeat(res.time, d), np.repeat(res.time, c)])
+    e = np.concatenate([np.ones(int(d.sum()), dtype=np.int64), np.zeros(int(c.sum()), dtype=np.int64)])
+    return kaplan_meier(t, e, conf_type="log-log", alpha=res.alpha)
+
+
+def _draw_km(curves, **kw) -> Figure:
+    """A report KM figure: log-log bands, curves cut at MIN_AT_RISK, no title (the heading has it)."""
+    return plot_km({k: _loglog(v) for k, v in curves.items()} if isinstance(curves, dict) else _loglog(curves),
+                   risk_table=True, ci=True, min_at_risk=MIN_AT_RISK, title=None, figsize=(4.2, 3.0),
+                   legend_loc="above", **kw)
+
+
 def _km_panel(plan_result, name, title, endpoint, curves, test, caption) -> FigureSpec:
     missing = [k for k in curves.values() if k not in plan_result.km]
     if missing:
         return FigureSpec(name, title, caption, None, _missing(plan_result, test))
     lr = plan_result.logrank.get(test)
-    fig = plot_km({label: plan_result.km[key] for label, key in curves.items()}, p_value=lr, risk_table=True,
-                  ylabel=f"{endpoint} probability", title=title)
-    return FigureSpec(name, title, caption, fig)
+    fig = _draw_km({label: plan_result.km[key] for label, key in curves.items()}, p_value=lr,
+                   ylabel=f"{endpoint} probability")
+    return FigureSpec(name, title, caption + _KM_NOTE, fig)
 
 
 def _fig2(plan_result) -> FigureSpec:
     title = "Fig. 2 — Cumulative incidence of the patterns of failure"
     caption = ("Cumulative incidence (Aalen-Johansen) of original-site failure (OF), distant failure (DF), "
-               "both (ODF) and any progression, by months on crizotinib; death without progression competing.")
+               "both (ODF) and any progression, by months on crizotinib; death without progression competing. "
+               "Shaded and hatched: pointwise 95% confidence bands of each pattern (log-log). No Gray's test: "
+               "OF, DF and ODF are competing causes in one population, not groups to compare.")
     res = plan_result.cif.get("patterns")
     if res is None:
         return FigureSpec("fig2", title, caption, None, _missing(plan_result, "pattern.cif"))
@@ -129,7 +158,7 @@ def _fig2(plan_result) -> FigureSpec:
     km = plan_result.km.get("pfs1.all")
     risk = km if km is not None and km.n == res.n else False
     fig = plot_cumulative_incidence(res, causes=causes, labels=PATTERN_LABELS, add_total=only_patterns,
-                                    risk_table=risk, title=title)
+                                    risk_table=risk, title=None, ci=True)
     if not only_patterns and "any" in plan_result.cif:  # death is a cause: "any progression" from its own fit
         anyfit = plan_result.cif["any"]
         times = np.unique(np.concatenate([[0.0], np.asarray(anyfit.time, dtype=float)]))
@@ -141,18 +170,34 @@ def _fig2(plan_result) -> FigureSpec:
 
 
 def _t3_label(card, id_: str) -> str:
+    """Table 3's row, ``Histology: adenocarcinoma vs non-adenocarcinoma (ref)``.
+
+    Table 3 (the card's row label, else :data:`BINARIES`' label) prints ``Name (reference vs
+    comparison)``; the SHR is of the comparison level (coded 1) against the reference."""
+    name = id_.split(".")[2]
+    labels = []
     if card is not None and id_ in set(card.ids):
         m = re.search(r"row '([^']*)'", card.get(id_).location or "")
         if m:
-            return m.group(1)
-    return id_.split(".")[2].replace("_", " ")
+            labels.append(m.group(1))
+    if name in BINARIES:
+        labels.append(BINARIES[name].label)
+    for label in labels:
+        m = re.fullmatch(r"(.+?) \((.+?) vs (.+?)\)", label.strip())
+        if m:
+            what, ref, comp = (g.strip() for g in m.groups())
+            comp = re.split(r"[;:]", comp)[0].strip()
+            return f"{what}: {comp} vs {ref} (ref)"
+    return labels[0] if labels else name.replace("_", " ")
 
 
 def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
     name = f"table3_{'univariate' if kind == 'uni' else 'multivariable'}"
     title = f"Table 3 — {'univariate' if kind == 'uni' else 'multivariable'} Fine-Gray models of OF"
     caption = ("Subdistribution hazard ratios of original-site failure with 95% CI (death and the other "
-               "patterns competing)" + (", reproduced beside published." if published_too else "."))
+               "patterns competing)" + (", reproduced beside published" if published_too else "") +
+               "; each row: comparison level vs the reference level (ref). N: patients in the model; events: "
+               "original-site failures among them; p: Wald p of the reproduced SHR.")
     v = plan_result.values
     v = v[v["id"].str.match(rf"t3\.{kind}\.[^.]+\.shr$") & np.isfinite(v["value"].to_numpy(float))]
     if v.empty:
@@ -160,6 +205,12 @@ def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
     labels = [_t3_label(card, i) for i in v["id"]]
     ours = pd.DataFrame({"shr": v["value"].to_numpy(float), "shr_lower": v["ci_lower"].to_numpy(float),
                          "shr_upper": v["ci_upper"].to_numpy(float)}, index=labels)
+    fits = [plan_result.finegray.get("t3.multi" if kind == "multi" else f"t3.uni.{i.split('.')[2]}")
+            for i in v["id"]]
+    ours["n"] = [np.nan if f is None else f.n for f in fits]
+    ours["events"] = [np.nan if f is None else f.n_events for f in fits]
+    pv = plan_result.values.set_index("id")["value"]
+    ours["p"] = [float(pv.get(i[: -len("shr")] + "p", np.nan)) for i in v["id"]]
     published = None
     if card is not None and published_too:
         nums = card.numbers.set_index("id")
@@ -170,7 +221,7 @@ def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
                                       "shr_upper": [float(nums.at[i, "ci_upper"]) for _, i in rows]},
                                      index=[lab for lab, _ in rows])
     try:
-        fig = plot_forest(ours, published=published, title=title)
+        fig = plot_forest(ours, published=published, title=None, n="n", events="events", p="p")
     except InputError as exc:
         return FigureSpec(name, title, caption, None, str(exc))
     return FigureSpec(name, title, caption, fig)
@@ -187,8 +238,8 @@ def _builders(plan_result, card, published: bool) -> dict:
         def overall(name=name, title=title, endpoint=endpoint, key=key, caption=caption):
             if key not in plan_result.km:
                 return FigureSpec(name, title, caption, None, _missing(plan_result, key))
-            fig = plot_km(plan_result.km[key], risk_table=True, ylabel=f"{endpoint} probability", title=title)
-            return FigureSpec(name, title, caption, fig)
+            fig = _draw_km(plan_result.km[key], ylabel=f"{endpoint} probability")
+            return FigureSpec(name, title, caption + _KM_NOTE, fig)
         out[name] = overall
     return out
 

@@ -29,6 +29,12 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;
 td.verdict{white-space:nowrap}tr.match td.verdict{color:#1a7f37}tr.near td.verdict{color:#6b5900}tr.differs{background:#fff1f0}tr.differs td.verdict{color:#b42318;font-weight:600}
 .changed{border-left:4px solid #b42318;padding:.2em .8em;background:#fff8f7}
 tr.notrepro td{color:#777}tr.contra td{color:#8a5a00}td.note{font-size:.9em;color:#555;max-width:28em}
+th{position:sticky;top:0;z-index:1}
+.filter a{margin-right:.8em}.filter-anchor{display:block;height:0;visibility:hidden}
+#only-differs:target~.numbers tbody tr:not(.differs){display:none}#only-match:target~.numbers tbody tr:not(.match){display:none}#only-near:target~.numbers tbody tr:not(.near){display:none}#only-contra:target~.numbers tbody tr:not(.contra){display:none}#only-notrepro:target~.numbers tbody tr:not(.notrepro){display:none}
+td .paper{color:#666;font-size:.85em;display:block}table.paper td{white-space:nowrap}
+table.paper td.differs{background:#fff1f0}table.paper td.contra{background:#fdf6e3}
+.contents{columns:3;font-size:.9em}.methods{max-width:52em}
 figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444}.meta td:first-child{font-weight:600}
 .summary td{font-size:1.05em}nav a{margin-right:1em}
@@ -38,14 +44,16 @@ _ROW_CLASS = {"matches as printed": "match", "near": "near", "differs": "differs
 _NUMBER_COLUMNS = ("id", "part", "published", "reproduced", "as_printed", "verdict", "baseline", "note")
 
 
-def _table(frame: pd.DataFrame, columns, *, numeric=(), classes=None, css: str = "") -> str:
+def _table(frame: pd.DataFrame, columns, *, numeric=(), classes=None, css: str = "", titles=None) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     rows = []
     for i, r in enumerate(frame[list(columns)].itertuples(index=False)):
         cls = f' class="{classes[i]}"' if classes is not None else ""
-        cells = "".join(f'<td class="{"num" if c in numeric else c}">{escape(str(v))}</td>'
-                        for c, v in zip(columns, r))
-        rows.append(f"<tr{cls}>{cells}</tr>")
+        cells = []
+        for k, (c, v) in enumerate(zip(columns, r)):
+            tip = f' title="{escape(titles[i])}"' if titles is not None and k == 0 else ""
+            cells.append(f'<td class="{"num" if c in numeric else c}"{tip}>{escape(str(v))}</td>')
+        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -53,20 +61,52 @@ def _anchor(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
+def _paper_table(t) -> str:
+    """A published table in its printed layout: our value in each cell, the paper's beneath where they differ."""
+    head = "<th></th>" + "".join(f"<th>{escape(c)}</th>" for c in t.columns)
+    rows = []
+    for label, cells in t.rows:
+        tds = [f"<th scope=\"row\">{escape(label)}</th>"]
+        for c in cells:
+            if c is None:
+                tds.append("<td></td>")
+                continue
+            paper = "" if c.ours == c.paper else f'<span class="paper">paper: {escape(c.paper)}</span>'
+            tds.append(f'<td class="num {_ROW_CLASS.get(c.verdict, "")}" title="{escape(", ".join(c.ids))}">'
+                       f"{escape(c.ours or '—')}{paper}</td>")
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    return (f'<table class="paper"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+_FILTERS = (("differs", "differs"), ("match", "matches as printed"), ("near", "near"),
+            ("contra", "contradicted by the paper"), ("notrepro", "not reproducible from these data"))
+
+
 def render_html(content: ReportContent) -> str:
     """``report.html``: the same sections as :func:`~failpattern.report.markdown.render_markdown`,
-    figures inline as base64 PNG."""
+    figures inline as base64 PNG; the numbers can be filtered by verdict (links to
+    ``#only-differs`` and the like: CSS alone, no script)."""
     c = content
+    analysis = c.mode == "analysis"
+    nav = [("summary", "Summary"), ("methods", "Methods")]
+    if c.paper_tables:
+        nav.append(("tables", "Tables"))
+    nav += [("figures", "Figures"), ("numbers", "Numbers"), ("not-run", "Analyses not run"),
+            ("exclusions", "Exclusions")]
     body = [f"<h1>{escape(c.title)}</h1>",
-            ('<nav><a href="#summary">Summary</a><a href="#figures">Figures</a><a href="#numbers">Numbers</a>'
-             '<a href="#not-run">Analyses not run</a><a href="#exclusions">Exclusions</a></nav>')]
+            "<nav>" + "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav) + "</nav>"]
     meta = pd.DataFrame({"key": list(c.metadata),
                          "value": ["—" if v is None else str(v) for v in c.metadata.values()]})
     body.append(_table(meta, ["key", "value"], css="meta"))
     body.append('<h2 id="summary">Summary</h2>')
     if c.summary is not None:
+        if analysis:
+            body.append("<p>Every value of the paper's analysis plan computed from this cohort, set beside the "
+                        "value the paper publishes. A difference says how this cohort differs from the paper's "
+                        "patients; it is not an error.</p>")
         if c.changed is not None and len(c.changed):
-            items = "".join(f"<li><b>{escape(r.id)}</b>: {escape(r.changed_conclusion)}"
+            items = "".join(f"<li><b>{escape(r.label)}</b> <small>({escape(r.id)})</small>: "
+                            f"{escape(r.changed_conclusion)}"
                             + ("" if r.verdict == "differs" else f" [{escape(r.verdict)}]") + "</li>"
                             for r in c.changed.itertuples())
             body.append(f'<div class="changed"><h3>Changed conclusions ({len(c.changed)})</h3><ul>{items}</ul></div>')
@@ -77,7 +117,18 @@ def render_html(content: ReportContent) -> str:
         body.append(_table(c.by_kind, list(c.by_kind.columns), numeric=tuple(c.by_kind.columns[1:])))
         body.append(f"<p>{escape(c.judging)}</p>")
     else:
-        body.append("<p>No study card was given: the report shows the reproduced values only.</p>")
+        body.append("<p>No study card was given: the report shows the values computed from this cohort only.</p>")
+    body.append('<h2 id="methods">Methods</h2>')
+    body.append(f'<p class="methods">{escape(c.methods)}</p>')
+    if c.paper_tables:
+        body.append('<h2 id="tables">Tables</h2>')
+        body.append("<p>The paper's tables in their printed layout. Each cell holds the value computed from "
+                    "this cohort, rounded as the paper rounds it; where the paper prints something else, it is "
+                    "shown beneath (<span style=\"background:#fff1f0\">differs</span>, <span style=\"background:"
+                    "#fdf6e3\">contradicted by the paper</span>). Hover a cell for its card ids.</p>")
+        for t in c.paper_tables:
+            body.append(f'<h3 id="t-{_anchor(t.title)}">{escape(t.title)}</h3>')
+            body.append(_paper_table(t))
     body.append('<h2 id="figures">Figures</h2>')
     for f in c.figures:
         body.append(f'<h3 id="{escape(f["name"])}">{escape(f["title"])}</h3>')
@@ -87,15 +138,27 @@ def render_html(content: ReportContent) -> str:
                         f'<figcaption>{escape(f["caption"])}</figcaption></figure>')
         else:
             body.append(f"<p>Not drawn: {escape(f['reason'])}</p>")
-    body.append('<h2 id="numbers">' + ("Published and reproduced numbers" if c.comparison is not None
-                                       else "Reproduced values") + "</h2>")
     if c.comparison is not None:
+        body.append('<h2 id="numbers">' + ("Values beside the published ones" if analysis
+                                           else "Published and reproduced numbers") + "</h2>")
+        sections = list(dict.fromkeys(c.comparison["section"]))
+        body.append('<ul class="contents">' + "".join(f'<li><a href="#s-{_anchor(x)}">{escape(x)}</a></li>'
+                                                       for x in sections) + "</ul>")
+        counts = c.comparison["verdict"].value_counts()
+        body += [f'<span class="filter-anchor" id="only-{k}"></span>' for k, _ in _FILTERS]
+        body.append('<p class="filter">Show: <a href="#numbers">all</a>' + "".join(
+            f'<a href="#only-{k}">{escape(v)} ({int(counts.get(v, 0))})</a>' for k, v in _FILTERS
+            if counts.get(v, 0)) + "</p>")
+        body.append('<div class="numbers">')
+        cols = ["label"] + ([] if analysis else ["id"]) + [k for k in _NUMBER_COLUMNS[1:] if k in c.comparison]
         for section, block in c.comparison.groupby("section", sort=False):
             body.append(f'<h3 id="s-{_anchor(section)}">{escape(section)}</h3>')
-            body.append(_table(block, [k for k in _NUMBER_COLUMNS if k in block.columns],
-                               numeric=("published", "reproduced", "as_printed"),
-                               classes=[_ROW_CLASS.get(v, "") for v in block["verdict"]]))
+            body.append(_table(block, cols, numeric=("published", "reproduced", "as_printed"),
+                               classes=[_ROW_CLASS.get(v, "") for v in block["verdict"]],
+                               titles=list(block["id"])))
+        body.append("</div>")
     else:
+        body.append('<h2 id="numbers">Values</h2>')
         for section, block in c.values.groupby("section", sort=False):
             body.append(f'<h3 id="s-{_anchor(section)}">{escape(section)}</h3>')
             body.append(_table(block, ["id", "value", "ci", "n_used", "n_excluded", "note"],

@@ -62,6 +62,14 @@ def _table(frame: pd.DataFrame, columns, right=(), *, escaped=False) -> list[str
                            for r in frame[list(columns)].itertuples(index=False)]
 
 
+def _paper_cell(cell) -> str:
+    if cell is None:
+        return ""
+    if cell.ours == cell.paper:
+        return cell.ours
+    return f"{cell.ours or '—'} (paper: {cell.paper})"
+
+
 def render_markdown(content: ReportContent) -> str:
     """``report.md``: metadata, summary, figures, the numbers by section, skipped analyses, exclusions."""
     c = content
@@ -78,6 +86,19 @@ def render_markdown(content: ReportContent) -> str:
         out += ["", "By kind of number:", ""]
         out += _table(c.by_kind, list(c.by_kind.columns), right=tuple(c.by_kind.columns[1:]))
         out += ["", c.judging, ""]
+    if c.summary is None:
+        out += ["## Summary", "", "No study card was given: the report shows the values computed from this cohort "
+                "only.", ""]
+    out += ["## Methods", "", escape_markdown(c.methods), ""]  # it names the cohort file
+    if c.paper_tables:
+        out += ["## Tables", "", ("The paper's tables in their printed layout: each cell holds the value computed "
+                                  "from this cohort, rounded as the paper rounds it, and the paper's value where it "
+                                  "differs."), ""]
+        for t in c.paper_tables:
+            out += [f"### {t.title}", ""]
+            frame = pd.DataFrame([[label] + [_paper_cell(x) for x in cells] for label, cells in t.rows],
+                                 columns=["", *t.columns])
+            out += _table(frame, list(frame.columns), right=tuple(t.columns)) + [""]
     out += ["## Figures", ""]
     for f in c.figures:
         if f["files"]:
@@ -86,11 +107,12 @@ def render_markdown(content: ReportContent) -> str:
         else:
             out += [f"### {f['title']}", "", f"Not drawn: {f['reason']}", ""]
     if c.comparison is not None:
-        out += ["## Published and reproduced numbers", ""]
+        out += ["## Values beside the published ones" if c.mode == "analysis" else "## Published and reproduced numbers",
+                ""]
         for section, block in c.comparison.groupby("section", sort=False):
             out += [f"### {section}", ""]
-            out += _table(block, [k for k in ("id", "part", "published", "reproduced", "as_printed", "verdict",
-                                              "baseline", "note") if k in block.columns],
+            out += _table(block, [k for k in ("label", "id", "part", "published", "reproduced", "as_printed",
+                                              "verdict", "baseline", "note") if k in block.columns],
                           right=("published", "reproduced", "as_printed"))
             out.append("")
     else:

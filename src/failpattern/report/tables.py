@@ -16,17 +16,18 @@ rules live here once:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["DISPLAY_COLUMNS", "SECTION_ORDER", "comparison_display", "fmt_value", "section_key", "text_table", "values_display"]
+__all__ = ["DISPLAY_COLUMNS", "SECTION_ORDER", "comparison_display", "number_label", "fmt_value", "section_key", "text_table", "values_display"]
 
 #: Order of the paper's parts; a section sorts by the first of these it starts with.
 SECTION_ORDER = ("Abstract", "Introduction", "Methods", "Results", "Discussion", "Table", "Fig")
 _P_METHODS = ("_p",)
 #: Columns of :func:`comparison_display`.
-DISPLAY_COLUMNS = ("section", "id", "part", "description", "kind", "published", "reproduced", "as_printed",
+DISPLAY_COLUMNS = ("section", "id", "label", "part", "description", "kind", "published", "reproduced", "as_printed",
                    "difference", "verdict", "rule", "changed_conclusion", "baseline", "note")
 
 
@@ -92,6 +93,35 @@ def fmt_value(x, method: str = "", decimals: int | None = None, *, sign: bool = 
     return f"{x:{plus}.{_decimals(method, decimals)}f}"
 
 
+_SHORT = {"count": "patients", "proportion": "%", "rate": "%", "median": "median", "follow_up_median": "median follow-up",
+          "km_median": "median", "km_rate_at": "survival %", "cif_at": "cumulative incidence %",
+          "logrank_p": "log-rank p", "survival_p": "p", "cox_hr": "HR", "cox_p": "p", "finegray_shr": "SHR",
+          "finegray_p": "p", "gray_p": "Gray's test p", "chisq_p": "chi-square p", "fisher_p": "Fisher p",
+          "contingency_p": "p", "two_sample_p": "p", "protocol": "design constant", "cited": "cited"}
+_ENDPOINTS = {"pfs1": "PFS1", "pfs2": "PFS2", "os": "OS"}
+_PART_WORDS = {"value": "", "ci_lower": "lower 95% limit", "ci_upper": "upper 95% limit", "range_min": "minimum",
+               "range_max": "maximum"}
+_TABLE_PLACE = re.compile(r"^(Table \d+) row '(.*)', column '(.*)'$")
+
+
+def number_label(number, part: str = "value") -> str:
+    """A card number in words, as a reader names it: "Sex: Male, RT" for a table cell, else
+    "median pfs1, bbm_prior_brain_rt" from its method, endpoint and grouping; a part adds
+    "(lower 95% limit)" and the like."""
+    m = _TABLE_PLACE.match(number.location or "")
+    if m:
+        text = f"{m.group(2)}, {m.group(3)}"
+    else:
+        what = [_ENDPOINTS.get(v, v) for v in (number.endpoint, number.grouping) if isinstance(v, str) and v]
+        text = ", ".join(what) + (": " if what else "") + _SHORT.get(number.method, number.method)
+        if isinstance(number.at, float) and number.at == number.at:
+            text += f" at {number.at:g} months"
+        if number.population not in ("all", None):
+            text += f" [{number.population.replace('_', ' ')}]"
+    word = _PART_WORDS.get(part, part)
+    return f"{text} ({word})" if word else text
+
+
 def _card_info(card) -> dict:
     if card is None:
         return {}
@@ -110,8 +140,7 @@ def comparison_display(comparison: pd.DataFrame, card=None) -> pd.DataFrame:
         ``baseline`` / ``baseline_note`` columns of
         :func:`failpattern.study.baseline.apply_baseline`.
     card : StudyCard, optional
-        Unused (the comparison carries each part's printed decimals); kept so
-        that callers can pass it.
+        Gives each number's ``label`` in words (:func:`number_label`; the id without a card).
 
     Returns
     -------
@@ -125,10 +154,12 @@ def comparison_display(comparison: pd.DataFrame, card=None) -> pd.DataFrame:
         first.setdefault(s, i)
     has_baseline = "baseline" in comparison.columns
     cols = [c for c in DISPLAY_COLUMNS if c != "baseline" or has_baseline]
+    numbers = {} if card is None else {i: card.get(i) for i in dict.fromkeys(comparison["id"]) if i in card}
     rows = []
     for r in comparison.itertuples(index=False):
         method = "count" if r.method == "count" and r.part == "value" else r.method
-        rows.append({"section": r.section, "id": r.id, "part": r.part, "description": r.description,
+        label = number_label(numbers[r.id], r.part) if r.id in numbers else r.id
+        rows.append({"section": r.section, "id": r.id, "label": label, "part": r.part, "description": r.description,
                      "kind": r.kind, "published": r.printed,
                      "reproduced": fmt_value(r.reproduced, method, r.decimals),
                      "as_printed": r.reproduced_as_printed,

@@ -21,6 +21,10 @@ Matches ``cmprsk::cuminc`` (cmprsk 2.2-11) and ``cmprsk::timepoints``:
 * :meth:`CumulativeIncidenceResult.variance_at` is ``timepoints(...)$var``,
   cuminc's delta-method variance (Gray's ``cinc``), which changes only at
   event times of the cause.
+* :meth:`CumulativeIncidenceResult.limits_at` has no cmprsk counterpart:
+  pointwise limits ``F ** exp(-+ z * sqrt(var) / (F * log F))`` (the
+  log(-log) transform of that variance, at ``conf_level``), checked against
+  the same formula applied in R to ``timepoints``' ``est`` and ``var``.
 * :meth:`CumulativeIncidenceResult.gray_test` is the ``Tests`` row of the cause
   (Gray 1988, with ``rho`` and ``strata`` as in cuminc);
   :meth:`~CumulativeIncidenceResult.gray_tests` gives every row in one pass.
@@ -47,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc
+from scipy.special import chdtrc, ndtri
 
 from failpattern.errors import InputError
 from failpattern.stats._gray import gray_kernel, gray_statistic
@@ -108,6 +112,41 @@ def _aalen_johansen(events: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray
     return cif, var
 
 
+# An estimate this close to 1 is 1: a true incidence below 1 differs from 1 by at
+# least about 1 / n**2, and the cumulative sums can miss 1 by a few ulps either way.
+_ONE_TOL = 1e-12
+
+
+def _loglog_limits(cif: np.ndarray, var: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise limits of ``cif`` on the log(-log) scale.
+
+    Parameters
+    ----------
+    cif, var : ndarray
+        Estimates and their (cuminc) variances, any shape.
+    z : float
+        Standard normal quantile, ``ndtri(1 - alpha / 2)``.
+
+    Returns
+    -------
+    lower, upper : ndarray
+        ``F ** exp(-+ z * se / (F * log F))``; as ``F * log F < 0`` for
+        ``0 < F < 1``, the ``-`` sign gives the lower limit. ``F`` and ``F``
+        where the variance is 0 (so 0 and 0 where ``F == 0``); NaN where
+        ``F == 1`` (within ``_ONE_TOL``, the rounding of the cumulative sums)
+        with a positive variance, where log(-log F) is undefined; NaN stays NaN.
+    """
+    at_one = cif >= 1.0 - _ONE_TOL
+    inner = (cif > 0.0) & ~at_one & (var > 0.0)
+    f = np.where(inner, cif, 0.5)                     # placeholder outside: no warnings
+    se = np.sqrt(np.where(inner, var, 0.0))
+    shift = z * se / (f * np.log(f))                   # < 0 inside
+    edge = np.where(at_one & (var > 0.0), np.nan, cif)
+    lower = np.where(inner, np.minimum(f ** np.exp(-shift), f), edge)
+    upper = np.where(inner, np.maximum(f ** np.exp(shift), f), edge)
+    return lower, upper
+
+
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
 class GrayTestResult:
@@ -164,6 +203,20 @@ class CumulativeIncidenceResult:
         ``time[j]`` (right-continuous), ``cif[j, c, i]``.
     variance : (m, k, g) ndarray
         cuminc's variance of ``cif``, same layout.
+    lower, upper : (m, k, g) ndarray
+        Pointwise ``conf_level`` confidence limits of ``cif`` from
+        ``variance`` on the log(-log) scale, same layout:
+        ``F ** exp(-z * se / (F * log F))`` and ``F ** exp(+z * se / (F * log F))``
+        with ``se = sqrt(variance)``, ``z = ndtri(1 - (1 - conf_level) / 2)``;
+        since ``F * log F < 0`` for ``0 < F < 1``, ``0 <= lower <= cif <= upper
+        <= 1``. Where the variance is 0 both limits equal ``cif`` (a band of
+        zero width, not NaN); in particular both are 0 where ``cif == 0``
+        (before the first event of the cause, so plotted bands start at 0).
+        Where ``cif == 1`` (up to rounding, 1e-12) with a positive variance the
+        transform is undefined and both are ``NaN``, as ``survfit``'s log-log
+        limits where the survival is 0.
+    conf_level : float
+        Confidence level of ``lower`` and ``upper``, e.g. 0.95.
     events : (m, k, g) ndarray
         Number of events at each time.
     last_time : (g,) ndarray
@@ -179,6 +232,9 @@ class CumulativeIncidenceResult:
     time: np.ndarray = field(repr=False)
     cif: np.ndarray = field(repr=False)
     variance: np.ndarray = field(repr=False)
+    lower: np.ndarray = field(repr=False)
+    upper: np.ndarray = field(repr=False)
+    conf_level: float
     events: np.ndarray = field(repr=False)
     last_time: np.ndarray = field(repr=False)
     causes: tuple
@@ -270,6 +326,30 @@ class CumulativeIncidenceResult:
         """
         return self._lookup(self.variance, times, cause, group)
 
+    def limits_at(self, times, cause: int = 1, group=None):
+        """Pointwise confidence limits of the cumulative incidence at ``times``.
+
+        Parameters
+        ----------
+        times : float or array_like
+            Non-negative times, in any order (results keep that order).
+        cause : int
+            One of :attr:`causes`.
+        group : label, optional
+            One of :attr:`groups`; required when the estimate has groups.
+
+        Returns
+        -------
+        (lower, upper) : tuple of float or of ndarray
+            The log(-log) limits at level :attr:`conf_level` (see
+            :attr:`lower`): right-continuous, 0 and 0 before the first event
+            of the cause, equal to the estimate where its variance is 0,
+            ``NaN`` where the estimate is 1 with a positive variance and after
+            the group's largest observed time (as :meth:`at`).
+        """
+        return (self._lookup(self.lower, times, cause, group),
+                self._lookup(self.upper, times, cause, group))
+
     # ---------------------------------------------------------------- test
     def gray_test(self, cause: int = 1, rho: float = 0.0) -> GrayTestResult:
         """Gray's test that the cumulative incidence of ``cause`` is equal across groups.
@@ -337,7 +417,8 @@ class CumulativeIncidenceResult:
 
         One row per (group, cause, time) with at least one event of that cause
         in that group; columns ``group`` (``None`` without groups), ``cause``,
-        ``time``, ``cif``, ``variance``, ``events``.
+        ``time``, ``cif``, ``variance``, ``events``, ``lower``, ``upper``
+        (the limits at :attr:`conf_level`).
         """
         g_i, c_i, t_i = np.nonzero(self.events.transpose(2, 1, 0))
         labels = [None] if self.groups is None else list(self.groups)
@@ -348,11 +429,13 @@ class CumulativeIncidenceResult:
             "cif": self.cif[t_i, c_i, g_i],
             "variance": self.variance[t_i, c_i, g_i],
             "events": self.events[t_i, c_i, g_i],
+            "lower": self.lower[t_i, c_i, g_i],
+            "upper": self.upper[t_i, c_i, g_i],
         })
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Per group and cause: events, final estimate and variance, largest time."""
+        """Per group and cause: events, final estimate, variance and limits, largest time."""
         k, g = len(self.causes), self.events.shape[2]
         c_i, g_i = np.divmod(np.arange(k * g), g)
         labels = [None] if self.groups is None else list(self.groups)
@@ -362,6 +445,8 @@ class CumulativeIncidenceResult:
             "events": self.events.sum(axis=0)[c_i, g_i],
             "cif": self.cif[-1, c_i, g_i],
             "variance": self.variance[-1, c_i, g_i],
+            "lower": self.lower[-1, c_i, g_i],
+            "upper": self.upper[-1, c_i, g_i],
             "last_time": self.last_time[g_i],
         })
 
@@ -384,7 +469,8 @@ def _compact_causes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return present, compact[1:].astype(np.int64)
 
 
-def cumulative_incidence(time, cause, *, group=None, strata=None) -> CumulativeIncidenceResult:
+def cumulative_incidence(time, cause, *, group=None, strata=None,
+                         conf_level: float = 0.95) -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of competing causes, as ``cmprsk::cuminc``.
 
     Parameters
@@ -402,6 +488,10 @@ def cumulative_incidence(time, cause, *, group=None, strata=None) -> CumulativeI
         Strata for Gray's test only (cuminc's ``strata``); requires ``group``.
         Estimates are never stratified. Missing values are an error (cuminc
         would silently drop those rows from the estimates too).
+    conf_level : float
+        Level of the pointwise confidence limits ``lower`` and ``upper`` of
+        the result (log(-log) transform of cuminc's variance), strictly
+        between 0 and 1; default 0.95.
 
     Returns
     -------
@@ -411,7 +501,8 @@ def cumulative_incidence(time, cause, *, group=None, strata=None) -> CumulativeI
     ------
     InputError
         Bad times or cause codes, missing group or strata labels, arguments of
-        different lengths, no events at all, or ``strata`` without ``group``.
+        different lengths, no events at all, ``strata`` without ``group``, or
+        ``conf_level`` not strictly between 0 and 1.
 
     Examples
     --------
@@ -419,6 +510,11 @@ def cumulative_incidence(time, cause, *, group=None, strata=None) -> CumulativeI
     >>> r.at([0.5, 1, 2.5], cause=1).tolist()
     [0.0, 0.25, 0.25]
     """
+    if (isinstance(conf_level, (bool, np.bool_)) or not isinstance(conf_level, numbers.Real)
+            or not 0.0 < float(conf_level) < 1.0):
+        raise InputError(f"conf_level: must be a number strictly between 0 and 1, "
+                         f"got {conf_level!r}")
+    conf_level = float(conf_level)
     t = as_durations(time, "time")
     codes = as_causes(cause, "cause")
     g_codes, levels = (None, None) if group is None else as_groups(group, "group", min_groups=1)
@@ -437,11 +533,13 @@ def cumulative_incidence(time, cause, *, group=None, strata=None) -> CumulativeI
     grp = np.zeros(n, dtype=np.int64) if g_codes is None else g_codes
     tt = time_table(t, compact, n_causes=k, group=grp, n_groups=n_groups)
     cif, var = _aalen_johansen(tt.events, tt.at_risk)
+    lower, upper = _loglog_limits(cif, var, float(ndtri(1.0 - (1.0 - conf_level) / 2.0)))
     # largest observed time per group: last distinct time with someone at risk
     alive = tt.at_risk > 0
     last = tt.time[tt.time.size - 1 - np.argmax(alive[::-1], axis=0)]
     return CumulativeIncidenceResult(
-        time=frozen(tt.time), cif=frozen(cif), variance=frozen(var), events=frozen(tt.events),
+        time=frozen(tt.time), cif=frozen(cif), variance=frozen(var), lower=frozen(lower),
+        upper=frozen(upper), conf_level=conf_level, events=frozen(tt.events),
         last_time=frozen(last), causes=tuple(int(c) for c in present[1:]),
         groups=None if levels is None else tuple(levels.tolist()), n=int(n),
         _index=frozen(tt.index), _cause=frozen(compact), _group=frozen(grp),

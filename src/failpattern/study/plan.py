@@ -59,6 +59,7 @@ from failpattern.study.analyses.tables import (
 from failpattern.study.card import StudyCard, load_study
 
 __all__ = [
+    "BINARIES",
     "DEATH_OPTIONS",
     "MAPPING",
     "NOT_FROM_DATA",
