@@ -201,8 +201,8 @@ def check(cohort_file: Path | None, profile: str, baseline: Path | None, no_base
         shown = comparison_display(failing, card)
         what = "not accepted by the baseline" if judged.source else "from the paper"
         click.echo(f"== {len(failing)} difference(s) {what} ==")
-        click.echo(text_table(shown, ["id", "part", "published", "reproduced", "as_printed", "baseline"],
-                              group=None, right=("published", "reproduced", "as_printed")))
+        cols = ["id", "part", "published", "reproduced", "as_printed"] + (["baseline"] if "baseline" in shown else [])
+        click.echo(text_table(shown, cols, group=None, right=("published", "reproduced", "as_printed")))
     click.echo(kind_text(judged.comparison))
     click.echo(f"check {'FAILED' if len(failing) else 'passed'}: {summary_line(judged)}")
     if len(failing):

@@ -125,6 +125,8 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
         profile = comparison.attrs.get("profile")
     meta = report_metadata(cohort_label=cohort_label, card=card if comparison is not None else None, seed=seed,
                            profile=profile, patients=_patients(plan_result))
+    if comparison is not None:
+        meta["baseline"] = comparison.attrs.get("baseline") or None  # the file of accepted differences
     if mode is None:
         mode = "reproduction" if comparison is not None else "analysis"
     if mode not in ("reproduction", "analysis"):

@@ -124,8 +124,9 @@ def build_content(plan_result, comparison, card, metadata: dict, title: str, *, 
         summary = summarize(comparison)
         by_kind = summarize_by_kind(comparison).astype(str)
         changed = shown[shown["changed_conclusion"].astype(bool)]
-        judging = judging_text(comparison.attrs.get("profile", "printed"), "baseline" in comparison.columns)
-        if "baseline" in comparison.columns:
+        with_baseline = "baseline" in comparison.columns and bool(comparison.attrs.get("baseline"))
+        judging = judging_text(comparison.attrs.get("profile", "printed"), with_baseline)
+        if with_baseline:
             status = comparison["baseline"].value_counts()
             judging = (f"Of the {int((comparison['verdict'] == 'differs').sum())} that differ, "
                        f"{int(status.get('accepted', 0))} are declared in the baseline with their reasons and "

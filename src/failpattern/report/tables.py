@@ -146,13 +146,13 @@ def comparison_display(comparison: pd.DataFrame, card=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`DISPLAY_COLUMNS` (``baseline`` only when the comparison
-        has it), all text: ``published`` as printed, ``reproduced`` with one
+        was set against a baseline file), all text: ``published`` as printed, ``reproduced`` with one
         decimal more than printed, ``as_printed`` rounded as the paper rounds.
     """
     first = {}
     for i, s in enumerate(comparison["section"]):
         first.setdefault(s, i)
-    has_baseline = "baseline" in comparison.columns
+    has_baseline = "baseline" in comparison.columns and bool(comparison.attrs.get("baseline"))
     cols = [c for c in DISPLAY_COLUMNS if c != "baseline" or has_baseline]
     numbers = {} if card is None else {i: card.get(i) for i in dict.fromkeys(comparison["id"]) if i in card}
     rows = []

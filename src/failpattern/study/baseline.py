@@ -80,7 +80,8 @@ class BaselineCheck:
     Attributes
     ----------
     comparison : pandas.DataFrame
-        The comparison with a ``baseline`` column: ``"accepted"`` for a difference
+        The comparison (``attrs["baseline"]``: the baseline's source, ``""`` for none)
+        with a ``baseline`` column: ``"accepted"`` for a difference
         the baseline declares, ``"new"`` for one it does not, ``"changed"`` for one
         whose reproduced value moved since (``baseline_note`` says from what),
         ``""`` for rows that do not differ.
@@ -276,6 +277,7 @@ def apply_baseline(comparison: pd.DataFrame, baseline: Baseline | None) -> Basel
             notes.append(entries[key]["reason"])
     out = comparison.assign(baseline=status, baseline_note=notes)
     out.attrs.update(comparison.attrs)
+    out.attrs["baseline"] = baseline.source if baseline is not None else ""
     verdicts = dict(zip(zip(comparison["id"], comparison["part"]), comparison["verdict"]))
     resolved = [{"id": i, "part": p, "reason": e["reason"], "now": verdicts.get((i, p), "not judged")}
                 for (i, p), e in entries.items() if verdicts.get((i, p)) not in _FAILING]
