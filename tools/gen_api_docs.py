@@ -98,7 +98,7 @@ def _group_of(obj) -> str:
     if module.startswith(("failpattern.study.plan", "failpattern.study.compare",
                           "failpattern.simulate")):
         return "Analysis plan and simulation"
-    if module.startswith(("failpattern.cohort", "failpattern.study")):
+    if module.startswith(("failpattern.cohort", "failpattern.study", "failpattern.datasets")):
         return "Cohorts and study cards"
     if module.startswith("failpattern.plots"):
         return "Plots"

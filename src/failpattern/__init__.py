@@ -19,6 +19,7 @@ from failpattern._version import __version__
 # ``failpattern --version`` -- does not pay for pandas, scipy and matplotlib.
 _WHERE = {
     "failpattern.cohort": ("Cohort", "CohortError", "load_cohort"),
+    "failpattern.datasets": ("synthetic_cohort",),
     "failpattern.errors": ("ConvergenceError", "FailpatternError", "InputError"),
     "failpattern.stats": ("ContingencyResult", "CoxResult", "CumulativeIncidenceResult",
                           "GrayTestResult", "KaplanMeierResult", "LogRankResult", "TwoSampleResult",
@@ -39,7 +40,7 @@ __all__ = [
     "ProportionalHazardsResult",
     "GrayTestResult", "FineGrayResult", "ContingencyResult", "TwoSampleResult",
     # cohorts and study cards
-    "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError",
+    "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError", "synthetic_cohort",
     # the paper's analysis plan and the simulator
     "run_plan", "PlanResult", "compare", "simulate",
     # errors

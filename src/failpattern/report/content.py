@@ -50,6 +50,12 @@ class ReportContent:
         (:func:`~failpattern.report.paper_tables.paper_tables`); empty without a comparison.
     methods : str
         The methods paragraph (:func:`~failpattern.report.methods.methods_paragraph`).
+    ph : pandas.DataFrame or None
+        The proportional-hazards test of the multivariable PFS1 Cox model
+        (:func:`~failpattern.stats.proportional_hazards_test`, as R ``cox.zph``), as
+        text: ``covariate``, ``chisq``, ``df``, ``p``; None when the model was not fitted.
+    ph_note : str
+        What the test is, or why it could not be computed.
     values : pandas.DataFrame
         :func:`~failpattern.report.tables.values_display` of the plan's values.
     skipped : pandas.DataFrame
@@ -76,6 +82,8 @@ class ReportContent:
     mode: str = "reproduction"
     paper_tables: list = field(default_factory=list)
     methods: str = ""
+    ph: pd.DataFrame | None = None
+    ph_note: str = ""
     figures: list = field(default_factory=list)
 
 
@@ -135,7 +143,38 @@ def build_content(plan_result, comparison, card, metadata: dict, title: str, *, 
                          values=values_display(plan_result.values, card), skipped=skipped,
                          exclusions=plan_result.exclusions_frame(), by_kind=by_kind, changed=changed,
                          judging=judging, mode=mode, paper_tables=tables,
-                         methods=methods_paragraph(plan_result, seed=seed, cohort_label=cohort_label))
+                         methods=methods_paragraph(plan_result, seed=seed, cohort_label=cohort_label),
+                         **_ph(plan_result))
+
+
+#: The Cox model whose proportional-hazards assumption the report tests.
+PH_MODEL = "pfs1.cox.multi"
+
+
+def _ph(plan_result) -> dict:
+    """The proportional-hazards test of :data:`PH_MODEL` for a report (``ph``, ``ph_note``)."""
+    from failpattern.errors import FailpatternError
+    from failpattern.stats import proportional_hazards_test
+
+    if PH_MODEL not in plan_result.cox:
+        return {"ph": None, "ph_note": "The multivariable PFS1 Cox model was not fitted on this cohort "
+                                       "(see Analyses not run)."}
+    data = plan_result.cox_data(PH_MODEL)
+    try:
+        z = proportional_hazards_test(data, duration="time", event="event", covariates=list(data.columns[2:]),
+                                      ties="breslow")
+    except FailpatternError as exc:
+        return {"ph": None, "ph_note": f"The test could not be computed: {exc}"}
+    table = z.to_frame()
+    shown = pd.DataFrame({"covariate": table["covariate"], "chisq": [f"{x:.2f}" for x in table["chisq"]],
+                          "df": [f"{x:g}" for x in table["df"]],
+                          "p": [f"{x:.3f}" if x >= 0.001 else "< 0.001" for x in table["p"]]})
+    low = [c for c, p in zip(table["covariate"], table["p"]) if p < 0.05]
+    note = (f"Score test of each covariate's hazard ratio changing with time (1 - Kaplan-Meier time scale, "
+            f"Breslow ties; R's cox.zph) in the multivariable PFS1 Cox model, {z.n} patients and {z.n_events} "
+            "events. " + (f"p < 0.05 for {', '.join(low)}: the hazard ratio reported for it is an average over a "
+                          "time-varying effect." if low else "No test is below 0.05."))
+    return {"ph": shown, "ph_note": note}
 
 
 def judging_text(profile: str, with_baseline: bool = False) -> str:

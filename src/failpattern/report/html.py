@@ -91,7 +91,7 @@ def render_html(content: ReportContent) -> str:
     nav = [("summary", "Summary"), ("methods", "Methods")]
     if c.paper_tables:
         nav.append(("tables", "Tables"))
-    nav += [("figures", "Figures"), ("numbers", "Numbers"), ("not-run", "Analyses not run"),
+    nav += [("ph", "Proportional hazards"), ("figures", "Figures"), ("numbers", "Numbers"), ("not-run", "Analyses not run"),
             ("exclusions", "Exclusions")]
     body = [f"<h1>{escape(c.title)}</h1>",
             "<nav>" + "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav) + "</nav>"]
@@ -129,6 +129,10 @@ def render_html(content: ReportContent) -> str:
         for t in c.paper_tables:
             body.append(f'<h3 id="t-{_anchor(t.title)}">{escape(t.title)}</h3>')
             body.append(_paper_table(t))
+    body.append('<h2 id="ph">Proportional hazards</h2>')
+    body.append(f"<p>{escape(c.ph_note)}</p>")
+    if c.ph is not None:
+        body.append(_table(c.ph, ["covariate", "chisq", "df", "p"], numeric=("chisq", "df", "p")))
     body.append('<h2 id="figures">Figures</h2>')
     for f in c.figures:
         body.append(f'<h3 id="{escape(f["name"])}">{escape(f["title"])}</h3>')

@@ -99,6 +99,9 @@ def render_markdown(content: ReportContent) -> str:
             frame = pd.DataFrame([[label] + [_paper_cell(x) for x in cells] for label, cells in t.rows],
                                  columns=["", *t.columns])
             out += _table(frame, list(frame.columns), right=tuple(t.columns)) + [""]
+    out += ["## Proportional hazards", "", c.ph_note, ""]
+    if c.ph is not None:
+        out += _table(c.ph, ["covariate", "chisq", "df", "p"], right=("chisq", "df", "p")) + [""]
     out += ["## Figures", ""]
     for f in c.figures:
         if f["files"]:

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 
 from failpattern.cohort import Cohort, load_cohort
@@ -304,6 +305,7 @@ class PlanResult:
     contingency: Mapping
     two_sample: Mapping
     settings: Settings
+    _cox_data: Mapping = field(repr=False)
     _cohort: Cohort = field(repr=False)
     _selections: Mapping = field(repr=False)
     _extra: Mapping = field(repr=False)
@@ -323,6 +325,32 @@ class PlanResult:
     def cohort(self) -> Cohort:
         """The cohort the plan ran on."""
         return self._cohort
+
+    def cox_data(self, name: str) -> pd.DataFrame:
+        """The patients and covariates Cox model ``name`` (a key of :attr:`cox`) was fitted on.
+
+        Parameters
+        ----------
+        name : str
+            E.g. ``"pfs1.cox.multi"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``time``, ``event`` and one 0/1 column per covariate (the
+            names of the result's coefficients): ready for
+            :func:`~failpattern.stats.proportional_hazards_test`.
+
+        Raises
+        ------
+        KeyError
+            No model of that name was fitted.
+        """
+        t, e, X, names = self._cox_data[name]
+        frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=list(names))
+        frame.insert(0, "event", np.asarray(e))
+        frame.insert(0, "time", np.asarray(t))
+        return frame
 
     def to_frame(self) -> pd.DataFrame:
         """:attr:`values`."""
@@ -417,6 +445,7 @@ def run_plan(cohort, *, card: StudyCard | None = None, death_without_progression
     m = {k: MappingProxyType(v) for k, v in ctx.models.items()}
     return PlanResult(_values=values, _skipped=skipped, km=m["km"], logrank=m["logrank"], cox=m["cox"],
                       cif=m["cif"], finegray=m["finegray"], contingency=m["contingency"],
-                      two_sample=m["two_sample"], settings=settings, _cohort=cohort,
+                      two_sample=m["two_sample"], settings=settings, _cox_data=MappingProxyType(m["cox_data"]),
+                      _cohort=cohort,
                       _selections=MappingProxyType(dict(ctx.selections)),
                       _extra=MappingProxyType(dict(ctx.extra_exclusions)))

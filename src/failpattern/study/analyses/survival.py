@@ -184,6 +184,7 @@ def _cox(ctx: Context, name: str, binaries, words, kind: str) -> None:
         return
     res = _cox_result(fit, names, "breslow", (), 0.05, t.size)
     ctx.models["cox"][name] = res
+    ctx.models["cox_data"][name] = (t, e, X, tuple(names))  # references, no copy: for diagnostics
     se = res.se
     z = res.coef / se
     p = 2.0 * ndtr(-np.abs(z))
