@@ -36,9 +36,9 @@ def test_import_and_version_load_no_heavy_library(code):
 
 def test_public_names_resolve_to_their_objects():
     import failpattern as fp
-    from failpattern import cohort, errors, simulate, stats, study
+    from failpattern import cohort, datasets, errors, simulate, stats, study
 
-    homes = (cohort, errors, stats, study)
+    homes = (cohort, datasets, errors, stats, study)
     for name in fp.__all__:
         if name in ("__version__", "simulate"):
             continue

@@ -746,3 +746,74 @@ def test_cif_gray_p_from_gray_test_result(competing):
         plot_cumulative_incidence(res, group="A", gray_p="small")
     with pytest.raises(InputError, match="ci.*stacked"):
         plot_cumulative_incidence(res, group="A", ci=True, stacked=True)
+
+
+# forest width
+_T3_LABELS = [
+    "Age: >50y vs ≤50y (ref)", "Sex: male vs female (ref)",
+    "Histology: adenocarcinoma vs non-adenocarcinoma (ref)", "ECOG: 2 vs 0–1 (ref)",
+    "Primary tumor size: ≥3.5 vs < 3.5 (ref)", "T stage: T3–4 vs T1–2 (ref)",
+    "N stage: N1–3 vs N0 (ref)", "Number of metastatic organs: ≥3 vs 1–2 (ref)",
+    "Number of metastatic lesions: ≥6 vs 1–5 (ref)",
+    "Presence of lung metastases: Yes vs No (ref)", "Presence of liver metastases: Yes vs No (ref)",
+    "Presence of brain metastases: Yes vs No (ref)",
+    "Presence of adrenal metastases: Yes vs No (ref)",
+    "Presence of bone metastases: Yes vs No (ref)", "Prior lines of therapy: 0 vs ≥1 (ref)",
+    "Prior local therapy: Yes vs No (ref)", "Objective response: yes vs no (ref)"]
+
+
+def _t3_frames():
+    rng = np.random.default_rng(17)
+    est = np.exp(rng.normal(0, 0.8, len(_T3_LABELS)))
+    ours = pd.DataFrame({"shr": est, "shr_lower": est / 2.7, "shr_upper": est * 3.4,
+                         "n": 93.0, "events": 26.0, "p": rng.uniform(0.0002, 0.9, len(est))},
+                        index=_T3_LABELS)
+    ours.loc[_T3_LABELS[6], ["shr", "shr_lower", "shr_upper"]] = [3.15, 0.66, 14.94]
+    published = ours[["shr", "shr_lower", "shr_upper"]] * 1.02
+    return ours, published
+
+
+def _font_sizes(fig):
+    from matplotlib.text import Text
+    return [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()]
+
+
+def test_forest_table3_fits_a_page_width_with_readable_text():
+    ours, published = _t3_frames()
+    fig = plot_forest(ours, published=published, n="n", events="events", p="p")
+    width, _ = fig.get_size_inches()
+    assert width <= 7.0
+    assert min(_font_sizes(fig)) >= 7.0  # printed at natural size: >= 7 pt
+    # every column is there, one text per row
+    table = next(ax for ax in fig.axes if ax.get_label() == "forest-table")
+    for kind in ("n", "events", "reproduced", "published", "p"):
+        assert len([t for t in table.texts if t.get_gid() == f"forest-text:{kind}"]) == 17
+    # the long labels are wrapped at a space onto two lines, none of their text lost
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [s.replace("\n", " ") for s in shown] == _T3_LABELS
+    assert all(s.count("\n") <= 1 for s in shown)
+    assert "Histology: adenocarcinoma\nvs non-adenocarcinoma (ref)" in shown
+    assert "Age: >50y vs ≤50y (ref)" in shown  # short ones stay on one line
+    # drawn: it fits (the tight box within the figure) and no two texts overlap
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    tight = fig.get_tightbbox(renderer)
+    assert tight.x0 >= -0.01 and tight.x1 <= width + 0.01
+    texts = [t for ax in fig.axes for t in (*ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels())
+             if t.get_visible() and t.get_text().strip()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            assert not a.overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
+
+
+def test_forest_width_and_fontsize_arguments():
+    ours, published = _t3_frames()
+    natural = plot_forest(ours, published=published, n="n", events="events", p="p", width=None)
+    assert [t.get_text() for t in natural.axes[0].get_yticklabels()] == _T3_LABELS  # not wrapped
+    assert natural.get_size_inches()[0] > 7.0
+    big = plot_forest(ours.iloc[:3], fontsize=9, width=9.0)
+    assert big.get_size_inches()[0] == pytest.approx(9.0)
+    assert min(_font_sizes(big)) >= 9.0

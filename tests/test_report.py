@@ -254,3 +254,18 @@ def test_analysis_mode_is_titled_for_the_file(tmp_path, plan, comparison, card, 
     assert "## Methods" in md and "## Tables" in md and "### Table 1" in md
     with pytest.raises(InputError, match="mode"):
         write_report(plan, comparison, tmp_path / "b", card=card, mode="paper")
+
+
+def test_proportional_hazards_section(plan):
+    from failpattern.report.content import PH_MODEL, _ph
+    from failpattern.stats import proportional_hazards_test
+
+    data = plan.cox_data(PH_MODEL)
+    assert list(data.columns[:2]) == ["time", "event"] and len(data) == 93
+    assert list(data.columns[2:]) == list(plan.cox[PH_MODEL].covariates)
+    shown = _ph(plan)
+    ref = proportional_hazards_test(data, duration="time", event="event", covariates=list(data.columns[2:]),
+                                    ties="breslow").to_frame()
+    assert list(shown["ph"]["covariate"]) == list(ref["covariate"]) and shown["ph"]["covariate"].iloc[-1] == "GLOBAL"
+    low = [c for c, p in zip(ref["covariate"], ref["p"]) if p < 0.05 and c != "GLOBAL"]
+    assert all(c in shown["ph_note"] for c in low) and "cox.zph" in shown["ph_note"]

@@ -61,6 +61,20 @@ GROUP_INTRO = {
 # (dotted import path, group)
 SUPPORTING = (
     ("failpattern.stats.cox.ModelTest", "Statistics"),
+    # the fit layer: the estimators on clean arrays, without validation
+    ("failpattern.stats.fit.km_fit", "Statistics"),
+    ("failpattern.stats.fit.km_fits", "Statistics"),
+    ("failpattern.stats.fit.logrank_fit", "Statistics"),
+    ("failpattern.stats.fit.coxph_fit", "Statistics"),
+    ("failpattern.stats.fit.finegray_prepare_times", "Statistics"),
+    ("failpattern.stats.fit.finegray_prepare", "Statistics"),
+    ("failpattern.stats.fit.finegray_fit", "Statistics"),
+    ("failpattern.stats.fit.finegray_fit_univariate", "Statistics"),
+    ("failpattern.stats.fit.expected_counts", "Statistics"),
+    ("failpattern.stats.fit.fisher_2x2_p", "Statistics"),
+    ("failpattern.stats.fit.auto_contingency_method", "Statistics"),
+    ("failpattern.stats.fit.mann_whitney_fit", "Statistics"),
+    ("failpattern.stats.fit.t_test_fit", "Statistics"),
     ("failpattern.cohort.Problem", "Cohorts and study cards"),
     ("failpattern.cohort.Exclusion", "Cohorts and study cards"),
     ("failpattern.study.CardNumber", "Cohorts and study cards"),

@@ -221,7 +221,8 @@ def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
                                       "shr_upper": [float(nums.at[i, "ci_upper"]) for _, i in rows]},
                                      index=[lab for lab, _ in rows])
     try:
-        fig = plot_forest(ours, published=published, title=None, n="n", events="events", p="p")
+        fig = plot_forest(ours, published=published, title=None, n="n", events="events", p="p",
+                          width=7.0)  # a journal page wide: its 7.5 pt text prints at 7.5 pt
     except InputError as exc:
         return FigureSpec(name, title, caption, None, str(exc))
     return FigureSpec(name, title, caption, fig)

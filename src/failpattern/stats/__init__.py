@@ -2,6 +2,13 @@
 
 Each public function validates its arguments (``_validate``), then calls a
 private kernel that trusts its input; results are immutable objects.
+
+Modules: ``km``, ``logrank``, ``cox``, ``cif``, ``finegray``, ``contingency``,
+``twosample``, ``zph`` (the estimators re-exported here), and ``fit``, the fit
+layer: :mod:`failpattern.stats.fit` runs the same kernels on prepared numpy
+arrays without validation (as R's ``coxph.fit`` under ``coxph``), returning the
+same result types, for code that fits many models on data it has validated
+(the analysis plan). Its functions are not re-exported here.
 """
 
 from failpattern.stats.cif import CumulativeIncidenceResult, GrayTestResult, cumulative_incidence

@@ -22,17 +22,18 @@ that every mapped id exists in the card and every card id is accounted for.
 
 Speed: a replicate study runs the plan on thousands of cohorts, so the
 analyses read the cohort's arrays once per run
-(:class:`~failpattern.study.analyses._base.Context`) and call private kernels
-on them, skipping the public functions' validation of a validated cohort
-(each checked against its public function in ``tests/test_plan.py``):
-``stats.km._km_curve`` / ``_km_result`` / ``_kaplan_meier``,
-``stats.logrank._logrank``, ``stats._coxfit.cox_fit`` with
-``stats.cox._result``, ``stats._finegray_kernel.prepare_times`` / ``prepare``
-with ``stats.finegray._fit_prepared`` (one sort for all the Fine-Gray models
-on the same patients) and ``stats._finegray_batch.fit_univariate`` (Table 3's
-one-covariate models fitted together: estimates equal to the one-fit
-kernel's to rounding, about 1e-14 relative), ``stats.contingency._expected`` /
-``_fisher_2x2`` / ``_auto_choice``, ``stats.twosample._mann_whitney`` / ``_t_test``.
+(:class:`~failpattern.study.analyses._base.Context`) and call the public fit
+layer :mod:`failpattern.stats.fit`, which skips the public functions'
+validation of a validated cohort and runs the same kernels (each value checked
+against its public function in ``tests/test_plan.py``; no module of the plan
+imports a private name of ``failpattern.stats``, ``tests/test_fit_layer.py``):
+``km_fit`` / ``km_fits``, ``logrank_fit``, ``coxph_fit``,
+``finegray_prepare_times`` / ``finegray_prepare`` with ``finegray_fit`` (one
+sort for all the Fine-Gray models on the same patients) and
+``finegray_fit_univariate`` (Table 3's one-covariate models fitted together:
+estimates equal to the one-fit kernel's to rounding, about 1e-14 relative),
+``expected_counts`` / ``fisher_2x2_p`` / ``auto_contingency_method``,
+``mann_whitney_fit`` / ``t_test_fit``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ reading, which is what ``stcrreg`` does if deaths were coded as censored.
   ``variance="stata"`` (``stcrreg``'s robust variance with the n/(n-1) factor).
   The card has no Gray's test, so none is reported. The models are prepared
   first, the one-covariate models on the same patients fitted together
-  (:mod:`~failpattern.stats._finegray_batch`), then reported in the paper's order.
+  (:func:`~failpattern.stats.fit.finegray_fit_univariate`), then reported in the paper's order.
 """
 
 from __future__ import annotations
@@ -32,10 +32,16 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from failpattern.errors import ConvergenceError, InputError
-from failpattern.stats import _finegray_kernel as _fg_kernel
-from failpattern.stats._finegray_batch import fit_univariate
 from failpattern.stats.cif import cumulative_incidence
-from failpattern.stats.finegray import _fit_prepared
+from failpattern.stats.fit import (
+    FineGrayFit,
+    FineGrayPrepared,
+    FineGrayTimes,
+    finegray_fit,
+    finegray_fit_univariate,
+    finegray_prepare,
+    finegray_prepare_times,
+)
 from failpattern.study.analyses._base import BINARIES, Context, group_without_events
 
 __all__ = ["PATTERN_CODES", "T3_COVARIATES", "competing_ids", "run_competing"]
@@ -131,9 +137,9 @@ class _Model:
     ids: list
     skipped: list                    # entries for ctx.skipped, in the order they arose
     sel: object = None
-    prep: _fg_kernel.Prepared | None = None
-    times: _fg_kernel.Times | None = None
-    fitted: _fg_kernel.Fit | None = None  # fitted already (with the other models)
+    prep: FineGrayPrepared | None = None
+    times: FineGrayTimes | None = None
+    fitted: FineGrayFit | None = None  # fitted already (with the other models)
     data: tuple | None = None        # (t, cause, X) of a large model, prepared only when fitted
 
 
@@ -165,24 +171,26 @@ def _prepare(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray, sh
     # censoring weights are computed once for all the models of the same patients
     key = m.tobytes()
     if key not in shared:
-        shared[key] = (t, c, _fg_kernel.prepare_times(t, c, 1))
+        shared[key] = (t, c, finegray_prepare_times(t, c, cause_of_interest=1))
     t, c, model.times = shared[key]
     if model.times.dense is None:  # large: not batched, so prepared in _report, one model's arrays at a time
         model.data = (t, c, X)
     else:
-        model.prep = _fg_kernel.prepare(t, c, X, 1, model.times)
+        model.prep = finegray_prepare(t, c, X, cause_of_interest=1, times=model.times)
     return model
 
 
 def _fit_together(models: list[_Model]) -> None:
-    """Fit the one-covariate models on the same patients at once (``_finegray_batch``)."""
+    """Fit the one-covariate models on the same patients at once (``finegray_fit_univariate``)."""
     groups: dict[int, list[_Model]] = {}
     for m in models:
         if m.prep is not None and m.prep.x.shape[1] == 1 and m.times.dense is not None:
             groups.setdefault(id(m.times), []).append(m)
     for group in groups.values():
         if len(group) > 1:
-            for m, fit in zip(group, fit_univariate(group[0].times, [m.prep for m in group])):
+            fits = finegray_fit_univariate(group[0].times, [m.prep for m in group], tol=1e-9,
+                                           max_iter=50)
+            for m, fit in zip(group, fits):
                 m.fitted = fit  # None: the one-fit kernel fits it (and reports any failure)
 
 
@@ -192,11 +200,12 @@ def _report(ctx: Context, model: _Model) -> None:
     if model.prep is None and model.data is None:
         return
     name, binaries, kind, sel = model.name, model.binaries, model.kind, model.sel
-    prep = model.prep if model.prep is not None else _fg_kernel.prepare(*model.data, 1, model.times)
+    prep = model.prep if model.prep is not None else finegray_prepare(*model.data, cause_of_interest=1,
+                                                                      times=model.times)
     model.prep = model.data = None  # the kernel's arrays (n x (2p + 2) and more) go with this fit
     try:
-        fit = _fit_prepared(prep, tuple(b.name for b in binaries), 1, "stata", 0.05, 1e-9, 50,
-                            fitted=model.fitted)
+        fit = finegray_fit(prep, names=tuple(b.name for b in binaries), cause_of_interest=1,
+                           variance="stata", alpha=0.05, tol=1e-9, max_iter=50, fitted=model.fitted)
     except (ConvergenceError, InputError) as err:
         ctx.skip(name, model.ids, f"Fine-Gray model failed: {err}")
         return

@@ -10,9 +10,9 @@ models use Breslow's ties, as SPSS COXREG does. The paper's "median PFS1 ... not
 significantly different among patients with OF, ODF, or DF" names no test; the plan
 uses the log-rank test over the three patterns among the progressed (``pfs1.pattern.p``).
 
-The kernels (``_km_curve`` / ``_km_result``, ``_logrank``, ``cox_fit``) are
-called on arrays of the already validated cohort; ``tests/test_plan.py``
-checks each value against the public functions.
+The fit layer (:mod:`failpattern.stats.fit`: ``km_fits``, ``logrank_fit``,
+``coxph_fit``) is called on arrays of the already validated cohort;
+``tests/test_plan.py`` checks each value against the public functions.
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from scipy.special import ndtr, ndtri
 
 from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.errors import ConvergenceError
-from failpattern.stats._coxfit import cox_fit
-from failpattern.stats.cox import _result as _cox_result
-from failpattern.stats.km import _km_curve, _km_result
-from failpattern.stats.logrank import _logrank
+from failpattern.stats.fit import coxph_fit, km_fits, logrank_fit
 from failpattern.study.analyses._base import BINARIES, Context, group_without_events
 
 __all__ = ["PFS1_COX", "SURVIVAL", "run_survival", "survival_ids"]
@@ -81,9 +78,7 @@ def survival_ids() -> list[str]:
 
 def _km_rows(ctx: Context, id_: str, t, e, sel, n_excluded, analysis) -> None:
     key = id_.replace(".median", "")
-    curve = _km_curve(t, e)  # = _kaplan_meier(t, e, conv, 0.05) for both conventions, one table
-    spss = _km_result(curve, "spss", 0.05)
-    r = _km_result(curve, "log", 0.05)
+    spss, r = km_fits(t, e, conf_types=("spss", "log"), alpha=0.05)  # one curve, both conventions
     ctx.models["km"][key] = spss
     ctx.models["km"][key + ".r"] = r
     note = "" if np.isfinite(spss.median) else "median not reached"
@@ -128,7 +123,7 @@ def _comparison(ctx: Context, spec) -> None:
         ctx.skip(name, [lr_id], f"log-rank test not run: no {endpoint.upper()} events")
         return
     codes = np.searchsorted(levels, g)
-    res = _logrank(t.astype(np.float64), e, codes, levels, np.zeros(t.size, dtype=np.int64), 1)
+    res = logrank_fit(t.astype(np.float64), e, codes, levels)
     ctx.models["logrank"][name] = res
     ctx.add(lr_id, res.p_value, sel=sel, analysis=name, method="logrank_p", convention="spss22",
             note=_SURVIVAL_P_NOTE if lr_id in ("pfs1.prior_rt.p", "pfs1.bbm.p")
@@ -153,7 +148,7 @@ def _by_pattern(ctx: Context) -> None:
     levels = np.array(present, dtype=object)
     t = ctx.values("pfs1_months")[sel.mask].astype(np.float64)
     e = ctx.values("pfs1_event")[sel.mask].astype(np.int64)
-    res = _logrank(t, e, codes, levels, np.zeros(t.size, dtype=np.int64), 1)
+    res = logrank_fit(t, e, codes, levels)
     ctx.models["logrank"][name] = res
     ctx.add(id_, res.p_value, sel=sel, analysis=name, method="logrank_p", convention="spss22",
             note=f"the paper names no test; log-rank by failure pattern among progressed patients, "
@@ -178,11 +173,10 @@ def _cox(ctx: Context, name: str, binaries, words, kind: str) -> None:
         return
     names = [b.name for b in binaries]
     try:
-        fit = cox_fit(X, t, e, strata_codes=None, ties="breslow", names=names)
+        res = coxph_fit(X, t, e, names=names, ties="breslow", alpha=0.05)
     except ConvergenceError as err:
         ctx.skip(name, ids, f"Cox model did not converge: {err}")
         return
-    res = _cox_result(fit, names, "breslow", (), 0.05, t.size)
     ctx.models["cox"][name] = res
     ctx.models["cox_data"][name] = (t, e, X, tuple(names))  # references, no copy: for diagnostics
     se = res.se

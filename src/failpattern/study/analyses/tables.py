@@ -19,8 +19,9 @@ test (SPSS asymptotic p; the paper prints medians), the t-test under
 ``<id>.t_test``.
 
 Percentages use as denominator the patients of the group whose value is known.
-The contingency and two-sample kernels are called directly on counts the plan
-has built; ``tests/test_plan.py`` checks them against the public functions.
+The contingency and two-sample kernels are called through the fit layer
+(:mod:`failpattern.stats.fit`) on counts the plan has built; ``tests/test_plan.py``
+checks them against the public functions.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ import numpy as np
 from scipy.special import chdtrc
 
 from failpattern.cohort.schema import PROGRESSION_PATTERNS
-from failpattern.stats.contingency import (
-    _auto_choice,
-    _expected,
-    _fisher_2x2,
-    contingency_test,
+from failpattern.stats.contingency import contingency_test
+from failpattern.stats.fit import (
+    auto_contingency_method,
+    expected_counts,
+    fisher_2x2_p,
+    km_fit,
+    mann_whitney_fit,
+    t_test_fit,
 )
-from failpattern.stats.km import _kaplan_meier
-from failpattern.stats.twosample import _mann_whitney, _t_test
 from failpattern.study.analyses._base import BINARIES, Context
 
 __all__ = ["T1_ROWS", "T2_SITES", "run_tables"]
@@ -95,7 +97,7 @@ def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n
                                   "column")
         return
     is2 = counts.shape == (2, 2)
-    expected = _expected(counts)
+    expected = expected_counts(counts)
     p = {"pearson": _chisq_p(counts, expected, False)}
     df, n = (counts.shape[0] - 1) * (counts.shape[1] - 1), float(counts.sum())
     pos = counts > 0  # the N-1 chi-square (SPSS's linear-by-linear row of a 2 x 2 table) and G, as
@@ -104,13 +106,13 @@ def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n
     p["g"] = float(chdtrc(df, 2.0 * float(np.sum(counts[pos] * np.log(counts[pos] / expected[pos])))))
     shown = {"pearson": "pearson", "yates": "yates", "fisher": "fisher", "n-1": "N-1 chi-square", "g": "G test"}
     if is2:
-        p["fisher"], p["yates"] = _fisher_2x2(counts), _chisq_p(counts, expected, True)
+        p["fisher"], p["yates"] = fisher_2x2_p(counts), _chisq_p(counts, expected, True)
     else:  # past the exact test's workspace: the asymptotic Pearson p, and the result says so
         fisher = contingency_test(counts, method="fisher")
         p["fisher"] = fisher.p_value
         if fisher.method != "fisher":
             shown["fisher"] = f"{fisher.method} ({fisher.reason})"
-    auto, reason = _auto_choice(expected)
+    auto, reason = auto_contingency_method(expected)
     chosen = ctx.settings.contingency.get(id_)
     why = "the test whose p from the card's printed counts reproduces, or is closest to, the printed p"
     if chosen not in p:
@@ -156,15 +158,16 @@ def _table1(ctx: Context) -> None:
                         method="median", n_used=np.count_nonzero(m), range=(v[m].min(), v[m].max()))
         a, r = v[groups["nonrt"]], v[groups["rt"]]
         if a.size and r.size and not np.all(v[sel.mask] == v[sel.mask][0]):
-            w, z, p = _mann_whitney(a, r, False)
+            w, z, p = mann_whitney_fit(a, r, continuity=False)
             ctx.models["two_sample"][f"t1.{name}.p"] = {"W": w, "z": z, "p": p}
             ctx.add(f"t1.{name}.p", p, sel=sel, analysis=f"t1.{name}", method="two_sample_p",
                     convention="spss22", note="Mann-Whitney, asymptotic with tie correction (SPSS); "
                                               "the paper does not name the test")
             spread = [x for x in (a, r) if x.size > 1]
             if a.size + r.size > 2 and not all(np.all(x == x[0]) for x in spread):
-                ctx.add(f"t1.{name}.p.t_test", _t_test(a, r, True)[2], sel=sel, analysis=f"t1.{name}",
-                        method="two_sample_p", convention="spss22", note="Student's t-test")
+                ctx.add(f"t1.{name}.p.t_test", t_test_fit(a, r, pooled=True)[2], sel=sel,
+                        analysis=f"t1.{name}", method="two_sample_p", convention="spss22",
+                        note="Student's t-test")
         else:
             ctx.skip(f"t1.{name}", [f"t1.{name}.p"], "two groups with varying values are needed")
 
@@ -204,7 +207,7 @@ def _counts(ctx: Context) -> None:
                 note="median and range of os_months (diagnosis to death or last follow-up); the paper prints "
                      "a range, so a plain median")
         if (os_e == 0).any():
-            rev = _kaplan_meier(os_t, (os_e == 0).astype(np.int64), "log", 0.05)
+            rev = km_fit(os_t, (os_e == 0).astype(np.int64), conf_type="log", alpha=0.05)
             ctx.models["km"]["followup.reverse"] = rev
             ctx.add("followup.median.reverse_km", rev.median, ci=rev.median_ci, sel=sel, analysis="os.counts",
                     method="follow_up_median", convention="r", note="reverse Kaplan-Meier of OS")
