@@ -12,7 +12,8 @@ from failpattern.cohort.load import load_cohort
 from failpattern.cohort.model import Cohort, Exclusion
 from failpattern.cohort.problems import RULES, CohortError, Problem, Problems, write_problems
 from failpattern.cohort.schema import ANALYSES, COLUMNS, Analysis, Column
+from failpattern.cohort.trusted import trusted_cohort
 
-__all__ = ["load_cohort", "Cohort", "Exclusion", "CohortError", "Problem", "Problems", "write_problems", "RULES",
+__all__ = ["load_cohort", "trusted_cohort", "Cohort", "Exclusion", "CohortError", "Problem", "Problems", "write_problems", "RULES",
            "COLUMNS",
            "ANALYSES", "Column", "Analysis", "DAYS_PER_MONTH"]
