@@ -75,6 +75,12 @@ SUPPORTING = (
     ("failpattern.stats.fit.auto_contingency_method", "Statistics"),
     ("failpattern.stats.fit.mann_whitney_fit", "Statistics"),
     ("failpattern.stats.fit.t_test_fit", "Statistics"),
+    # batched kernels over a replicate axis (replicate studies)
+    ("failpattern.stats.batch.km_median_batch", "Statistics"),
+    ("failpattern.stats.batch.logrank_batch", "Statistics"),
+    ("failpattern.stats.batch.contingency_batch", "Statistics"),
+    ("failpattern.stats.batch_cox.cox_batch", "Statistics"),
+    ("failpattern.stats.batch_cox.CoxBatchResult", "Statistics"),
     ("failpattern.cohort.Problem", "Cohorts and study cards"),
     ("failpattern.cohort.Exclusion", "Cohorts and study cards"),
     ("failpattern.study.CardNumber", "Cohorts and study cards"),
