@@ -11,7 +11,8 @@ same result types, for code that fits many models on data it has validated
 (the analysis plan). Its functions are not re-exported here.
 Batched kernels for replicate studies, a leading replicate axis over thousands of
 equal-size cohorts, each equal to the one-cohort function to 1e-10: :mod:`failpattern.stats.batch`
-(KM medians and limits, log-rank, 2 x 2 contingency p-values) and
+(KM medians and limits, log-rank, 2 x 2 contingency p-values),
+:mod:`failpattern.stats.batch_cif` (cumulative incidence at landmark times, Gray's test) and
 :mod:`failpattern.stats.batch_cox` (Cox models, Breslow or Efron ties).
 """
 
