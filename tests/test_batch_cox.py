@@ -121,7 +121,7 @@ def test_plan_multivariable_model_stacked():
     from failpattern.study import load_study, run_plan
 
     plan = run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=load_study())
-    d = plan.cox_data("pfs1.cox.multi")
+    d = plan.model_data("pfs1.cox.multi")
     want = plan.cox["pfs1.cox.multi"]
     X = d[list(want.covariates)].to_numpy(dtype=float)
     res = cox_batch(np.stack([X] * 3), np.stack([d["time"].to_numpy(float)] * 3),

@@ -133,33 +133,20 @@ def test_chunks_give_the_same_rows(monkeypatch):
 
 
 def test_plan_table3_models_stacked():
-    """The plan's Table 3 models (OF; DF, ODF and death competing; ``variance="stata"``),
-    each fitted to its design stacked twice. The design is rebuilt with the plan's own
-    (private) ``Context.design`` and cause coding of ``analyses.competing``."""
+    """The plan's Table 3 models (OF; DF, ODF and death competing; ``variance="stata"``), each
+    fitted to its design (``PlanResult.model_data``) stacked twice."""
     from failpattern._resources import synthetic_path
     from failpattern.cohort import load_cohort
     from failpattern.study import load_study, run_plan
-    from failpattern.study.analyses._base import BINARIES, Context
-    from failpattern.study.analyses.competing import T3_COVARIATES
 
     plan = run_plan(load_cohort(synthetic_path("ni2019_exact.csv")), card=load_study())
-    ctx = Context(plan.cohort, plan.settings)
-    pattern = ctx.values("failure_pattern")
-    death = 2 if ctx.settings.death == "competing" else 0
-    cause = np.select([pattern == "OF", np.isin(pattern, ("DF", "ODF")), pattern == "death"],
-                      [1, 2, death], 0).astype(np.int64)
-    models = {"t3.multi": [BINARIES[b] for b in plan.settings.t3_multi]}
-    models.update({f"t3.uni.{b}": [BINARIES[b]] for b in T3_COVARIATES})
     checked = 0
-    for name, binaries in models.items():
-        want = plan.finegray.get(name)
-        if want is None:
-            continue
-        sel, X = ctx.design(name, "of_predictors", binaries, ())
-        assert X.shape == (want.n, len(want.names))
-        t = ctx.values("pfs1_months")[sel.mask].astype(float)
-        res = finegray_batch(np.stack([X] * 2), np.stack([t] * 2), np.stack([cause[sel.mask]] * 2),
-                             variance="stata")
+    for name, want in plan.finegray.items():
+        data = plan.model_data(name)
+        X = data.iloc[:, 2:].to_numpy()
+        assert X.shape == (want.n, len(want.names)) and list(data.columns[2:]) == list(want.names)
+        t, cause = data["time"].to_numpy(float), data["cause"].to_numpy()
+        res = finegray_batch(np.stack([X] * 2), np.stack([t] * 2), np.stack([cause] * 2), variance="stata")
         assert res.converged.all(), name
         np.testing.assert_allclose(res.coef, np.tile(want.coef, (2, 1)), rtol=0, atol=TOL)
         np.testing.assert_allclose(res.se, np.tile(want.se, (2, 1)), rtol=0, atol=TOL)

@@ -260,7 +260,7 @@ def test_proportional_hazards_section(plan):
     from failpattern.report.content import PH_MODEL, _ph
     from failpattern.stats import proportional_hazards_test
 
-    data = plan.cox_data(PH_MODEL)
+    data = plan.model_data(PH_MODEL)
     assert list(data.columns[:2]) == ["time", "event"] and len(data) == 93
     assert list(data.columns[2:]) == list(plan.cox[PH_MODEL].covariates)
     shown = _ph(plan)

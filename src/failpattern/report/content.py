@@ -159,7 +159,7 @@ def _ph(plan_result) -> dict:
     if PH_MODEL not in plan_result.cox:
         return {"ph": None, "ph_note": "The multivariable PFS1 Cox model was not fitted on this cohort "
                                        "(see Analyses not run)."}
-    data = plan_result.cox_data(PH_MODEL)
+    data = plan_result.model_data(PH_MODEL)
     try:
         z = proportional_hazards_test(data, duration="time", event="event", covariates=list(data.columns[2:]),
                                       ties="breslow")

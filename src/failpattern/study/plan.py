@@ -306,7 +306,7 @@ class PlanResult:
     contingency: Mapping
     two_sample: Mapping
     settings: Settings
-    _cox_data: Mapping = field(repr=False)
+    _model_data: Mapping = field(repr=False)
     _cohort: Cohort = field(repr=False)
     _selections: Mapping = field(repr=False)
     _extra: Mapping = field(repr=False)
@@ -327,29 +327,31 @@ class PlanResult:
         """The cohort the plan ran on."""
         return self._cohort
 
-    def cox_data(self, name: str) -> pd.DataFrame:
-        """The patients and covariates Cox model ``name`` (a key of :attr:`cox`) was fitted on.
+    def model_data(self, name: str) -> pd.DataFrame:
+        """The patients and covariates a regression model of the plan was fitted on.
 
         Parameters
         ----------
         name : str
-            E.g. ``"pfs1.cox.multi"``.
+            A key of :attr:`cox` (``"pfs1.cox.multi"``) or of :attr:`finegray`
+            (``"t3.multi"``, ``"t3.uni.age"``).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``time``, ``event`` and one 0/1 column per covariate (the
-            names of the result's coefficients): ready for
-            :func:`~failpattern.stats.proportional_hazards_test`.
+            ``time`` and ``event`` (a Cox model) or ``cause`` (a Fine-Gray model:
+            1 = original-site failure, 2 = competing, 0 = censored), then one 0/1
+            column per covariate, named as the result's coefficients: ready for
+            :func:`~failpattern.stats.proportional_hazards_test` or the batched fitters.
 
         Raises
         ------
         KeyError
             No model of that name was fitted.
         """
-        t, e, X, names = self._cox_data[name]
+        outcome, t, e, X, names = self._model_data[name]
         frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=list(names))
-        frame.insert(0, "event", np.asarray(e))
+        frame.insert(0, outcome, np.asarray(e))
         frame.insert(0, "time", np.asarray(t))
         return frame
 
@@ -446,7 +448,7 @@ def run_plan(cohort, *, card: StudyCard | None = None, death_without_progression
     m = {k: MappingProxyType(v) for k, v in ctx.models.items()}
     return PlanResult(_values=values, _skipped=skipped, km=m["km"], logrank=m["logrank"], cox=m["cox"],
                       cif=m["cif"], finegray=m["finegray"], contingency=m["contingency"],
-                      two_sample=m["two_sample"], settings=settings, _cox_data=MappingProxyType(m["cox_data"]),
+                      two_sample=m["two_sample"], settings=settings, _model_data=MappingProxyType(m["model_data"]),
                       _cohort=cohort,
                       _selections=MappingProxyType(dict(ctx.selections)),
                       _extra=MappingProxyType(dict(ctx.extra_exclusions)))

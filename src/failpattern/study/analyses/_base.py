@@ -277,7 +277,7 @@ class Context:
         self._known: dict[str, np.ndarray] = {}
         self.rows: list[tuple] = []
         self.models: dict[str, dict] = {k: {} for k in ("km", "logrank", "cox", "cif", "finegray",
-                                                        "contingency", "two_sample", "cox_data")}
+                                                        "contingency", "two_sample", "model_data")}
         self.selections: dict[str, tuple] = {}
         self.extra_exclusions: dict[str, list[Exclusion]] = {}
         self.skipped: list[dict] = []

@@ -167,6 +167,7 @@ def _prepare(ctx: Context, name: str, binaries, kind: str, cause: np.ndarray, sh
             "subdistribution hazard ratio would be 0 or infinite)")})
         return model
     t = ctx.values("pfs1_months")[m]
+    ctx.models["model_data"][name] = ("cause", t, c, X, tuple(b.name for b in binaries))  # references, no copy
     # fine_gray_fit(X, t, c, names=..., variance="stata"), in steps: the sort and the
     # censoring weights are computed once for all the models of the same patients
     key = m.tobytes()

@@ -178,7 +178,7 @@ def _cox(ctx: Context, name: str, binaries, words, kind: str) -> None:
         ctx.skip(name, ids, f"Cox model did not converge: {err}")
         return
     ctx.models["cox"][name] = res
-    ctx.models["cox_data"][name] = (t, e, X, tuple(names))  # references, no copy: for diagnostics
+    ctx.models["model_data"][name] = ("event", t, e, X, tuple(names))  # references, no copy: for diagnostics
     se = res.se
     z = res.coef / se
     p = 2.0 * ndtr(-np.abs(z))
