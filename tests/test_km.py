@@ -17,7 +17,10 @@ from fixtures import REFERENCE, cases, dataset, reference
 
 RTOL = 1e-10  # observed max relative error against R is ~1e-15
 R_TYPES = ("log", "log-log", "plain")
-R_CASES = [c for c in cases("km") if not c.endswith("/input")]
+# counting-process (delayed entry) and case-weight cases: test_matches_r_entry_and_weights
+CP_NAMES = ("trunc", "trunc_w", "trunc_fw", "mgus2_age", "lung_w", "lung_fw")
+CP_CASES = [c for c in cases("km") if c.split("/")[0] in CP_NAMES and not c.endswith("/input")]
+R_CASES = [c for c in cases("km") if not c.endswith("/input") and c not in CP_CASES]
 
 
 def _data(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -241,3 +244,189 @@ def test_rescaling_time_scales_the_median(rows, conf_type, c):
     np.testing.assert_allclose(b.survival, a.survival, rtol=1e-14)
     np.testing.assert_allclose([b.median, *b.median_ci], c * np.array([a.median, *a.median_ci]),
                                rtol=1e-12)
+
+
+# ---------------------------------------------------------------- delayed entry, case weights
+
+
+def _cp_data(name: str) -> dict:
+    """time, event, entry, weights of an R counting-process / weighted case (see km.R)."""
+    base, _, wt = name.partition("_")
+    if base == "trunc":
+        ref = lambda q: reference("km", "trunc/input", q)  # noqa: E731
+        out = dict(time=ref("time"), event=ref("event"), entry=ref("entry"))
+        if wt:
+            out["weights"] = ref(wt)
+        return out
+    if base == "mgus2":  # age scale in months
+        m = dataset("mgus2")
+        return dict(time=m["age"].to_numpy() * 12 + m["time"].to_numpy(),
+                    event=(m["cause"] > 0).to_numpy().astype(int), entry=m["age"].to_numpy() * 12)
+    lung = dataset("lung")
+    return dict(time=lung["time"].to_numpy(), event=lung["event"].to_numpy(),
+                weights=reference("km", "lung/input", wt))
+
+
+@pytest.mark.parametrize("case", CP_CASES)
+def test_matches_r_entry_and_weights(case):
+    name, conf_type = case.split("/")
+    data = _cp_data(name)
+    fit = kaplan_meier(data.pop("time"), data.pop("event"), conf_type=conf_type, **data)
+    ref = lambda q: reference("km", case, q)  # noqa: E731
+    np.testing.assert_array_equal(fit.time, ref("time"))
+    for ours, quantity in ((fit.at_risk, "n_risk"), (fit.events, "n_event"),
+                           (fit.censored, "n_censor"), (fit.survival, "surv"), (fit.se, "se"),
+                           (fit.lower, "lower"), (fit.upper, "upper")):
+        _close(ours, ref(quantity))
+    _close([fit.median, *fit.median_ci],
+           np.concatenate([ref("median"), ref("median_lower"), ref("median_upper")]))
+
+
+def test_entry_and_weight_cases_cover_the_rules():
+    assert {c.split("/")[1] for c in CP_CASES} == {"log", "log-log"}
+    assert len(CP_CASES) == 2 * len(CP_NAMES)
+    # fractional weights: R's robust SE is 0 (not NA) once S = 0; Greenwood's is NA
+    assert reference("km", "trunc_fw/log", "se")[-1] == 0
+    assert np.isnan(reference("km", "trunc_w/log", "se")[-1])
+    # the two entries at 2 tie the first event time, 2: those rows are not yet at risk there
+    # (all 9 rows have time >= 2; entries 2, 2, 3, 4 are not below it)
+    assert reference("km", "trunc/log", "n_risk")[0] == 5
+
+
+def _table(fit):
+    return fit.table.astype(float)
+
+
+def _same_fit(a, b, exact=False):
+    if exact:
+        pd.testing.assert_frame_equal(a.table, b.table)
+        np.testing.assert_array_equal([a.median, *a.median_ci, a.median_se],
+                                      [b.median, *b.median_ci, b.median_se])
+        assert (a.n, a.n_events) == (b.n, b.n_events)
+        return
+    pd.testing.assert_frame_equal(_table(a), _table(b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose([a.median, *a.median_ci, a.median_se],
+                               [b.median, *b.median_ci, b.median_se], rtol=1e-12)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain", "spss"])
+def test_entry_all_zero_equals_no_entry(conf_type):
+    lung = dataset("lung")
+    time, event = lung["time"].to_numpy(), lung["event"].to_numpy()
+    _same_fit(kaplan_meier(time, event, conf_type=conf_type) if conf_type != "spss" else
+              kaplan_meier(time, event, conf_type="plain"),
+              kaplan_meier(time, event, conf_type="plain" if conf_type == "spss" else conf_type,
+                           entry=np.zeros(time.size)), exact=True)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain", "spss"])
+def test_unit_weights_equal_no_weights(conf_type):
+    lung = dataset("lung")
+    time, event = lung["time"].to_numpy(), lung["event"].to_numpy()
+    _same_fit(kaplan_meier(time, event, conf_type=conf_type),
+              kaplan_meier(time, event, conf_type=conf_type, weights=np.ones(time.size)))
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain", "spss"])
+@pytest.mark.parametrize("with_entry", [False, True])
+def test_whole_number_weights_equal_replicated_rows(conf_type, with_entry):
+    if conf_type == "spss" and with_entry:
+        return
+    m = dataset("mgus2")
+    time = m["age"].to_numpy() * 12.0 + m["time"].to_numpy()
+    event = (m["cause"] > 0).to_numpy().astype(int)
+    entry = m["age"].to_numpy() * 12.0 if with_entry else None
+    w = 1 + np.arange(time.size) % 3  # 1, 2, 3 (no 0: a 0-weight row still adds a time)
+    rep = np.repeat(np.arange(time.size), w)
+    a = kaplan_meier(time, event, conf_type=conf_type, weights=w.astype(float),
+                     entry=entry)
+    b = kaplan_meier(time[rep], event[rep], conf_type=conf_type,
+                     entry=None if entry is None else entry[rep])
+    _same_fit(a, b)
+    assert a.n_events == b.n_events
+
+
+weighted_rows = st.lists(st.tuples(st.integers(0, 10), st.integers(1, 10), st.booleans(),
+                                   st.integers(1, 4)), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(weighted_rows, st.sampled_from(["log", "log-log", "plain"]))
+def test_weights_and_entry_properties(rows, conf_type):
+    entry, length, event, w = (np.array(c, dtype=float) for c in zip(*rows))
+    time = entry + length
+    a = kaplan_meier(time, event, conf_type=conf_type, entry=entry, weights=w)
+    rep = np.repeat(np.arange(time.size), w.astype(int))
+    b = kaplan_meier(time[rep], event[rep], conf_type=conf_type, entry=entry[rep])
+    _same_fit(a, b)
+    assert np.all((a.survival >= 0) & (a.survival <= 1)) and np.all(np.diff(a.survival) <= 0)
+    # S is unchanged when every weight is scaled (the SE is not, for whole-number weights)
+    c = kaplan_meier(time, event, conf_type=conf_type, entry=entry, weights=w * 0.5)
+    np.testing.assert_allclose(c.survival, a.survival, rtol=1e-12)
+    assert np.all(np.isfinite(c.se[c.survival > 0]))
+
+
+def test_fractional_weights_use_the_robust_se():
+    # one row per time, weights halved: S unchanged; the robust SE of S is
+    # S sqrt(sum_i (w_i dlogS/dw_i)^2), here checked against a direct n x m evaluation
+    time = np.array([2, 5, 3, 6, 4, 7, 8, 3, 4.0])
+    event = np.array([1, 0, 1, 1, 0, 1, 1, 0, 1])
+    entry = np.array([0, 0, 1, 2, 3, 0.5, 4, 2, 0])
+    w = np.array([1.5, 2, 1, 3, 0, 2, 0.5, 0.25, 1])
+    fit = kaplan_meier(time, event, entry=entry, weights=w, conf_type="log")
+    t = fit.time
+    at_risk = (entry[:, None] < t) & (time[:, None] >= t)
+    died = (time[:, None] == t) & (event[:, None] == 1)
+    n, d = w @ at_risk, w @ died
+    ok = n > d
+    step = (died * n - at_risk * d) / np.where(ok, n * (n - d), 1)
+    infl = np.cumsum(np.where(ok, step, 0), axis=1)
+    se = fit.survival * np.sqrt(((w[:, None] * infl) ** 2).sum(axis=0))
+    np.testing.assert_allclose(fit.se, np.where(fit.survival > 0, se, 0.0), rtol=1e-12, atol=1e-15)
+
+
+def test_weighted_counts_are_floats():
+    fit = kaplan_meier([1, 2, 3], [1, 0, 1], weights=[0.5, 1, 2])
+    assert fit.at_risk.dtype == np.float64 and fit.n_events == 2.5 and fit.n == 3
+    np.testing.assert_array_equal(fit.at_risk, [3.5, 3, 2])
+    np.testing.assert_array_equal(fit.censored, [0, 1, 0])
+    unweighted = kaplan_meier([1, 2, 3], [1, 0, 1], entry=[0, 0.5, 1])
+    assert unweighted.at_risk.dtype.kind == "i" and isinstance(unweighted.n_events, int)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(entry=[0, 2, 1]),
+     r"entry: must be strictly less than time.*position 1: entry 2.0 >= time 2.0"),
+    (dict(entry=[0, 3, 4]), r"2 row\(s\) are not: position 1: entry 3.0 >= time 2.0, "
+                            r"position 2: entry 4.0 >= time 3.0$"),
+    (dict(entry=[0, -1, 0]), "entry: .*negative"),
+    (dict(entry=[0, np.nan, 0]), "entry: .*missing"),
+    (dict(entry=[0, 1]), "same length"),
+    (dict(weights=[1, -1, 1]), "weights: .*negative.*position 1 = -1"),
+    (dict(weights=[1, np.nan, 1]), "weights: .*missing"),
+    (dict(weights=[1, np.inf, 1]), "weights: .*infinite"),
+    (dict(weights=[0, 0, 0]), "weights: all weights are 0"),
+    (dict(weights=[1, 1]), "same length"),
+    (dict(weights=["a", 1, 1]), "weights"),
+    (dict(entry=[0, 0, 0], conf_type="spss"), "spss.*delayed entry"),
+    (dict(weights=[1, 0.5, 1], conf_type="spss"), "weights: .*spss.*whole-number"),
+])
+def test_bad_entry_and_weights_raise(kwargs, words):
+    with pytest.raises(InputError, match=words):
+        kaplan_meier([1, 2, 3], [1, 0, 1], **kwargs)
+
+
+def test_entry_errors_name_pandas_labels():
+    entry = pd.Series([0, 5], index=["a", "b"])
+    with pytest.raises(InputError, match="index 'b': entry 5.0 >= time 2.0"):
+        kaplan_meier([1, 2], [1, 1], entry=entry)
+
+
+def test_spss_with_whole_number_weights_equals_replicated_rows():
+    data = pd.read_csv(SPSS / "data.csv")
+    w = 1 + np.arange(len(data)) % 2
+    rep = np.repeat(np.arange(len(data)), w)
+    a = kaplan_meier(data["time"], data["status"], conf_type="spss", weights=w)
+    b = kaplan_meier(data["time"].to_numpy()[rep], data["status"].to_numpy()[rep],
+                     conf_type="spss")
+    _same_fit(a, b)

@@ -23,7 +23,8 @@ emit_fit <- function(case, fit) {
   emit(case, "n_event", fit$n.event)
   emit(case, "n_censor", fit$n.censor)
   emit(case, "surv", fit$surv)
-  emit(case, "se", fit$std.err * fit$surv)
+  # std.err is of log S (logse) except for R's robust variance (fractional weights)
+  emit(case, "se", if (fit$logse) fit$std.err * fit$surv else fit$std.err)
   emit(case, "lower", fit$lower)
   emit(case, "upper", fit$upper)
   tab <- summary(fit)$table
@@ -63,5 +64,47 @@ for (ct in c("log", "log-log", "plain")) {
 # alpha other than 0.05
 one("lung90", lung, "log-log", conf.int = 0.90)
 one("lung90", lung, "log", conf.int = 0.90)
+
+# Counting-process data and case weights: survfit(Surv(entry, time, event) ~ 1, weights = w),
+# R's defaults otherwise (whole-number weights: Greenwood on weighted counts; any
+# fractional weight: robust infinitesimal-jackknife SE, one cluster per row).
+# Small left-truncated set: entry 2 ties the event time 2 (row not yet at risk there),
+# entry 3 ties the censoring at 3; weights with a 0 and fractions.
+trunc <- data.frame(entry = c(0, 0, 1, 2, 3, 0.5, 4, 2, 0),
+                    time = c(2, 5, 3, 6, 4, 7, 8, 3, 4),
+                    event = c(1, 0, 1, 1, 0, 1, 1, 0, 1),
+                    w = c(1, 2, 1, 3, 0, 2, 1, 2, 1),
+                    fw = c(1.5, 2, 1, 3, 0, 2, 0.5, 0.25, 1))
+for (q in names(trunc)) emit("trunc/input", q, trunc[[q]])
+# mgus2 on the age scale in months (whole numbers, so no time-fix merging): entry at
+# diagnosis, event = progression or death
+mgus2 <- read_dataset("mgus2")
+mgus2_age <- data.frame(entry = mgus2$age * 12, time = mgus2$age * 12 + mgus2$time,
+                        event = as.integer(mgus2$cause > 0))
+# lung with whole-number and with fractional case weights, by row number
+lung$w <- 1 + seq_len(nrow(lung)) %% 3
+lung$fw <- (1 + seq_len(nrow(lung)) %% 4) / 2
+emit("lung/input", "w", lung$w)
+emit("lung/input", "fw", lung$fw)
+
+cp <- function(name, data, conf.type, wt = NULL) {
+  data$wt <- if (is.null(wt)) rep(1, nrow(data)) else data[[wt]]
+  fit <- if (is.null(wt)) {
+    survfit(Surv(entry, time, event) ~ 1, data = data, conf.type = conf.type)
+  } else if ("entry" %in% names(data)) {
+    survfit(Surv(entry, time, event) ~ 1, data = data, weights = wt, conf.type = conf.type)
+  } else {
+    survfit(Surv(time, event) ~ 1, data = data, weights = wt, conf.type = conf.type)
+  }
+  emit_fit(paste(name, conf.type, sep = "/"), fit)
+}
+for (ct in c("log", "log-log")) {
+  cp("trunc", trunc, ct)
+  cp("trunc_w", trunc, ct, "w")
+  cp("trunc_fw", trunc, ct, "fw")
+  cp("mgus2_age", mgus2_age, ct)
+  cp("lung_w", lung, ct, "w")
+  cp("lung_fw", lung, ct, "fw")
+}
 
 write_fixture("km", pkgs = c("survival"))

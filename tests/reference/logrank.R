@@ -1,5 +1,5 @@
 # Log-rank reference for src/failpattern/stats/logrank.py (tests/test_logrank.py).
-# survdiff (rho = 0): chisq, df, p = pchisq(chisq, df, lower.tail = FALSE), and the
+# survdiff (rho = 0, and the G-rho cases below): chisq, df, p = pchisq(chisq, df, lower.tail = FALSE), and the
 # per-group observed and expected counts (summed over strata), groups in sorted
 # label order. Rows with a missing group (lung ph_ecog: one NA) are dropped before
 # the fit, here and in the test, so both see the same 227 rows.
@@ -51,5 +51,23 @@ sparse <- data.frame(time = c(2, 3, 3, 5, 8, 1, 3, 4, 4, 6, 7, 2, 5, 5, 9),
                      stratum = rep(c("A", "B"), c(5, 10)))
 emit_input("sparse_strata", sparse)
 emit_test("sparse_strata", survdiff(Surv(time, event) ~ group + strata(stratum), data = sparse))
+
+# Fleming-Harrington G-rho weights, w(t) = S(t-)^rho with S the pooled (per stratum)
+# left-continuous Kaplan-Meier: the same fits with rho = 0.5 and 1 (case name suffix
+# _rho0.5 / _rho1). obs and exp are then the weighted sums survdiff reports. survdiff
+# has no gamma; the test checks gamma against a hand-computed example instead.
+for (rho in c(0.5, 1)) {
+  sfx <- paste0("_rho", rho)
+  emit_test(paste0("lung_sex", sfx), survdiff(Surv(time, event) ~ sex, data = lung, rho = rho))
+  emit_test(paste0("lung_ecog", sfx), survdiff(Surv(time, event) ~ ph_ecog, data = ecog, rho = rho))
+  emit_test(paste0("veteran_celltype", sfx),
+            survdiff(Surv(time, event) ~ celltype, data = veteran, rho = rho))
+  emit_test(paste0("veteran_trt_by_celltype", sfx),
+            survdiff(Surv(time, event) ~ trt + strata(celltype), data = veteran, rho = rho))
+  emit_test(paste0("zero_expected", sfx),
+            survdiff(Surv(time, event) ~ group, data = zero_exp, rho = rho))
+  emit_test(paste0("sparse_strata", sfx),
+            survdiff(Surv(time, event) ~ group + strata(stratum), data = sparse, rho = rho))
+}
 
 write_fixture("logrank", pkgs = c("survival"))

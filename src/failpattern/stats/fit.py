@@ -64,7 +64,8 @@ FineGrayFit = _fgk.Fit
 # ---------------------------------------------------------------- Kaplan-Meier
 
 def km_fit(time: np.ndarray, event: np.ndarray, *, conf_type: str = "log-log",
-           alpha: float = 0.05) -> KaplanMeierResult:
+           alpha: float = 0.05, entry: np.ndarray | None = None,
+           weights: np.ndarray | None = None) -> KaplanMeierResult:
     """Kaplan-Meier estimate from clean arrays (:func:`~failpattern.stats.km.kaplan_meier` unchecked).
 
     Parameters
@@ -77,11 +78,16 @@ def km_fit(time: np.ndarray, event: np.ndarray, *, conf_type: str = "log-log",
         As in :func:`~failpattern.stats.km.kaplan_meier`; not checked.
     alpha : float
         1 - confidence level, in (0, 1); not checked.
+    entry : numpy.ndarray, optional
+        ``(n,)`` float64 delayed-entry times, each < its ``time``; not checked.
+    weights : numpy.ndarray, optional
+        ``(n,)`` float64 case weights, finite, >= 0, not all 0; not checked.
 
     Returns
     -------
     KaplanMeierResult
-        Identical to ``kaplan_meier(time, event, conf_type=conf_type, alpha=alpha)``.
+        Identical to ``kaplan_meier(time, event, conf_type=conf_type, alpha=alpha,
+        entry=entry, weights=weights)``.
 
     Notes
     -----
@@ -89,11 +95,12 @@ def km_fit(time: np.ndarray, event: np.ndarray, *, conf_type: str = "log-log",
     lengths, an empty sample or an unknown ``conf_type`` give wrong results or
     an arbitrary exception.
     """
-    return _km_result(_km_curve(time, event), conf_type, alpha)
+    return _km_result(_km_curve(time, event, entry, weights), conf_type, alpha)
 
 
 def km_fits(time: np.ndarray, event: np.ndarray, *, conf_types: Sequence[str],
-            alpha: float = 0.05) -> tuple[KaplanMeierResult, ...]:
+            alpha: float = 0.05, entry: np.ndarray | None = None,
+            weights: np.ndarray | None = None) -> tuple[KaplanMeierResult, ...]:
     """One Kaplan-Meier curve, with the limits and median of several conf types.
 
     The curve and its Greenwood variance are computed once and shared (read-only)
@@ -109,25 +116,28 @@ def km_fits(time: np.ndarray, event: np.ndarray, *, conf_types: Sequence[str],
         Each one of "log-log", "log", "plain", "spss"; not checked.
     alpha : float
         1 - confidence level, in (0, 1); not checked.
+    entry, weights : numpy.ndarray, optional
+        As in :func:`km_fit`; not checked.
 
     Returns
     -------
     tuple of KaplanMeierResult
         One per ``conf_types`` entry, in that order, each identical to
-        ``kaplan_meier(time, event, conf_type=c, alpha=alpha)``.
+        ``kaplan_meier(time, event, conf_type=c, alpha=alpha, entry=entry, weights=weights)``.
 
     Notes
     -----
     Nothing is validated (see :func:`km_fit`).
     """
-    curve = _km_curve(time, event)
+    curve = _km_curve(time, event, entry, weights)
     return tuple(_km_result(curve, c, alpha) for c in conf_types)
 
 
 # ---------------------------------------------------------------- log-rank
 
 def logrank_fit(time: np.ndarray, event: np.ndarray, group: np.ndarray, labels: np.ndarray, *,
-                strata: np.ndarray | None = None) -> LogRankResult:
+                strata: np.ndarray | None = None, rho: float = 0.0,
+                gamma: float = 0.0) -> LogRankResult:
     """Log-rank test from clean arrays (:func:`~failpattern.stats.logrank.logrank` unchecked).
 
     Parameters
@@ -145,12 +155,16 @@ def logrank_fit(time: np.ndarray, event: np.ndarray, group: np.ndarray, labels: 
     strata : numpy.ndarray, optional
         ``(n,)`` int64 stratum codes ``0 .. s-1``, every code present; ``None``
         (default) for one stratum.
+    rho, gamma : float, default 0
+        Fleming-Harrington weight exponents, finite and >= 0 (not checked):
+        ``w(t) = S(t-)^rho (1 - S(t-))^gamma`` with ``S`` the pooled
+        Kaplan-Meier; both 0 is the plain log-rank test.
 
     Returns
     -------
     LogRankResult
-        Identical to ``logrank(time, event, labels[group], strata=...)`` when
-        ``labels`` are sorted and distinct.
+        Identical to ``logrank(time, event, labels[group], strata=..., rho=...,
+        gamma=...)`` when ``labels`` are sorted and distinct.
 
     Notes
     -----
@@ -158,8 +172,10 @@ def logrank_fit(time: np.ndarray, event: np.ndarray, group: np.ndarray, labels: 
     no event give wrong results or an arbitrary exception.
     """
     if strata is None:
-        return _logrank(time, event, group, labels, np.zeros(time.size, dtype=np.int64), 1)
-    return _logrank(time, event, group, labels, strata, int(strata.max()) + 1)
+        return _logrank(time, event, group, labels, np.zeros(time.size, dtype=np.int64), 1,
+                        rho=rho, gamma=gamma)
+    return _logrank(time, event, group, labels, strata, int(strata.max()) + 1, rho=rho,
+                    gamma=gamma)
 
 
 # ---------------------------------------------------------------- Cox

@@ -14,7 +14,8 @@ References matched (tests in ``tests/test_km.py``):
 * ``conf_type`` ``"log"``, ``"log-log"``, ``"plain"``: R ``survival::survfit``
   (``conf.type`` of the same name) for the curve, Greenwood standard error
   and pointwise limits, and ``summary(fit)$table`` / ``print.survfit`` for the
-  median and its confidence limits (fixture ``tests/reference/km.csv``).
+  median and its confidence limits (fixture ``tests/reference/km.csv``), also
+  with delayed entry (``Surv(entry, time, event)``) and case weights.
 * ``conf_type="spss"``: IBM SPSS Statistics 31.0.1 KM output
   (``tests/reference/spss31_km/``), and the symmetric intervals of the kind
   Ni et al. 2019 printed, e.g. 11.5 (9.8-13.2).
@@ -30,8 +31,10 @@ from scipy.special import ndtri
 
 from failpattern.stats._result import frozen
 from failpattern.stats._tables import step_lookup, time_table
-from failpattern.stats._validate import (as_durations, as_events, check_alpha, check_choice,
-                                         check_lengths)
+from failpattern.errors import InputError
+from failpattern.stats._validate import (_labels, as_durations, as_events, as_numbers, check_alpha,
+                                         check_choice, check_lengths, describe_positions,
+                                         plain_value)
 
 __all__ = ["KaplanMeierResult", "kaplan_meier"]
 
@@ -52,7 +55,9 @@ class KaplanMeierResult:
     ----------
     time, at_risk, events, censored : ndarray
         One entry per distinct observed time (event or censoring), increasing:
-        the number at risk just before it, events and censorings at it.
+        the number at risk just before it, events and censorings at it. With
+        ``weights`` these are weighted sums (float); with ``entry`` a row counts
+        as at risk only at times after its entry.
     survival, se, lower, upper : ndarray
         S(t), its Greenwood standard error ``S * sqrt(sum d / (n (n - d)))``
         and the pointwise confidence limits for ``conf_type``. Where R gives
@@ -68,9 +73,9 @@ class KaplanMeierResult:
     conf_type : str
     alpha : float
     n : int
-        Number of observations.
-    n_events : int
-        Number of events.
+        Number of observations (rows, including any of weight 0).
+    n_events : int or float
+        Number of events; with ``weights``, their weighted sum (float).
     """
 
     time: np.ndarray
@@ -133,8 +138,8 @@ class KaplanMeierResult:
                 f"({lo:g}-{hi:g}), conf_type={self.conf_type!r}, level={1 - self.alpha:g})")
 
 
-def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
-                 ) -> KaplanMeierResult:
+def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05,
+                 entry=None, weights=None) -> KaplanMeierResult:
     """Kaplan-Meier estimate of the survival function.
 
     Parameters
@@ -158,6 +163,24 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
     alpha : float
         1 - confidence level. For "spss", z is exactly 1.96 when ``alpha`` is
         0.05 (as SPSS prints) and the normal quantile ``1 - alpha/2`` otherwise.
+    entry : array_like, optional
+        Entry times for left-truncated (delayed-entry) data, finite, >= 0 and
+        strictly less than ``time``: observation ``i`` is at risk on
+        ``(entry[i], time[i]]``, as R ``Surv(entry, time, event)`` (R, too,
+        requires start < stop). The curve's times are still the distinct
+        ``time`` values; entry times add no rows. Not with ``conf_type="spss"``
+        (SPSS's KM procedure has no delayed entry).
+    weights : array_like, optional
+        Case weights, finite and >= 0 (not all 0), as R ``survfit(...,
+        weights = w)``: ``at_risk``, ``events``, ``censored`` and ``n_events``
+        become weighted sums (floats) and S is the product of
+        ``1 - events / at_risk``. The variance follows R's default: if every
+        weight is a whole number, Greenwood's formula on the weighted counts
+        (integer weights equal replicated rows); if any weight is fractional,
+        R switches to the robust infinitesimal-jackknife variance (one cluster
+        per row) and so do we; its ``se`` is 0, not NaN, once S reaches 0.
+        With "spss" only whole-number weights are accepted (SPSS's WEIGHT BY
+        frequency weights, i.e. replicated rows).
 
     Returns
     -------
@@ -167,7 +190,9 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
     ------
     InputError
         Times negative, missing or infinite; events not 0/1; lengths differ;
-        empty input; unknown ``conf_type``; ``alpha`` outside (0, 1).
+        empty input; unknown ``conf_type``; ``alpha`` outside (0, 1); an entry
+        time not below its ``time``; weights negative, missing, infinite or
+        all 0; ``entry`` or fractional ``weights`` with ``conf_type="spss"``.
 
     Notes
     -----
@@ -180,19 +205,73 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
     """
     t = as_durations(time, "time")
     e = as_events(event, "event")
-    check_lengths(time=t, event=e)
     check_choice(conf_type, "conf_type", CONF_TYPES)
     alpha = check_alpha(alpha)
-    return _kaplan_meier(t, e, conf_type, alpha)
+    if entry is None and weights is None:
+        check_lengths(time=t, event=e)
+        return _kaplan_meier(t, e, conf_type, alpha)
+    start = None if entry is None else as_durations(entry, "entry")
+    w = None if weights is None else _as_weights(weights)
+    check_lengths(time=t, event=e, entry=start, weights=w)
+    if start is not None:
+        bad = start >= t
+        if bad.any():
+            raise InputError(
+                "entry: must be strictly less than time (a row is at risk on (entry, time]); "
+                f"{int(bad.sum())} row(s) are not: "
+                + _describe_entry(bad, start, t, _labels(entry)))
+    if conf_type == "spss":
+        if start is not None:
+            raise InputError('conf_type: "spss" has no delayed entry (SPSS\'s KM procedure does '
+                             'not support it); use "log", "log-log" or "plain" with entry')
+        if w is not None and _fractional(w):
+            raise InputError('weights: "spss" takes whole-number (frequency) weights only; '
+                             'use "log", "log-log" or "plain" for fractional weights')
+    return _km_result(_km_curve(t, e, start, w), conf_type, alpha)
+
+
+def _describe_entry(bad: np.ndarray, start: np.ndarray, t: np.ndarray, labels) -> str:
+    where = np.flatnonzero(bad)
+    parts = []
+    for i in where[:5]:
+        place = f"index {plain_value(labels[i])!r}" if labels is not None else f"position {i}"
+        parts.append(f"{place}: entry {plain_value(start[i])!r} >= time {plain_value(t[i])!r}")
+    more = f" (and {where.size - 5} more)" if where.size > 5 else ""
+    return ", ".join(parts) + more
+
+
+def _as_weights(values) -> np.ndarray:
+    """Case weights: finite and >= 0, not all 0, as ``float64``."""
+    w = as_numbers(values, "weights")
+    labels = _labels(values)
+    for mask, rule in ((np.isnan(w), "missing (NaN)"), (np.isinf(w), "infinite"),
+                       (w < 0, "negative; weights must be >= 0")):
+        if mask.any():
+            raise InputError(f"weights: {int(mask.sum())} value(s) are {rule}: "
+                             + describe_positions(mask, w, labels))
+    if not (w > 0).any():
+        raise InputError("weights: all weights are 0; at least one must be positive")
+    return w
+
+
+def _fractional(w: np.ndarray) -> bool:
+    """R's test for a robust variance: any weight that is not a whole number."""
+    return bool((w != np.floor(w)).any())
 
 
 def _kaplan_meier(t: np.ndarray, e: np.ndarray, conf_type: str, alpha: float) -> KaplanMeierResult:
     return _km_result(_km_curve(t, e), conf_type, alpha)
 
 
-def _km_curve(t: np.ndarray, e: np.ndarray) -> tuple:
+def _km_curve(t: np.ndarray, e: np.ndarray, entry: np.ndarray | None = None,
+              weights: np.ndarray | None = None) -> tuple:
     """The curve without limits, shared by every ``conf_type`` (the plan reports two):
-    ``(time, at_risk, events, censored, survival, var_log, se, n, n_events)``."""
+    ``(time, at_risk, events, censored, survival, var_log, se, n, n_events)``.
+
+    ``entry`` (delayed entry, trusted < ``t``) and ``weights`` (trusted >= 0) are optional;
+    without both the arithmetic is exactly that of plain right-censored data."""
+    if entry is not None or weights is not None:
+        return _km_curve_general(t, e, entry, weights)
     table = time_table(t, e, n_causes=1)
     n_risk = table.at_risk[:, 0]
     d = table.events[:, 0, 0]
@@ -202,6 +281,100 @@ def _km_curve(t: np.ndarray, e: np.ndarray) -> tuple:
     # read-only copies made once, shared by the results of every conf_type
     return (frozen(table.time), frozen(n_risk), frozen(d), frozen(table.censored[:, 0]), frozen(surv),
             var_log, frozen(se), int(t.size), int(e.sum()))
+
+
+def _km_curve_general(t: np.ndarray, e: np.ndarray, entry: np.ndarray | None,
+                      weights: np.ndarray | None) -> tuple:
+    """:func:`_km_curve` for counting-process data ``(entry, t]`` and/or case weights."""
+    order = t.argsort(kind="stable")
+    ordered = t[order]
+    new = np.empty(ordered.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    times = ordered[new]
+    index = np.empty(t.size, dtype=np.intp)
+    index[order] = new.cumsum() - 1
+    m = times.size
+    w = weights
+    if w is None:  # whole counts, as time_table gives
+        d = np.bincount(index[e == 1], minlength=m).astype(np.int64)
+        leaving = np.bincount(index, minlength=m).astype(np.int64)
+    else:
+        d = np.bincount(index, weights=w * e, minlength=m)
+        leaving = np.bincount(index, weights=w, minlength=m)
+    censored = leaving - d
+    n_risk = np.cumsum(leaving[::-1])[::-1]  # time >= t_j
+    if entry is None:
+        first = np.zeros(t.size, dtype=np.intp)
+    else:
+        # first curve time after entry; rows with entry >= t_j are not yet at risk at t_j
+        first = np.searchsorted(times, entry, side="right")
+        starting = np.bincount(first, weights=w, minlength=m + 1)
+        if w is None:
+            starting = starting.astype(np.int64)
+        n_risk = n_risk - np.cumsum(starting[::-1])[::-1][1:]  # minus rows with entry >= t_j
+    if w is None or not _fractional(w):
+        if w is None:
+            surv, var_log = _curve(n_risk, d)
+        else:
+            surv, var_log = _weighted_curve(n_risk, d)
+        with np.errstate(invalid="ignore"):
+            se = surv * np.sqrt(var_log)  # 0 * inf = NaN once S reaches 0, as R
+    else:
+        surv, _ = _weighted_curve(n_risk, d)
+        se = _ij_se(surv, n_risk, d, index, first, e, w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_log = np.where(se == 0, 0.0, (se / surv) ** 2)  # R: logse = FALSE, se / S
+    n_events = int(e.sum()) if w is None else float(np.sum(w * e))
+    return (frozen(times), frozen(n_risk), frozen(d), frozen(censored), frozen(surv), var_log,
+            frozen(se), int(t.size), n_events)
+
+
+def _weighted_curve(n_risk: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_curve` where a time may have no weight at risk (factor 1, no variance term)."""
+    has = d > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(has, (n_risk - d) / n_risk, 1.0)
+        terms = np.where(has, d / (n_risk * (n_risk - d)), 0.0)
+    return np.cumprod(factor), np.cumsum(terms)
+
+
+def _ij_se(surv, n_risk, d, index, first, e, w) -> np.ndarray:
+    """R's robust (infinitesimal jackknife) SE of S, one cluster per row.
+
+    Row ``i`` (weight ``w_i``, at risk at curve times ``first_i .. index_i``) moves S(t_k)
+    by ``dS_k/dw_i = -S_k A_ik`` with
+    ``A_ik = sum_{j <= k} (dN_ij n_j - d_j Y_ij) / (n_j (n_j - d_j))``;
+    the variance is ``sum_i (w_i dS_k/dw_i)^2``. With ``h_j = d_j / (n_j (n_j - d_j))``,
+    ``H`` its cumulative sum and ``G_i = H`` just before ``first_i``, ``A_ik`` is 0 before
+    ``first_i``, ``-(H_k - G_i)`` while at risk and the constant
+    ``F_i = e_i / (n - d)`` at its time ``- (H_{index_i} - G_i)`` after it, so the sums
+    over rows are cumulative sums over time: O(n log n). Once S is 0 the SE is 0, as R."""
+    m = surv.size
+    has = d > 0
+    dead = has & (n_risk <= d)  # S drops to 0 here
+    stop = int(np.flatnonzero(dead)[0]) if dead.any() else m
+    live = has.copy()
+    live[stop:] = False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(live, d / (n_risk * (n_risk - d)), 0.0)
+        c = np.where(live, 1.0 / (n_risk - d), 0.0)
+    H = np.cumsum(h)
+    H0 = np.concatenate(([0.0], H))  # H0[j] = H just before curve time j
+    G = H0[first]
+    F = e * c[index] - (H[index] - G)
+    w2 = w * w
+    done = np.cumsum(np.bincount(index, weights=w2 * F * F, minlength=m))
+
+    def active(values):  # sum over rows with first_i <= k < index_i
+        started = np.cumsum(np.bincount(first, weights=values, minlength=m + 1)[:m])
+        return started - np.cumsum(np.bincount(index, weights=values, minlength=m))
+
+    p0, p1, p2 = active(w2), active(w2 * G), active(w2 * G * G)
+    var = done + H * H * p0 - 2.0 * H * p1 + p2
+    se = surv * np.sqrt(np.maximum(var, 0.0))
+    se[stop:] = 0.0
+    return se
 
 
 def _km_result(curve: tuple, conf_type: str, alpha: float) -> KaplanMeierResult:
