@@ -269,3 +269,4 @@ def test_proportional_hazards_section(plan):
     assert list(shown["ph"]["covariate"]) == list(ref["covariate"]) and shown["ph"]["covariate"].iloc[-1] == "GLOBAL"
     low = [c for c, p in zip(ref["covariate"], ref["p"]) if p < 0.05 and c != "GLOBAL"]
     assert all(c in shown["ph_note"] for c in low) and "cox.zph" in shown["ph_note"]
+    assert "GLOBAL" not in shown["ph_note"] and "Global test p = " in shown["ph_note"]

@@ -169,11 +169,15 @@ def _ph(plan_result) -> dict:
     shown = pd.DataFrame({"covariate": table["covariate"], "chisq": [f"{x:.2f}" for x in table["chisq"]],
                           "df": [f"{x:g}" for x in table["df"]],
                           "p": [f"{x:.3f}" if x >= 0.001 else "< 0.001" for x in table["p"]]})
-    low = [c for c, p in zip(table["covariate"], table["p"]) if p < 0.05]
+    low = [c for c, p in zip(table["covariate"], table["p"]) if p < 0.05 and c != "GLOBAL"]
+    overall = float(table.loc[table["covariate"] == "GLOBAL", "p"].iloc[0]) if (table["covariate"] == "GLOBAL").any() \
+        else float("nan")
     note = (f"Score test of each covariate's hazard ratio changing with time (1 - Kaplan-Meier time scale, "
             f"Breslow ties; R's cox.zph) in the multivariable PFS1 Cox model, {z.n} patients and {z.n_events} "
-            "events. " + (f"p < 0.05 for {', '.join(low)}: the hazard ratio reported for it is an average over a "
-                          "time-varying effect." if low else "No test is below 0.05."))
+            "events. " + (f"p < 0.05 for {', '.join(low)}: the hazard ratio reported for "
+                          f"{'it is an average' if len(low) == 1 else 'each is an average'} over a time-varying "
+                          "effect." if low else "No covariate's test is below 0.05.")
+            + (f" Global test p = {overall:.3f}." if overall == overall else ""))
     return {"ph": shown, "ph_note": note}
 
 
