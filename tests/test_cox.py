@@ -435,3 +435,166 @@ def test_one_patient_category_diverging_beside_other_covariates_is_an_error():
         with pytest.raises(ConvergenceError, match="'adeno'.*diverges to infinity"):
             cox(data, duration="time", event="event", covariates=["adeno", "organs", "resp"],
                 ties=ties)
+
+
+# --- counting-process data, case weights, robust variance (tests/reference/cox.R) -----------
+
+BLADDER = ["rx", "number", "size"]
+
+
+def _bladder2() -> pd.DataFrame:
+    bl = dataset("bladder2").copy()
+    bl["w"] = 0.5 + (bl["id"] % 4) / 4          # exact binary fractions, as cox.R
+    bl["row"] = np.arange(len(bl))
+    return bl
+
+
+def _counting_case(name: str) -> dict:
+    kw = dict(duration="stop", event="event", covariates=BLADDER, entry="start")
+    if name == "bladder2_strata_cluster":
+        return dict(kw, strata="enum", cluster="id")
+    if name == "bladder2_weights_robust":
+        return dict(kw, weights="w", cluster="row")
+    *parts, ties = name.split("_")
+    kw["ties"] = ties
+    if "weights" in parts:
+        kw["weights"] = "w"
+    if "cluster" in parts:
+        kw["cluster"] = "id"
+    return kw
+
+
+COUNTING_CASES = [f"bladder2_{kind}{ties}" for ties in ("efron", "breslow")
+                  for kind in ("", "weights_", "cluster_", "weights_cluster_")]
+COUNTING_CASES += ["bladder2_weights_robust", "bladder2_strata_cluster"]
+
+
+@pytest.mark.parametrize("case", COUNTING_CASES)
+def test_counting_process_matches_r_coxph(case):
+    fit = cox(_bladder2(), **_counting_case(case))
+    assert fit.counting_process
+    ours = _ours(fit)
+    if fit.robust:
+        ours["naive_se"] = fit.naive_se
+        ours["naive_covariance"] = fit.naive_covariance.ravel(order="F")
+    for quantity, value in ours.items():
+        theirs = reference("cox", case, quantity)
+        assert value.shape == theirs.shape, quantity
+        err = _relative_error(value, theirs)
+        assert err <= RTOL, f"{case} {quantity}: relative error {err:.3g}"
+    assert fit.robust == ("naive_se" in ours)
+
+
+def test_robust_right_censored_matches_r_coxph():
+    data, kwargs = _case("lung_efron")
+    fit = cox(data, **kwargs, robust=True)
+    assert fit.robust and not fit.counting_process
+    plain = cox(data, **kwargs)
+    np.testing.assert_array_equal(fit.coef, plain.coef)      # the same fit, other variance
+    np.testing.assert_array_equal(fit.naive_covariance, plain.covariance)
+    ours = _ours(fit)
+    ours["naive_se"] = fit.naive_se
+    ours["naive_covariance"] = fit.naive_covariance.ravel(order="F")
+    for quantity, value in ours.items():
+        err = _relative_error(value, reference("cox", "lung_robust", quantity))
+        assert err <= RTOL, f"lung_robust {quantity}: relative error {err:.3g}"
+
+
+def test_matrix_fitter_takes_counting_process_arguments():
+    from failpattern.stats.fit import coxph_fit
+    bl = _bladder2()
+    fit = cox(bl, **_counting_case("bladder2_weights_cluster_breslow"))
+    raw = coxph_fit(np.ascontiguousarray(bl[BLADDER].to_numpy(float)), bl["stop"].to_numpy(float),
+                    bl["event"].to_numpy(), names=BLADDER, ties="breslow",
+                    entry=bl["start"].to_numpy(float), weights=bl["w"].to_numpy(float),
+                    cluster=bl["id"].to_numpy())
+    np.testing.assert_array_equal(raw.coef, fit.coef)
+    np.testing.assert_array_equal(raw.covariance, fit.covariance)
+    assert raw.robust and raw.weighted and raw.counting_process
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_entry_at_zero_equals_no_entry(ties):
+    data, kwargs = _case("lung_" + ties)
+    plain = cox(data, **kwargs)
+    fit = cox(data.assign(t0=0.0), **kwargs, entry="t0")
+    np.testing.assert_allclose(fit.coef, plain.coef, rtol=1e-10)
+    np.testing.assert_allclose(fit.covariance, plain.covariance, rtol=1e-9)
+    assert fit.loglik == pytest.approx(plain.loglik, rel=1e-13)
+    assert fit.score_test.statistic == pytest.approx(plain.score_test.statistic, rel=1e-10)
+
+
+def test_splitting_rows_into_intervals_changes_nothing():
+    # each lung row cut at day 100 into (0, 100] censored and (100, time]: the same risk sets
+    data, kwargs = _case("lung_efron")
+    plain = cox(data, **kwargs)
+    long = data[data["time"] > 100]
+    first = long.assign(t0=0.0, time=100.0, event=0)
+    rest = pd.concat([data[data["time"] <= 100].assign(t0=0.0), long.assign(t0=100.0)])
+    split = pd.concat([first, rest], ignore_index=True)
+    fit = cox(split, **kwargs, entry="t0")
+    np.testing.assert_allclose(fit.coef, plain.coef, rtol=1e-10)
+    np.testing.assert_allclose(fit.covariance, plain.covariance, rtol=1e-9)
+    assert fit.loglik == pytest.approx(plain.loglik, rel=1e-13)
+
+
+def test_integer_weights_equal_replicated_rows():
+    # Breslow only (as R): with Efron the copies of an event are tied events of each other
+    # and change Efron's correction, while one weighted event does not
+    bl = _bladder2()
+    copies = (bl["id"] % 3 + 1).astype(int)
+    kw = dict(_counting_case("bladder2_breslow"))
+    weighted = cox(bl.assign(k=copies.astype(float)), **kw, weights="k")
+    replicated = cox(bl.loc[bl.index.repeat(copies)].reset_index(drop=True), **kw)
+    np.testing.assert_allclose(weighted.coef, replicated.coef, rtol=1e-10)
+    np.testing.assert_allclose(weighted.covariance, replicated.covariance, rtol=1e-9)
+    assert weighted.loglik == pytest.approx(replicated.loglik, rel=1e-12)
+    assert weighted.loglik_null == pytest.approx(replicated.loglik_null, rel=1e-12)
+
+
+def test_unit_weights_equal_no_weights():
+    bl = _bladder2()
+    kw = _counting_case("bladder2_efron")
+    plain, ones = cox(bl, **kw), cox(bl.assign(one=1.0), **kw, weights="one")
+    np.testing.assert_allclose(ones.coef, plain.coef, rtol=1e-12)
+    assert ones.loglik == pytest.approx(plain.loglik, rel=1e-14)
+
+
+def test_robust_with_one_cluster_per_row_equals_robust_without_cluster():
+    bl = _bladder2()
+    kw = _counting_case("bladder2_weights_efron")
+    by_row = cox(bl, **kw, cluster="row")
+    plain = cox(bl, **kw, robust=True)
+    assert by_row.robust and plain.robust
+    np.testing.assert_allclose(by_row.covariance, plain.covariance, rtol=1e-13)
+    # cluster labels are only labels: any coding gives the same grouping
+    relabelled = cox(bl.assign(id=bl["id"].map(lambda i: f"patient-{i}")),
+                     **_counting_case("bladder2_cluster_efron"))
+    grouped = cox(bl, **_counting_case("bladder2_cluster_efron"))
+    np.testing.assert_allclose(relabelled.covariance, grouped.covariance, rtol=1e-13)
+
+
+def test_entry_not_before_duration_names_rows_and_values():
+    bad = TINY.assign(t0=[0.0, 2.0, 0.5, 3.5, 0.0])
+    with pytest.raises(InputError, match=r"2 row\(s\).*position 1 = '\(2, 2\]'.*"
+                                         r"position 3 = '\(3.5, 3\]'"):
+        cox(bad, duration="time", event="event", covariates="x", entry="t0")
+    with pytest.raises(InputError, match="missing"):
+        cox(TINY.assign(t0=[0.0, np.nan, 0, 0, 0]), duration="time", event="event",
+            covariates="x", entry="t0")
+
+
+@pytest.mark.parametrize("weights", [[1.0, -0.5, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0, 1.0],
+                                     [1.0, 1.0, 1.0, np.inf, 1.0]])
+def test_weights_not_positive_name_rows_and_values(weights):
+    bad = TINY.assign(w=weights)
+    where = int(np.flatnonzero(~(np.isfinite(weights) & (np.array(weights) > 0)))[0])
+    with pytest.raises(InputError, match=rf"weights column 'w'.*position {where} = "):
+        cox(bad, duration="time", event="event", covariates="x", weights="w")
+
+
+def test_bad_counting_arguments():
+    with pytest.raises(InputError, match="robust must be True or False"):
+        cox(TINY, duration="time", event="event", covariates="x", robust="yes")
+    with pytest.raises(InputError, match="'nope' is not in data"):
+        cox(TINY, duration="time", event="event", covariates="x", cluster="nope")

@@ -30,7 +30,12 @@ emit_fit <- function(case, fit) {
   cf <- s$coefficients
   ci <- s$conf.int
   emit(case, "coef", cf[, "coef"])
-  emit(case, "se", cf[, "se(coef)"])
+  robust <- "robust se" %in% colnames(cf)
+  emit(case, "se", cf[, if (robust) "robust se" else "se(coef)"])
+  if (robust) {
+    emit(case, "naive_se", cf[, "se(coef)"])
+    emit(case, "naive_covariance", as.vector(fit$naive.var))
+  }
   emit(case, "z", cf[, "z"])
   emit(case, "p", cf[, "Pr(>|z|)"])
   emit(case, "hr", ci[, "exp(coef)"])
@@ -84,6 +89,43 @@ pbc$death <- as.integer(pbc$status == 2)
 pbc$log_bili <- log(pbc$bili)
 emit_fit("pbc_efron",
          coxph(Surv(time, death) ~ age + log_bili + albumin + edema, data = pbc, control = ctrl))
+
+# Counting-process (start, stop] data, case weights and the robust (sandwich)
+# variance with clusters: bladder2 (one row per at-risk interval of each patient).
+#   bladder2_*        Surv(start, stop, event) ~ rx + number + size
+#   *_weights*        weights w = 0.5 + (id %% 4) / 4 (exact binary fractions);
+#                     robust = FALSE is explicit, as R's default turns the robust
+#                     variance on for non-integer weights (failpattern never does)
+#   *_cluster*        cluster = id: se is the robust (grouped dfbeta) one, naive_se
+#                     and naive_covariance the model-based ones, covariance robust
+#   bladder2_weights_robust  robust variance with one cluster per row
+#   lung_robust       robust = TRUE on ordinary right-censored data (one cluster per row)
+bl <- read_dataset("bladder2")
+bl$w <- 0.5 + (bl$id %% 4) / 4
+for (ties in c("efron", "breslow")) {
+  emit_fit(paste0("bladder2_", ties),
+           coxph(Surv(start, stop, event) ~ rx + number + size, data = bl, ties = ties,
+                 control = ctrl))
+  emit_fit(paste0("bladder2_weights_", ties),
+           coxph(Surv(start, stop, event) ~ rx + number + size, data = bl, ties = ties,
+                 weights = w, robust = FALSE, control = ctrl))
+  emit_fit(paste0("bladder2_cluster_", ties),
+           coxph(Surv(start, stop, event) ~ rx + number + size, data = bl, ties = ties,
+                 cluster = id, control = ctrl))
+  emit_fit(paste0("bladder2_weights_cluster_", ties),
+           coxph(Surv(start, stop, event) ~ rx + number + size, data = bl, ties = ties,
+                 weights = w, cluster = id, control = ctrl))
+}
+bl$row <- seq_len(nrow(bl))
+emit_fit("bladder2_weights_robust",
+         coxph(Surv(start, stop, event) ~ rx + number + size, data = bl, weights = w,
+               cluster = row, control = ctrl))
+emit_fit("bladder2_strata_cluster",
+         coxph(Surv(start, stop, event) ~ rx + number + size + strata(enum), data = bl,
+               cluster = id, control = ctrl))
+emit_fit("lung_robust",
+         coxph(Surv(time, event) ~ age + sex + ph_ecog, data = lung, robust = TRUE,
+               control = ctrl))
 
 # Monotone likelihood: every event has x = 1, so beta -> +infinity.
 sep <- data.frame(time = c(2, 3, 3, 5, 7, 8, 9, 11, 12, 15),

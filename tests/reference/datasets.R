@@ -31,3 +31,9 @@ mgus_out <- data.frame(time = etime, cause = cause, age = mgus2$age,
                        male = as.integer(mgus2$sex == "M"), hgb = mgus2$hgb,
                        creat = mgus2$creat, mspike = mgus2$mspike)
 save(mgus_out, "mgus2")
+# Bladder cancer recurrences in (start, stop] counting-process form: 85 patients,
+# 178 rows; event 1 = recurrence at stop; enum = recurrence number (1-4).
+bladder2_out <- data.frame(id = bladder2$id, rx = bladder2$rx, number = bladder2$number,
+                           size = bladder2$size, start = bladder2$start, stop = bladder2$stop,
+                           event = as.integer(bladder2$event), enum = as.integer(bladder2$enum))
+save(bladder2_out, "bladder2")

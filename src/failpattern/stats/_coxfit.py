@@ -7,13 +7,16 @@ partial likelihood, its score and its information is O(n p^2) numpy work:
 one sort (done once), a reverse cumulative sum over the sorted rows for the
 risk sets, ``np.add.reduceat`` over the tied events of each time and
 ``np.bincount`` over Efron's per-event denominators; no loop over
-observations or risk sets.
+observations or risk sets. Counting-process (entry, stop] rows and case
+weights use :class:`_CountingDesign` (dense risk-set weights per event, in
+blocks), which also gives the score residuals of the robust variance; fits
+without them never touch it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
@@ -42,6 +45,8 @@ class CoxFit:
     iterations : Newton-Raphson iterations used (step halvings included, as in R).
     converged : always ``True`` for a returned fit (failures raise).
     n_events : number of events.
+    naive_covariance : (p, p) the model-based covariance when ``covariance`` is the robust
+        one (``robust=True``), else ``None``.
     """
 
     coef: np.ndarray
@@ -53,6 +58,7 @@ class CoxFit:
     iterations: int
     converged: bool
     n_events: int
+    naive_covariance: np.ndarray | None = None
 
 
 _DENSE_CELLS = 30_000  # events x rows at or below which risk sets are a dense weight matrix
@@ -212,6 +218,125 @@ class _Design:
         return loglik, score, info
 
 
+_BLOCK_CELLS = 2_000_000  # events x rows of one block of counting-process risk-set weights
+
+
+class _CountingDesign:
+    """Risk sets of (entry, stop] rows with case weights; same ``evaluate`` as :class:`_Design`.
+
+    Row ``j`` is at risk at an event time ``t`` of its stratum when
+    ``entry_j < t <= stop_j``. Each event gets one row of risk-set weights
+    (1 on the rest of its risk set, Efron's ``1 - k/d`` or 1 on the events tied
+    with it), held densely in blocks of events; the case weights multiply
+    ``exp(eta)`` in the risk-set sums, and each event's term is scaled by the
+    mean case weight of its tied events (as R's ``agfit4``; with Breslow ties
+    integer weights therefore equal replicated rows).
+    """
+
+    def __init__(self, X, entry, time, event, weights, strata, efron: bool):
+        n, p = X.shape
+        e_in = event.astype(bool)
+        strata = np.zeros(n, dtype=np.int64) if strata is None else strata
+        entry = np.full(n, -np.inf) if entry is None else entry
+        weights = np.ones(n) if weights is None else weights
+        # centring changes only rounding (the partial likelihood is shift invariant)
+        self.x = X - X.mean(axis=0)
+        self.sd = X.std(axis=0)
+        self.entry, self.stop, self.strata, self.weights = entry, time, strata, weights
+        ev = np.flatnonzero(e_in)
+        ev = ev[np.lexsort((time[ev], strata[ev]))]
+        self.event_rows = ev
+        self.n_events = ev.size
+        ts = np.column_stack((strata[ev].astype(float), time[ev]))
+        new = np.ones(ev.size, dtype=bool)
+        new[1:] = (ts[1:] != ts[:-1]).any(axis=1)
+        starts = np.flatnonzero(new)
+        dg = np.diff(np.append(starts, ev.size))
+        self.event_starts = starts
+        self.event_group = np.repeat(np.arange(starts.size), dg)
+        k = np.arange(ev.size) - starts.repeat(dg)
+        self.keep = 1.0 - k / dg.repeat(dg) if efron else np.ones(ev.size)
+        # mean case weight of each event's tied events (the scale of its term)
+        wsum = np.add.reduceat(weights[ev], starts)
+        self.meanwt = (wsum / dg)[self.event_group]
+        self.wx_event_sum = weights[ev] @ self.x[ev]
+        self.w_event = weights[ev]
+        self.p = p
+        i0, i1, self.full = triangle(p)
+        z = np.empty((n, 1 + p + i0.size))
+        z[:, 0] = 1.0
+        z[:, 1:p + 1] = self.x
+        np.multiply(self.x[:, i0], self.x[:, i1], out=z[:, p + 1:])
+        self.z = z
+        size = max(1, _BLOCK_CELLS // max(n, 1))
+        self.blocks = [(a, min(a + size, ev.size)) for a in range(0, ev.size, size)]
+        self._cache = ([self._weights_block(a, b) for a, b in self.blocks]
+                       if len(self.blocks) == 1 else None)
+
+    def _weights_block(self, a: int, b: int) -> np.ndarray:
+        """Risk-set weights (events a..b-1 by rows): 0 off the risk set, keep on tied events."""
+        ev = self.event_rows[a:b]
+        t = self.stop[ev][:, None]
+        at_risk = ((self.entry[None, :] < t) & (self.stop[None, :] >= t)
+                   & (self.strata[None, :] == self.strata[ev][:, None]))
+        m = at_risk.astype(float)
+        # the tied events of an event: event rows at risk that end at its time
+        is_event = np.zeros(self.stop.size, dtype=bool)
+        is_event[self.event_rows] = True
+        tied_mask = at_risk & (self.stop[None, :] == t) & is_event[None, :]
+        m[tied_mask] = np.broadcast_to(self.keep[a:b, None], m.shape)[tied_mask]
+        return m
+
+    def _blocks(self):
+        for i, (a, b) in enumerate(self.blocks):
+            yield a, b, (self._cache[i] if self._cache is not None else self._weights_block(a, b))
+
+    def _moments(self, beta):
+        eta = self.x @ beta
+        shift = max(float(eta.max()) - 500.0, 0.0)
+        risk = self.weights * np.exp(eta - shift)
+        moments = np.empty((self.n_events, self.z.shape[1]))
+        rz = risk[:, None] * self.z
+        for a, b, m in self._blocks():
+            moments[a:b] = m @ rz
+        return eta, shift, risk, moments
+
+    def evaluate(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Weighted log partial likelihood, score and observed information at ``beta``."""
+        p = self.p
+        eta, shift, _, moments = self._moments(beta)
+        denom = moments[:, 0]
+        scale = self.meanwt / denom
+        total = scale @ moments
+        s1 = moments[:, 1:p + 1]
+        loglik = (float(self.w_event @ eta[self.event_rows])
+                  - float(self.meanwt @ (np.log(denom) + shift)))
+        score = self.wx_event_sum - total[1:p + 1]
+        info = total[p + 1:][self.full].reshape(p, p) - (s1.T * (scale / denom)) @ s1
+        return loglik, score, info
+
+    def score_residuals(self, beta: np.ndarray) -> np.ndarray:
+        """Per-row score residuals (unweighted), ``(n, p)``: their weighted sum is the score."""
+        p = self.p
+        _, shift, _, moments = self._moments(beta)
+        denom = moments[:, 0]
+        hazard = self.meanwt / denom                  # each event's increment of the hazard
+        xbar = moments[:, 1:p + 1] / denom[:, None]
+        h_sum = np.zeros(self.x.shape[0])
+        hx_sum = np.zeros((self.x.shape[0], p))
+        for a, b, m in self._blocks():
+            h_sum += hazard[a:b] @ m
+            hx_sum += m.T @ (hazard[a:b, None] * xbar[a:b])
+        r = np.exp(self.x @ beta - shift)             # the relative risk, without the case weight
+        resid = -r[:, None] * (self.x * h_sum[:, None] - hx_sum)
+        # events: x minus the mean of their tied events' (Efron-step) risk-set means
+        group_mean = np.add.reduceat(xbar, self.event_starts, axis=0)
+        group_mean /= np.diff(np.append(self.event_starts, self.n_events))[:, None]
+        ev = self.event_rows
+        np.add.at(resid, ev, self.x[ev] - group_mean[self.event_group])
+        return resid
+
+
 def _names(names, p: int) -> list[str]:
     return list(names) if names is not None else [f"column {j}" for j in range(p)]
 
@@ -288,7 +413,9 @@ def _diverging_message(names, beta, moving, iteration, change) -> str:
 
 def cox_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
             strata_codes: np.ndarray | None = None, ties: str = "efron", max_iter: int = 50,
-            tol: float = 1e-12, names=None) -> CoxFit:
+            tol: float = 1e-12, names=None, entry: np.ndarray | None = None,
+            weights: np.ndarray | None = None, robust: bool = False,
+            cluster: np.ndarray | None = None) -> CoxFit:
     """Fit a Cox proportional hazards model to arrays that are already valid.
 
     Newton-Raphson from ``beta = 0`` with step halving whenever the log
@@ -317,6 +444,20 @@ def cox_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         Relative convergence tolerance on the log partial likelihood.
     names : sequence of str, optional
         Covariate names used in error messages.
+    entry : (n,) float array, optional
+        Entry times of (entry, time] rows (counting-process data, ``entry < time``):
+        a row is at risk at an event time ``t`` when ``entry < t <= time``.
+        ``None``: at risk from the start.
+    weights : (n,) float array, optional
+        Positive case weights; they multiply each row's contribution to the
+        log likelihood, score, information and risk-set sums (as R's ``weights``).
+    robust : bool
+        Return the robust (sandwich) covariance ``D'D`` in ``covariance``, with ``D`` the
+        weighted dfbeta residuals summed within clusters (R's ``robust = TRUE``);
+        the model-based one is kept in ``naive_covariance``.
+    cluster : (n,) int array, optional
+        Cluster codes for the robust covariance (implies ``robust``); ``None``: each
+        row its own cluster.
 
     Returns
     -------
@@ -330,14 +471,36 @@ def cox_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         convergence within ``max_iter`` iterations.
     """
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return _newton(X, time, event, strata_codes, ties, max_iter, tol, names)
+        if entry is None and weights is None:
+            design = _Design(X, time, event, strata_codes, ties == "efron")
+        else:
+            design = _CountingDesign(X, entry, time, event, weights, strata_codes,
+                                     ties == "efron")
+        fit = _newton(design, X.shape[1], max_iter, tol, names)
+        if not (robust or cluster is not None):
+            return fit
+        if not isinstance(design, _CountingDesign):
+            design = _CountingDesign(X, None, time, event, None, strata_codes, ties == "efron")
+        return _robust(fit, design, cluster)
 
 
-def _newton(X, time, event, strata_codes, ties, max_iter, tol, names) -> CoxFit:
+def _robust(fit: CoxFit, design: _CountingDesign, cluster) -> CoxFit:
+    """``fit`` with the robust covariance ``D'D`` (``D``: dfbeta summed within clusters)."""
+    resid = design.score_residuals(fit.coef) * design.weights[:, None]
+    if cluster is not None:
+        _, codes = np.unique(cluster, return_inverse=True)
+        summed = np.zeros((codes.max() + 1, resid.shape[1]))
+        np.add.at(summed, codes.reshape(-1), resid)
+        resid = summed
+    dfbeta = resid @ fit.covariance
+    robust = dfbeta.T @ dfbeta
+    robust = (robust + robust.T) / 2.0
+    return replace(fit, covariance=robust, naive_covariance=fit.covariance)
+
+
+def _newton(design, p, max_iter, tol, names) -> CoxFit:
     """The Newton-Raphson iterations of :func:`cox_fit` (floating-point warnings silenced)."""
-    p = X.shape[1]
     labels = _names(names, p)
-    design = _Design(X, time, event, strata_codes, ties == "efron")
     beta = np.zeros(p)
     loglik, score, info = design.evaluate(beta)
     loglik_null = loglik

@@ -13,6 +13,11 @@ ratio, score and Wald tests and the covariance matrix
 (``tests/reference/cox.R``; the suite checks them to 1e-10 relative, and they agree
 to about 1e-12).
 
+Counting-process data ((entry, stop] rows, ``entry=``), case weights
+(``weights=``) and the robust sandwich variance (``robust=True``, ``cluster=``,
+grouped dfbeta residuals) are checked the same way against ``coxph(Surv(start,
+stop, event) ~ ..., weights =, cluster =)`` on survival's ``bladder2``.
+
 The public :func:`cox` validates a DataFrame and calls the matrix-level
 :func:`~failpattern.stats._coxfit.cox_fit` (re-exported here), the split R
 makes between ``coxph`` and ``coxph.fit``.
@@ -34,6 +39,7 @@ from failpattern.stats._validate import (
     as_durations,
     as_events,
     as_groups,
+    as_numbers,
     check_alpha,
     check_choice,
     check_lengths,
@@ -96,7 +102,8 @@ class CoxResult:
     coef : ndarray
         Log hazard ratios (read-only).
     covariance : ndarray
-        Model-based covariance of ``coef``, the inverse observed information (read-only).
+        Covariance of ``coef`` (read-only): the model-based inverse observed
+        information, or with ``robust`` the robust (sandwich) one, as R's ``fit$var``.
     loglik, loglik_null : float
         Log partial likelihood at the estimate and at ``beta = 0``.
     likelihood_ratio_test, score_test, wald_test : ModelTest
@@ -113,6 +120,16 @@ class CoxResult:
         Stratification columns (empty when unstratified).
     alpha : float
         1 - confidence level of the hazard-ratio limits.
+    robust : bool
+        ``True`` when ``covariance`` (hence ``se``, the summary's z, p and limits and the
+        Wald test) is the robust sandwich variance, as R's ``coxph(robust = TRUE)`` or
+        ``cluster =``; the likelihood-ratio and score tests stay model-based.
+    naive_covariance : ndarray or None
+        With ``robust``, the model-based covariance (R's ``fit$naive.var``); else ``None``.
+    weighted : bool
+        ``True`` when case weights were given (``loglik`` and the tests are weighted).
+    counting_process : bool
+        ``True`` for (entry, stop] rows (``entry=`` given).
     """
 
     covariates: tuple[str, ...]
@@ -130,11 +147,21 @@ class CoxResult:
     ties: str
     strata: tuple[str, ...]
     alpha: float
+    robust: bool = False
+    naive_covariance: np.ndarray | None = None
+    weighted: bool = False
+    counting_process: bool = False
 
     @property
     def se(self) -> np.ndarray:
-        """Standard errors of ``coef``."""
+        """Standard errors of ``coef`` (the robust ones when ``robust``, as R's summary)."""
         return np.sqrt(np.diag(self.covariance))
+
+    @property
+    def naive_se(self) -> np.ndarray:
+        """Model-based standard errors (R's ``se(coef)``), whether or not ``robust``."""
+        cov = self.covariance if self.naive_covariance is None else self.naive_covariance
+        return np.sqrt(np.diag(cov))
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -147,6 +174,7 @@ class CoxResult:
 
     def __repr__(self) -> str:
         strata = f", strata={list(self.strata)}" if self.strata else ""
+        strata += ", robust=True" if self.robust else ""
         return (f"CoxResult(ties={self.ties!r}{strata}, n={self.n}, n_events={self.n_events}, "
                 f"loglik={self.loglik:.6g}, covariates={list(self.covariates)})")
 
@@ -208,8 +236,13 @@ def _require_complete(data: pd.DataFrame, roles: dict[str, list[str]]) -> dict[s
 
 def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[str] | str,
         ties: str = "efron", strata: Sequence[str] | str | None = None,
-        alpha: float = 0.05) -> CoxResult:
+        alpha: float = 0.05, entry: str | None = None, weights: str | None = None,
+        robust: bool = False, cluster: str | None = None) -> CoxResult:
     """Fit a Cox proportional hazards model, as R ``coxph(Surv(duration, event) ~ ...)``.
+
+    With ``entry`` it is R's ``coxph(Surv(entry, duration, event) ~ ..., weights = ,
+    cluster = )`` for counting-process data (several (entry, stop] rows per subject,
+    time-varying covariates, delayed entry).
 
     Parameters
     ----------
@@ -228,6 +261,24 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
         Column(s) whose combinations define strata with separate baseline hazards.
     alpha : float
         Hazard-ratio limits are ``exp(coef -/+ z_{1-alpha/2} se)``.
+    entry : str, optional
+        Column of entry times: each row is the interval (entry, duration], at risk at an
+        event time ``t`` when ``entry < t <= duration``; ``entry < duration`` on every row
+        (entry may be negative). ``None``: every row at risk from time 0.
+    weights : str, optional
+        Column of positive, finite case weights multiplying each row's contribution to
+        the partial likelihood, its score, information and risk sets (R's ``weights``;
+        with Breslow ties integer weights equal replicated rows; with Efron they do not,
+        as copies of an event are tied with each other and a weighted event is not). Unlike R, non-integer weights do not turn
+        the robust variance on by themselves: pass ``robust=True``.
+    robust : bool
+        Replace ``covariance`` by the robust sandwich ``D'D``, ``D`` the weighted dfbeta
+        residuals (score residuals times the inverse information) summed within clusters
+        (each row its own cluster without ``cluster``), as R's ``robust = TRUE``; the
+        model-based covariance is kept in ``naive_covariance``.
+    cluster : str, optional
+        Column identifying correlated rows (e.g. patient id with several rows each) for
+        the robust variance; implies ``robust=True`` (as R's ``cluster =``).
 
     Returns
     -------
@@ -236,7 +287,8 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     Raises
     ------
     InputError
-        Missing or invalid values, unknown columns, no events.
+        Missing or invalid values, unknown columns, no events, ``entry >= duration``,
+        weights that are not positive and finite.
     ConvergenceError
         Collinear covariates, a coefficient diverging to infinity (separation,
         monotone likelihood), or no convergence.
@@ -248,10 +300,50 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     """
     ties = check_choice(ties, "ties", TIES)
     alpha = check_alpha(alpha)
+    if not isinstance(robust, (bool, np.bool_)):
+        raise InputError(f"robust must be True or False, got {robust!r}")
     time, status, X, codes, names, strata_list = model_inputs(
         data, duration, event, covariates, strata, "a Cox model")
-    fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names)
-    return _result(fit, names, ties, tuple(strata_list), alpha, time.size)
+    if entry is None and weights is None and cluster is None and not robust:
+        fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names)
+        return _result(fit, names, ties, tuple(strata_list), alpha, time.size)
+    start, w, groups = _counting_inputs(data, time, duration, entry, weights, cluster)
+    fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names, entry=start,
+                  weights=w, robust=bool(robust), cluster=groups)
+    return _result(fit, names, ties, tuple(strata_list), alpha, time.size,
+                   weighted=w is not None, counting_process=start is not None)
+
+
+def _counting_inputs(data, time, duration, entry, weights, cluster):
+    """Validated entry times, case weights and cluster codes (each ``None`` when not given)."""
+    extra = {role: [c] for role, c in (("entry", entry), ("weights", weights),
+                                       ("cluster", cluster)) if c is not None}
+    read = _require_complete(data, extra)
+    labels = None if isinstance(data.index, pd.RangeIndex) else np.asarray(data.index)
+    start = w = groups = None
+    if entry is not None:
+        start = as_numbers(read[entry], f"entry column {entry!r}")
+        bad = ~np.isfinite(start)
+        if bad.any():
+            raise InputError(f"entry column {entry!r}: {int(bad.sum())} value(s) are not "
+                             "finite: " + describe_positions(bad, start, labels))
+        bad = ~(start < time)
+        if bad.any():
+            pairs = np.array([f"({a:g}, {b:g}]" for a, b in zip(start, time)], dtype=object)
+            raise InputError(
+                f"cox: {int(bad.sum())} row(s) have entry {entry!r} >= duration {duration!r}; "
+                "each row is an interval (entry, duration] and must have entry < duration: "
+                + describe_positions(bad, pairs, labels))
+    if weights is not None:
+        w = as_numbers(read[weights], f"weights column {weights!r}")
+        bad = ~(np.isfinite(w) & (w > 0))
+        if bad.any():
+            raise InputError(f"weights column {weights!r}: {int(bad.sum())} value(s) are not "
+                             "positive and finite (case weights must be > 0): "
+                             + describe_positions(bad, w, labels))
+    if cluster is not None:
+        groups = pd.factorize(read[cluster], sort=True)[0].astype(np.int64)
+    return start, w, groups
 
 
 def model_inputs(data, duration, event, covariates, strata, what: str):
@@ -272,9 +364,14 @@ def model_inputs(data, duration, event, covariates, strata, what: str):
     return time, status, X, codes, names, strata_list
 
 
-def _result(fit: CoxFit, names, ties, strata, alpha, n) -> CoxResult:
+def _result(fit: CoxFit, names, ties, strata, alpha, n, *, weighted: bool = False,
+            counting_process: bool = False) -> CoxResult:
     p = fit.coef.size
-    wald = float(fit.coef @ fit.information @ fit.coef)
+    robust = fit.naive_covariance is not None
+    if robust:    # as R: the Wald test of the robust covariance
+        wald = float(fit.coef @ np.linalg.solve(fit.covariance, fit.coef))
+    else:
+        wald = float(fit.coef @ fit.information @ fit.coef)
     return CoxResult(
         covariates=tuple(names), coef=frozen(fit.coef), covariance=frozen(fit.covariance),
         loglik=fit.loglik, loglik_null=fit.loglik_null,
@@ -282,4 +379,6 @@ def _result(fit: CoxFit, names, ties, strata, alpha, n) -> CoxResult:
         score_test=ModelTest.chi_square(fit.score_test, p),
         wald_test=ModelTest.chi_square(wald, p),
         n=int(n), n_events=fit.n_events, iterations=fit.iterations, converged=fit.converged,
-        ties=ties, strata=strata, alpha=alpha)
+        ties=ties, strata=strata, alpha=alpha, robust=robust,
+        naive_covariance=None if not robust else frozen(fit.naive_covariance),
+        weighted=weighted, counting_process=counting_process)

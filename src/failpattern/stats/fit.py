@@ -183,7 +183,9 @@ def logrank_fit(time: np.ndarray, event: np.ndarray, group: np.ndarray, labels: 
 def coxph_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
             names: Sequence[str] | None = None, ties: str = "efron",
             strata: np.ndarray | None = None, strata_names: Sequence[str] = (),
-            alpha: float = 0.05) -> CoxResult:
+            alpha: float = 0.05, entry: np.ndarray | None = None,
+            weights: np.ndarray | None = None, robust: bool = False,
+            cluster: np.ndarray | None = None) -> CoxResult:
     """Cox model from clean arrays (:func:`~failpattern.stats.cox.cox` without the DataFrame).
 
     Parameters
@@ -204,6 +206,15 @@ def coxph_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         Names of the stratification columns, stored in the result's ``strata``.
     alpha : float
         1 - confidence level of the hazard-ratio limits, in (0, 1).
+    entry : numpy.ndarray, optional
+        ``(n,)`` float64 entry times of (entry, time] rows, ``entry < time`` (not checked).
+    weights : numpy.ndarray, optional
+        ``(n,)`` float64 positive case weights (not checked).
+    robust : bool
+        Robust (sandwich) covariance, as :func:`~failpattern.stats.cox.cox`.
+    cluster : numpy.ndarray, optional
+        ``(n,)`` cluster codes (any sortable values) for the robust covariance; implies
+        ``robust``.
 
     Returns
     -------
@@ -223,8 +234,13 @@ def coxph_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
     unequal lengths or no event give wrong results or an arbitrary exception.
     """
     names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
-    fit = _cox_kernel(X, time, event, strata_codes=strata, ties=ties, names=names)
-    return _cox_result(fit, names, ties, tuple(strata_names), alpha, time.size)
+    if entry is None and weights is None and cluster is None and not robust:
+        fit = _cox_kernel(X, time, event, strata_codes=strata, ties=ties, names=names)
+        return _cox_result(fit, names, ties, tuple(strata_names), alpha, time.size)
+    fit = _cox_kernel(X, time, event, strata_codes=strata, ties=ties, names=names, entry=entry,
+                      weights=weights, robust=bool(robust), cluster=cluster)
+    return _cox_result(fit, names, ties, tuple(strata_names), alpha, time.size,
+                       weighted=weights is not None, counting_process=entry is not None)
 
 
 # ---------------------------------------------------------------- Fine-Gray
