@@ -125,7 +125,7 @@ def test_chunks_give_the_same_rows(monkeypatch):
     rng = np.random.default_rng(3)
     X, time, cause = _cohorts(rng, 9, 25, 2)
     whole = finegray_batch(X, time, cause, variance="stata")
-    monkeypatch.setattr(batch_finegray, "_CELLS", 2 * 25 * (3 * 2 + 6))   # chunks of 2 replicates
+    monkeypatch.setattr(batch_finegray, "CELLS", 2 * 25 * (3 * 2 + 6))   # chunks of 2 replicates
     parts = finegray_batch(X, time, cause, variance="stata")
     np.testing.assert_array_equal(whole.converged, parts.converged)
     np.testing.assert_allclose(parts.coef, whole.coef, rtol=0, atol=1e-13)

@@ -26,24 +26,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
 
+from failpattern.errors import InputError
+from failpattern.stats._batch_models import CELLS, BatchFitResult, check_inputs, empty_fits, solve_rows, with_wald
 from failpattern.stats._linalg import triangle
 
 __all__ = ["cox_batch", "CoxBatchResult"]
 
 _SINGULAR = 1e-10    # as _coxfit: smallest eigenvalue of the correlation-scaled information
 _STEP_TOL = 1e-10    # as _coxfit: a converged Newton step, in linear-predictor units
-_CELLS = 1 << 18     # replicates x patients x arrays per patient in one chunk (2 MB of float64)
 
 
 @dataclass(frozen=True)
-class CoxBatchResult:
+class CoxBatchResult(BatchFitResult):
     """Cox models fitted to ``R`` replicate cohorts by :func:`cox_batch`.
 
-    Rows of every array are the replicates. A replicate that could not be
-    fitted has ``converged`` False and NaN in ``coef``, ``se``,
-    ``covariance``, ``loglik`` and ``wald_p``.
+    Rows of every array are the replicates. A replicate that could not be fitted has
+    ``converged`` False and NaN in ``coef``, ``se``, ``covariance``, ``loglik`` and ``wald_p``.
 
     Attributes
     ----------
@@ -53,34 +52,23 @@ class CoxBatchResult:
         ``(R, p)`` model-based standard errors (square roots of the diagonal of ``covariance``).
     covariance : numpy.ndarray
         ``(R, p, p)`` inverse observed information at ``coef``.
-    loglik : numpy.ndarray
-        ``(R,)`` log partial likelihood at ``coef``.
-    loglik_null : numpy.ndarray
-        ``(R,)`` log partial likelihood at ``beta = 0`` (NaN for rows set aside before
-        iterating: no event, or a covariate constant among the patients or the events).
+    loglik, loglik_null : numpy.ndarray
+        ``(R,)`` log partial likelihood at ``coef`` and at ``beta = 0`` (``loglik_null`` NaN for
+        rows set aside before iterating: no event, or a covariate constant among the patients
+        or the events).
     n_events : numpy.ndarray
         ``(R,)`` events among the replicate's patients in the model.
     converged : numpy.ndarray
         ``(R,)`` bool, True where the fit converged to a finite estimate.
     iterations : numpy.ndarray
-        ``(R,)`` Newton-Raphson iterations used, step halvings and the final
-        polishing step included (often one more or fewer than
-        :func:`~failpattern.stats.fit.coxph_fit` reports, whose tolerance is 1e-12).
+        ``(R,)`` Newton-Raphson iterations, step halvings and the polishing step included (often
+        one more or fewer than :func:`~failpattern.stats.fit.coxph_fit`, whose tolerance is 1e-12).
     wald_p : numpy.ndarray
         ``(R, p)`` two-sided Wald p-values ``2 * Phi(-|coef / se|)``.
     ties : str
         ``"breslow"`` or ``"efron"``.
     """
 
-    coef: np.ndarray
-    se: np.ndarray
-    covariance: np.ndarray
-    loglik: np.ndarray
-    loglik_null: np.ndarray
-    n_events: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
-    wald_p: np.ndarray
     ties: str
 
 
@@ -206,21 +194,6 @@ class _Chunk:
         return loglik, score, info
 
 
-def _solve(info: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``info^{-1} rhs`` row by row (LU, as the one-cohort kernel) and which rows failed."""
-    try:
-        out = np.linalg.solve(info, rhs)
-    except np.linalg.LinAlgError:
-        out = np.full(rhs.shape, np.nan)
-        for j in range(info.shape[0]):
-            try:
-                out[j] = np.linalg.solve(info[j], rhs[j])
-            except np.linalg.LinAlgError:
-                pass
-    bad = ~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)
-    return out, bad
-
-
 def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
     R, p = chunk.rows, chunk.p
     beta = np.zeros((R, p))
@@ -250,7 +223,7 @@ def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
     collinear = (values < _SINGULAR * values.max(axis=1, keepdims=True)).any(axis=1)
     live = live[~(flat | collinear)]
     step = np.zeros((R, p))
-    s, bad = _solve(info[live], score[live][:, :, None])
+    s, bad = solve_rows(info[live], score[live][:, :, None])
     step[live] = s[:, :, 0]
     live = live[~bad]
     previous = np.full(R, np.inf)
@@ -274,7 +247,7 @@ def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
         beta[rows], loglik[rows] = trial[take], t_loglik[take]
         score[rows], info[rows] = t_score[take], t_info[take]
         change = change[take]
-        s, bad = _solve(info[rows], score[rows][:, :, None])
+        s, bad = solve_rows(info[rows], score[rows][:, :, None])
         step[rows] = s[:, :, 0]
         size[rows] = np.abs(step[rows]) * sd[rows] / np.maximum(1.0, np.abs(beta[rows]) * sd[rows])
         biggest = size[rows].max(axis=1)
@@ -299,7 +272,7 @@ def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
         better = rows[good]
         beta[better], loglik[better], info[better] = polish[good], p_loglik[good], p_info[good]
         iterations[better] += 1
-        c, bad = _solve(info[rows], np.broadcast_to(np.eye(p), (rows.size, p, p)).copy())
+        c, bad = solve_rows(info[rows], np.broadcast_to(np.eye(p), (rows.size, p, p)).copy())
         c = (c + c.transpose(0, 2, 1)) / 2.0
         # _coxfit._check_finite_estimate: a coefficient that ran off to infinity
         var = np.diagonal(c, axis1=1, axis2=2)
@@ -352,7 +325,7 @@ def cox_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
 
     Raises
     ------
-    ValueError
+    InputError
         Arrays of inconsistent shapes, or an unknown ``ties``.
 
     Notes
@@ -374,39 +347,18 @@ def cox_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
     otherwise validated (as the fit layer).
     """
     if ties not in ("breslow", "efron"):
-        raise ValueError(f"ties must be 'breslow' or 'efron', not {ties!r}")
-    X = np.asarray(X, dtype=float)
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event)
-    if X.ndim != 3 or time.shape != X.shape[:2] or event.shape != X.shape[:2]:
-        raise ValueError(f"X must be (R, n, p) and time, event (R, n); got X {X.shape}, "
-                         f"time {time.shape}, event {event.shape}")
+        raise InputError(f"ties must be 'breslow' or 'efron', not {ties!r}")
+    X, time, event, mask = check_inputs(X, time, event, mask, "event")
     R, n, p = X.shape
-    if mask is None:
-        mask = np.ones((R, n), dtype=bool)
-    else:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (R, n):
-            raise ValueError(f"mask must be (R, n) = {(R, n)}, got {mask.shape}")
     time = np.where(mask, time, 0.0)
     width = 1 + p + p * (p + 1) // 2 if ties == "efron" else 3 + 3 * p   # arrays per patient
-    block = max(1, _CELLS // max(1, n * width))
-    coef = np.full((R, p), np.nan)
-    cov = np.full((R, p, p), np.nan)
-    loglik = np.full(R, np.nan)
-    null = np.full(R, np.nan)
-    converged = np.zeros(R, dtype=bool)
-    iterations = np.zeros(R, dtype=np.int64)
-    n_events = np.zeros(R, dtype=np.int64)
+    block = max(1, CELLS // max(1, n * width))
+    fits = empty_fits(R, p)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         for lo in range(0, R, block):
             part = slice(lo, min(R, lo + block))
             chunk = _Chunk(X[part], time[part], event[part], mask[part], ties == "efron")
-            (coef[part], cov[part], loglik[part], null[part], converged[part],
-             iterations[part]) = _fit_chunk(chunk, max_iter, tol)
-            n_events[part] = chunk.n_events
-        se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-        wald_p = 2.0 * ndtr(-np.abs(coef / se))
-    return CoxBatchResult(coef=coef, se=se, covariance=cov, loglik=loglik, loglik_null=null,
-                          n_events=n_events, converged=converged, iterations=iterations,
-                          wald_p=wald_p, ties=ties)
+            (fits["coef"][part], fits["covariance"][part], fits["loglik"][part], fits["loglik_null"][part],
+             fits["converged"][part], fits["iterations"][part]) = _fit_chunk(chunk, max_iter, tol)
+            fits["n_events"][part] = chunk.n_events
+    return CoxBatchResult(**with_wald(fits), ties=ties)

@@ -52,22 +52,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+
+from failpattern.errors import InputError
+from failpattern.stats._batch_models import CELLS, BatchFitResult, check_inputs, empty_fits, solve_rows, with_wald
 
 
 __all__ = ["finegray_batch", "FineGrayBatchResult"]
 
-_CELLS = 1 << 18     # replicates x patients x arrays per patient in one chunk (2 MB of float64)
 _HALVINGS = 21       # as the kernel: step halvings tried before giving up
 
 
 @dataclass(frozen=True)
-class FineGrayBatchResult:
+class FineGrayBatchResult(BatchFitResult):
     """Fine-Gray models fitted to ``R`` replicate cohorts by :func:`finegray_batch`.
 
-    Rows of every array are the replicates. A replicate that could not be
-    fitted has ``converged`` False and NaN in ``coef``, ``se``,
-    ``covariance``, ``loglik`` and ``wald_p``.
+    Rows of every array are the replicates. A replicate that could not be fitted has
+    ``converged`` False and NaN in ``coef``, ``se``, ``covariance``, ``loglik`` and ``wald_p``.
 
     Attributes
     ----------
@@ -76,35 +76,23 @@ class FineGrayBatchResult:
     se : numpy.ndarray
         ``(R, p)`` robust standard errors (square roots of the diagonal of ``covariance``).
     covariance : numpy.ndarray
-        ``(R, p, p)`` Fine & Gray's sandwich covariance (times ``n / (n - 1)``
-        for ``variance="stata"``, ``n`` the replicate's patients in the model).
-    loglik : numpy.ndarray
-        ``(R,)`` log pseudo-likelihood at ``coef``.
-    loglik_null : numpy.ndarray
-        ``(R,)`` log pseudo-likelihood at ``beta = 0`` (NaN where not fitted).
+        ``(R, p, p)`` Fine & Gray's sandwich covariance (times ``n / (n - 1)`` for
+        ``variance="stata"``, ``n`` the replicate's patients in the model).
+    loglik, loglik_null : numpy.ndarray
+        ``(R,)`` log pseudo-likelihood at ``coef`` and at ``beta = 0`` (NaN where not fitted).
     n_events : numpy.ndarray
         ``(R,)`` failures of the cause of interest among the patients in the model.
     converged : numpy.ndarray
         ``(R,)`` bool, True where the fit converged to a finite estimate.
     iterations : numpy.ndarray
-        ``(R,)`` Newton-Raphson iterations (accepted steps, the polishing step
-        included), as :func:`~failpattern.stats.fit.finegray_fit` counts them;
-        for a failed row, how far it got.
+        ``(R,)`` Newton-Raphson iterations, the polishing step included, as
+        :func:`~failpattern.stats.fit.finegray_fit` counts them; for a failed row, how far it got.
     wald_p : numpy.ndarray
         ``(R, p)`` two-sided Wald p-values ``2 * Phi(-|coef / se|)``.
     variance : str
         ``"crr"`` or ``"stata"``.
     """
 
-    coef: np.ndarray
-    se: np.ndarray
-    covariance: np.ndarray
-    loglik: np.ndarray
-    loglik_null: np.ndarray
-    n_events: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
-    wald_p: np.ndarray
     variance: str
 
 
@@ -281,21 +269,6 @@ class _Chunk:
         return out
 
 
-def _solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a^{-1} b`` row by row (LU) and which rows failed (singular or not finite)."""
-    try:
-        out = np.linalg.solve(a, b)
-    except np.linalg.LinAlgError:
-        out = np.full(b.shape, np.nan)
-        for j in range(a.shape[0]):
-            try:
-                out[j] = np.linalg.solve(a[j], b[j])
-            except np.linalg.LinAlgError:
-                pass
-    bad = ~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)
-    return out, bad
-
-
 def _start_ok(info: np.ndarray) -> np.ndarray:
     """The kernel's check of the starting information: finite, positive diagonal, and the
     Cholesky factor of its correlation form with every ``diag(L)^2 > 1e-12``."""
@@ -345,7 +318,7 @@ def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
                 good[~was] = _start_ok(info[newly])
             start[newly] = np.diagonal(info[newly], axis1=1, axis2=2)
             started[newly] = True
-            s, bad = _solve(np.where(good[:, None, None], info[fresh], np.eye(p)),
+            s, bad = solve_rows(np.where(good[:, None, None], info[fresh], np.eye(p)),
                             score[fresh][:, :, None])
             step[fresh] = s[:, :, 0]
             bad |= ~good
@@ -431,7 +404,7 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
 
     Raises
     ------
-    ValueError
+    InputError
         Arrays of inconsistent shapes, or an unknown ``variance``.
 
     Notes
@@ -449,30 +422,15 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
     way. Inputs are not otherwise validated (as the fit layer).
     """
     if variance not in ("crr", "stata"):
-        raise ValueError(f"variance must be 'crr' or 'stata', not {variance!r}")
-    X = np.asarray(X, dtype=float)
-    time = np.asarray(time, dtype=float)
-    cause = np.asarray(cause)
-    if X.ndim != 3 or time.shape != X.shape[:2] or cause.shape != X.shape[:2]:
-        raise ValueError(f"X must be (R, n, p) and time, cause (R, n); got X {X.shape}, "
-                         f"time {time.shape}, cause {cause.shape}")
+        raise InputError(f"variance must be 'crr' or 'stata', not {variance!r}")
+    X, time, cause, mask = check_inputs(X, time, cause, mask, "cause")
     R, n, p = X.shape
-    if mask is None:
-        mask = np.ones((R, n), dtype=bool)
-    else:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (R, n):
-            raise ValueError(f"mask must be (R, n) = {(R, n)}, got {mask.shape}")
     X = np.where(mask[:, :, None], X, 0.0)
     cause = np.where(mask, cause, 0)
-    block = max(1, _CELLS // max(1, n * (3 * p + 6)))   # arrays of n per replicate, about
-    coef = np.full((R, p), np.nan)
-    cov = np.full((R, p, p), np.nan)
-    loglik = np.full(R, np.nan)
-    null = np.full(R, np.nan)
-    converged = np.zeros(R, dtype=bool)
-    iterations = np.zeros(R, dtype=np.int64)
-    n_events = np.zeros(R, dtype=np.int64)
+    block = max(1, CELLS // max(1, n * (3 * p + 6)))   # arrays of n per replicate, about
+    fits = empty_fits(R, p)
+    coef, cov, loglik, null = fits["coef"], fits["covariance"], fits["loglik"], fits["loglik_null"]
+    converged, iterations, n_events = fits["converged"], fits["iterations"], fits["n_events"]
     eye = np.eye(p)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         for lo in range(0, R, block):
@@ -484,7 +442,7 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
             if not rows.size:
                 continue
             ll, _, info, r, lam, xbar = chunk.evaluate(rows, beta[rows])
-            inv, bad = _solve(info, np.broadcast_to(eye, info.shape).copy())
+            inv, bad = solve_rows(info, np.broadcast_to(eye, info.shape).copy())
             resid = chunk.influence(rows, r, lam, xbar)
             meat = resid.transpose(0, 2, 1) @ resid
             c = inv @ meat @ inv
@@ -497,8 +455,4 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
             coef[out], cov[out], loglik[out] = beta[rows[keep]], c[keep], ll[keep]
             null[out] = ll0[rows[keep]]
             converged[out] = True
-        se = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-        wald_p = 2.0 * ndtr(-np.abs(coef / se))
-    return FineGrayBatchResult(coef=coef, se=se, covariance=cov, loglik=loglik, loglik_null=null,
-                               n_events=n_events, converged=converged, iterations=iterations,
-                               wald_p=wald_p, variance=variance)
+    return FineGrayBatchResult(**with_wald(fits), variance=variance)
