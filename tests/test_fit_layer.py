@@ -157,6 +157,9 @@ def test_contingency_pieces_equal_contingency_test(data):
                 assert fit.auto_contingency_method(expected) == (auto.method, auto.reason)
             if shape == (2, 2):
                 _same(fit.fisher_2x2_p(counts), contingency_test(counts, method="fisher").p_value)
+            for method in ("pearson", "n-1", "g") + (("yates",) if shape == (2, 2) else ()):
+                _same(fit.chisq_p(counts, expected, method=method),
+                      contingency_test(counts, method=method).p_value)
 
 
 @pytest.mark.parametrize("continuity", [False, True])

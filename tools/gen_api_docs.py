@@ -71,6 +71,7 @@ SUPPORTING = (
     ("failpattern.stats.fit.finegray_fit", "Statistics"),
     ("failpattern.stats.fit.finegray_fit_univariate", "Statistics"),
     ("failpattern.stats.fit.expected_counts", "Statistics"),
+    ("failpattern.stats.fit.chisq_p", "Statistics"),
     ("failpattern.stats.fit.fisher_2x2_p", "Statistics"),
     ("failpattern.stats.fit.auto_contingency_method", "Statistics"),
     ("failpattern.stats.fit.mann_whitney_fit", "Statistics"),

@@ -34,7 +34,7 @@ import numpy as np
 from failpattern.stats import _finegray_kernel as _fgk
 from failpattern.stats._coxfit import cox_fit as _cox_kernel
 from failpattern.stats._finegray_batch import fit_univariate as _fit_univariate
-from failpattern.stats.contingency import _auto_choice, _expected, _fisher_2x2
+from failpattern.stats.contingency import _auto_choice, _chisq, _expected, _fisher_2x2, _g_test, _n_minus_1
 from failpattern.stats.cox import CoxResult
 from failpattern.stats.cox import _result as _cox_result
 from failpattern.stats.finegray import FineGrayResult, _fit_prepared
@@ -48,7 +48,7 @@ __all__ = [
     "coxph_fit",
     "finegray_prepare_times", "finegray_prepare", "finegray_fit", "finegray_fit_univariate",
     "FineGrayTimes", "FineGrayPrepared", "FineGrayFit",
-    "expected_counts", "fisher_2x2_p", "auto_contingency_method",
+    "expected_counts", "chisq_p", "fisher_2x2_p", "auto_contingency_method",
     "mann_whitney_fit", "t_test_fit",
 ]
 
@@ -440,6 +440,32 @@ def auto_contingency_method(expected: np.ndarray) -> tuple[str, str]:
         exceeds its workspace).
     """
     return _auto_choice(expected)
+
+
+def chisq_p(counts: np.ndarray, expected: np.ndarray, *, method: str) -> float:
+    """The upper-tail p of a chi-square-family test of an r x c table.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(r, c)`` int64 counts, no empty row or column.
+    expected : numpy.ndarray
+        Their expected counts under independence (:func:`expected_counts`).
+    method : {"pearson", "yates", "n-1", "g"}
+        Pearson's chi-square, with Yates' correction (2 x 2), Pearson's N-1
+        chi-square, or the likelihood-ratio (G) test, as
+        ``contingency_test(counts, method=...)`` computes them.
+
+    Returns
+    -------
+    float
+        The p-value on ``(r - 1)(c - 1)`` degrees of freedom.
+    """
+    if method == "g":
+        return _g_test(counts, expected)[1]
+    if method == "n-1":
+        return _n_minus_1(counts, expected)[1]
+    return _chisq(counts, expected, yates=method == "yates")[1]
 
 
 # ---------------------------------------------------------------- two samples

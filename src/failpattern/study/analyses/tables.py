@@ -27,12 +27,12 @@ checks them against the public functions.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import chdtrc
 
 from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.stats.contingency import contingency_test
 from failpattern.stats.fit import (
     auto_contingency_method,
+    chisq_p,
     expected_counts,
     fisher_2x2_p,
     km_fit,
@@ -76,15 +76,6 @@ def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_ex
                 ctx.skip(analysis, [pct_id], reason)
 
 
-def _chisq_p(counts: np.ndarray, expected: np.ndarray, yates: bool) -> float:
-    """Pearson (or Yates) chi-square p as ``stats.contingency._chisq``, with ``chdtrc``
-    (scipy.stats' distribution objects cost more than the whole table here)."""
-    diff = np.abs(counts - expected)
-    correction = min(0.5, float(diff.min())) if yates else 0.0
-    stat = float(np.sum((diff - correction) ** 2 / expected))
-    return float(chdtrc((counts.shape[0] - 1) * (counts.shape[1] - 1), stat))
-
-
 def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n_excluded=None) -> None:
     """Pearson, Yates, Fisher p of an r x c table; the card's test under ``id_``."""
     counts = np.asarray(counts, dtype=np.int64)
@@ -98,15 +89,11 @@ def contingency(ctx: Context, id_: str, counts, sel, analysis: str, what: str, n
         return
     is2 = counts.shape == (2, 2)
     expected = expected_counts(counts)
-    p = {"pearson": _chisq_p(counts, expected, False)}
-    df, n = (counts.shape[0] - 1) * (counts.shape[1] - 1), float(counts.sum())
-    pos = counts > 0  # the N-1 chi-square (SPSS's linear-by-linear row of a 2 x 2 table) and G, as
-    x2 = float(np.sum((counts - expected) ** 2 / expected))  # stats.contingency computes them
-    p["n-1"] = float(chdtrc(df, x2 * (n - 1.0) / n))
-    p["g"] = float(chdtrc(df, 2.0 * float(np.sum(counts[pos] * np.log(counts[pos] / expected[pos])))))
+    # Pearson, the N-1 chi-square (SPSS's linear-by-linear row of a 2 x 2 table) and G
+    p = {m: chisq_p(counts, expected, method=m) for m in ("pearson", "n-1", "g")}
     shown = {"pearson": "pearson", "yates": "yates", "fisher": "fisher", "n-1": "N-1 chi-square", "g": "G test"}
     if is2:
-        p["fisher"], p["yates"] = fisher_2x2_p(counts), _chisq_p(counts, expected, True)
+        p["fisher"], p["yates"] = fisher_2x2_p(counts), chisq_p(counts, expected, method="yates")
     else:  # past the exact test's workspace: the asymptotic Pearson p, and the result says so
         fisher = contingency_test(counts, method="fisher")
         p["fisher"] = fisher.p_value
