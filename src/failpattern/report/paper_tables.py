@@ -19,14 +19,14 @@ rules at a higher cost than the few lines here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
+from failpattern.study.card import table_cell
+
 __all__ = ["Cell", "PaperTable", "paper_tables"]
 
-_WHERE = re.compile(r"^(Table \d+) row '(.*)', column '(.*)'$")
 _WORST = ("differs", "contradicted by the paper", "near", "matches as printed", "not reproducible from these data")
 
 
@@ -99,9 +99,9 @@ def paper_tables(comparison: pd.DataFrame, card) -> list[PaperTable]:
     """
     where = {}
     for r in card.numbers[["id", "location", "method"]].itertuples(index=False):
-        m = _WHERE.match(r.location or "")
-        if m:
-            where[r.id] = (m.group(1), m.group(2), m.group(3), r.method)
+        cell = table_cell(r.location)
+        if cell:
+            where[r.id] = (*cell, r.method)
     cells: dict[str, dict[tuple[str, str], list]] = {}
     order: dict[str, tuple[dict, dict]] = {}
     for r in comparison.itertuples(index=False):

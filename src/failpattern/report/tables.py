@@ -16,7 +16,6 @@ rules live here once:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -101,16 +100,17 @@ _SHORT = {"count": "patients", "proportion": "%", "rate": "%", "median": "median
 _ENDPOINTS = {"pfs1": "PFS1", "pfs2": "PFS2", "os": "OS"}
 _PART_WORDS = {"value": "", "ci_lower": "lower 95% limit", "ci_upper": "upper 95% limit", "range_min": "minimum",
                "range_max": "maximum"}
-_TABLE_PLACE = re.compile(r"^(Table \d+) row '(.*)', column '(.*)'$")
 
 
 def number_label(number, part: str = "value") -> str:
     """A card number in words, as a reader names it: "Sex: Male, RT" for a table cell, else
     "median pfs1, bbm_prior_brain_rt" from its method, endpoint and grouping; a part adds
     "(lower 95% limit)" and the like."""
-    m = _TABLE_PLACE.match(number.location or "")
-    if m:
-        text = f"{m.group(2)}, {m.group(3)}"
+    from failpattern.study.card import table_cell
+
+    cell = table_cell(number.location)
+    if cell:
+        text = f"{cell[1]}, {cell[2]}"
     else:
         what = [_ENDPOINTS.get(v, v) for v in (number.endpoint, number.grouping) if isinstance(v, str) and v]
         text = ", ".join(what) + (": " if what else "") + _SHORT.get(number.method, number.method)

@@ -142,16 +142,15 @@ def _row(id_, kind, published, relation, decimals, recomputed, matches, within, 
 
 
 def _printed_match(x: float, r: CardNumber) -> bool:
-    """Does ``x`` reproduce the printed value of ``r`` at its printed precision?"""
-    if r.relation == "lt":
-        return x < r.value
-    if r.relation == "le":
-        return x <= r.value
-    if r.relation == "gt":
-        return x > r.value
-    if r.relation == "ge":
-        return x >= r.value
-    return printed_round(x, r.decimals) == r.value
+    """Does ``x`` reproduce the printed value of ``r`` at its printed precision? (The judge's
+    printed rule, :func:`failpattern.study.judge.judge`; "approximately" taken as printed.)"""
+    from failpattern.study.judge import VERDICTS as JUDGED
+    from failpattern.study.judge import judge
+
+    if not math.isfinite(x):
+        return False
+    relation = "eq" if r.relation == "approx" else r.relation
+    return judge(x, r.value, decimals=r.decimals, relation=relation, method=r.method).verdict == JUDGED[0]
 
 
 def _interval_match(lo: float, hi: float, r: CardNumber) -> bool:

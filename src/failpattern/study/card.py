@@ -32,7 +32,7 @@ from failpattern.errors import InputError
 __all__ = [
     "CONVENTIONS", "METHODS", "RELATIONS", "SCHEMA", "UNITS",
     "CardNumber", "CardProblem", "Check", "Population", "StudyCard", "StudyCardError",
-    "load_study", "printed_round",
+    "load_study", "printed_round", "table_cell",
 ]
 
 SCHEMA = "failpattern-study-card/1"
@@ -339,6 +339,26 @@ class Check:
     inconsistency: str | None = None
     notes: str | None = None
     line: int | None = None
+
+
+_TABLE_CELL = re.compile(r"^(Table \d+) row '(.*)', column '(.*)'$")
+
+
+def table_cell(location: str | None) -> tuple[str, str, str] | None:
+    """``(table, row, column)`` of a location in a published table, else None.
+
+    Parameters
+    ----------
+    location : str or None
+        A card number's ``location``, e.g. ``"Table 1 row 'Sex: Male', column 'RT'"``.
+
+    Returns
+    -------
+    tuple of str or None
+        ``("Table 1", "Sex: Male", "RT")``; None for a location in the text.
+    """
+    m = _TABLE_CELL.match(location or "")
+    return m.groups() if m else None
 
 
 def printed_round(x: float, decimals: int) -> float:
