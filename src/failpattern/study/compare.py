@@ -70,8 +70,6 @@ COMPARE_COLUMNS = ("id", "part", "section", "description", "kind", "published", 
 
 _NOT_TARGET = {"protocol": "a design constant or definition, not a result",
                "cited": "a number quoted from another study"}
-_REPRODUCED = {"value": "value", "ci_lower": "ci_lower", "ci_upper": "ci_upper", "range_min": "range_min",
-               "range_max": "range_max"}
 _AGG: weakref.WeakKeyDictionary[StudyCard, dict] = weakref.WeakKeyDictionary()
 
 
@@ -211,7 +209,7 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "printed
             if reason is not None:
                 row.update(verdict=VERDICTS[4], note=reason)
             else:
-                x = float(got[_REPRODUCED[part]])
+                x = float(got[part])
                 row.update(reproduced=x, difference=x - published, note=note)
                 if math.isfinite(x):
                     j = judge(x, published, decimals=decimals, relation=relation, method=r.method, part=part,
