@@ -65,7 +65,7 @@ def test_printed_table_grouped_by_section_and_summary(canonical_run):
     heads = heads[1:]
     assert heads[0].startswith("Abstract") and "Table 1" in heads and "Table 3" in heads
     assert heads.index("Table 1") < heads.index("Table 2") < heads.index("Table 3")
-    assert re.search(r"^489 printed numbers: \d+ matches as printed, \d+ differs \(\d+ accepted by the baseline, 0 not\), "
+    assert re.search(r"^490 printed numbers: \d+ matches as printed, \d+ differs \(\d+ accepted by the baseline, 0 not\), "
                      r"\d+ contradicted by the paper, \d+ not reproducible from these data \(profile printed\)$", out,
                      flags=re.MULTILINE)
     header = next(line for line in out.splitlines() if line.startswith("id "))
@@ -80,7 +80,7 @@ def test_json_agrees_with_the_printed_table(canonical_run):
     frame = pd.DataFrame(data["comparison"]).astype({"reproduced": float, "difference": float})
     frame.attrs["baseline"] = "the shipped baseline"  # JSON keeps the column, not the frame's attrs
     shown = comparison_display(frame, load_study("ni2019")).set_index(["id", "part"])
-    assert set(printed) == set(shown.index) and len(printed) == len(frame) == 489
+    assert set(printed) == set(shown.index) and len(printed) == len(frame) == 490
     for key, (cells, verdict, baseline) in printed.items():
         row = shown.loc[key]
         assert verdict == row["verdict"] and baseline == row["baseline"]
@@ -189,7 +189,7 @@ def test_analyze_values_only_with_exclusions(tmp_path, monkeypatch):
 def test_analyze_with_study_compares(tmp_path):
     result = _run(analyze, synthetic_path("ni2019_exact.csv"), "--study", "ni2019")
     assert result.exit_code == 1, result.output  # a file of one's own: no baseline unless given
-    assert re.search(r"^489 printed numbers: ", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"^490 printed numbers: ", result.stdout, flags=re.MULTILINE)
     assert "matches as printed" in result.stdout and "changed conclusion" in result.stdout
     result = _run(analyze, synthetic_path("ni2019_exact.csv"), "--study", "ni2019", "--baseline",
                   synthetic_path("ni2019_exact.baseline.csv"))

@@ -416,10 +416,12 @@ def test_simulator_cohorts():
 
 
 def test_contingency_falls_back_to_spss_rule_without_card_choice(cohort):
-    from failpattern.study.analyses._base import Context, Settings
+    from failpattern.study.analyses._base import Context
     from failpattern.study.analyses.tables import run_tables
+    from failpattern.study.plan import settings_for
 
-    ctx = Context(cohort, Settings())  # no card: no test known for any p-value
+    # no card choice: no test known for any p-value
+    ctx = Context(cohort, dataclasses.replace(settings_for(CARD), contingency={}))
     run_tables(ctx)
     for id_, info in ctx.models["contingency"].items():
         ref = contingency_test(info["table"], method="auto")
@@ -430,11 +432,12 @@ def test_contingency_falls_back_to_spss_rule_without_card_choice(cohort):
 def test_contingency_too_large_for_exact_fisher_says_which_test_ran(cohort):
     """A large cohort's r x c table: the ``.fisher`` value is the asymptotic Pearson p, and the
     values table (so the report) says so."""
-    from failpattern.study.analyses._base import ROW_FIELDS, Context, Settings
+    from failpattern.study.analyses._base import ROW_FIELDS, Context
     from failpattern.study.analyses.tables import contingency
+    from failpattern.study.plan import settings_for
 
     big = [[31_000, 17_900], [14_700, 8_500], [17_300, 10_600]]
-    ctx = Context(cohort, Settings(contingency={"response.pattern.p": "fisher"}))
+    ctx = Context(cohort, dataclasses.replace(settings_for(CARD), contingency={"response.pattern.p": "fisher"}))
     contingency(ctx, "response.pattern.p", big, None, "response.by_pattern", "response by pattern")
     info = ctx.models["contingency"]["response.pattern.p"]
     assert info["ran"] == {"pearson": "pearson", "fisher": "pearson", "n-1": "n-1", "g": "g"}

@@ -77,7 +77,7 @@ def _probe(tmp_path, folder, fragment: str) -> dict:
 def test_verdict_filter_and_sticky_headers(reports, tmp_path):
     folder = reports["reproduction"]
     everything = _probe(tmp_path, folder, "")
-    assert everything["rows"] == everything["shown"] == 489 and everything["th"] == "sticky"
+    assert everything["rows"] == everything["shown"] == 490 and everything["th"] == "sticky"
     differs = _probe(tmp_path, folder, "#only-differs")
     assert differs["kinds"] == ["differs"] and 0 < differs["shown"] < differs["rows"]
     contra = _probe(tmp_path, folder, "#only-contra")

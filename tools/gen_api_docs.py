@@ -92,6 +92,8 @@ SUPPORTING = (
     ("failpattern.study.CardProblem", "Cohorts and study cards"),
     ("failpattern.study.Population", "Cohorts and study cards"),
     ("failpattern.study.Check", "Cohorts and study cards"),
+    ("failpattern.study.design.Settings", "Cohorts and study cards"),
+    ("failpattern.study.design.Binary", "Cohorts and study cards"),
 )
 
 SECTION_ORDER = ("Parameters", "Returns", "Yields", "Raises", "Warns", "Attributes",

@@ -258,7 +258,7 @@ def kind_text(comparison) -> str:
 
 
 def summary_line(check) -> str:
-    """``489 printed numbers: 312 match as printed, 116 differ (116 accepted by the baseline, 0 new), ... (profile printed)``."""
+    """``490 printed numbers: 312 match as printed, 116 differ (116 accepted by the baseline, 0 new), ... (profile printed)``."""
     from failpattern.study.compare import summarize
 
     comparison = check.comparison

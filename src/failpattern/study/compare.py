@@ -51,25 +51,35 @@ from __future__ import annotations
 import math
 import re
 import weakref
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from failpattern.errors import InputError
 from failpattern.study.card import StudyCard
-from failpattern.study.judge import PARTS, PROFILES, VERDICTS, changed_conclusion, format_printed, judge, kind_of
-from failpattern.study.plan import NOT_FROM_DATA, PlanResult, aggregates_for
+from failpattern.study.design import aggregates_for
+from failpattern.study.judge import (
+    PROFILES,
+    VERDICTS,
+    changed_conclusion,
+    format_printed,
+    judge,
+    kind_of,
+)
+from failpattern.study.plan import NOT_FROM_DATA, PlanResult
 
-__all__ = ["COMPARE_COLUMNS", "PROFILES", "VERDICTS", "changed", "compare", "contradicted_numbers",
-           "contradicted_parts", "section_of", "summarize", "summarize_by_kind"]
+__all__ = ["COMPARE_COLUMNS", "NOT_TARGET", "PROFILES", "VERDICTS", "changed", "compare", "contradicted_numbers",
+           "contradicted_parts", "printed_parts", "section_of", "summarize", "summarize_by_kind"]
 
 #: Columns of :func:`compare`'s table.
 COMPARE_COLUMNS = ("id", "part", "section", "description", "kind", "published", "printed", "reproduced",
                    "reproduced_as_printed", "difference", "verdict", "rule", "changed_conclusion", "relation",
                    "decimals", "method", "convention", "aggregate", "note")
 
-_NOT_TARGET = {"protocol": "a design constant or definition, not a result",
-               "cited": "a number quoted from another study"}
+#: Card methods whose numbers no cohort reproduces, and why.
+NOT_TARGET = MappingProxyType({"protocol": "a design constant or definition, not a result",
+                               "cited": "a number quoted from another study"})
 _AGG: weakref.WeakKeyDictionary[StudyCard, dict] = weakref.WeakKeyDictionary()
 
 
@@ -91,7 +101,7 @@ def _aggregates(card: StudyCard) -> dict:
     return _AGG[card]
 
 
-def _parts(r) -> list[tuple[str, float, int, str]]:
+def printed_parts(r) -> list[tuple[str, float, int, str]]:
     """(part, printed value, printed decimals, relation) of every printed part of card number ``r``."""
     out = [("value", float(r.value), int(r.decimals), r.relation)]
     if r.ci_lower is not None and r.ci_lower == r.ci_lower:
@@ -187,8 +197,8 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "printed
         common = {"id": r.id, "section": section_of(r.location), "description": _describe(r),
                   "relation": r.relation, "method": r.method, "convention": r.convention,
                   "aggregate": agg.get(r.id, ""), "changed_conclusion": ""}
-        if r.method in _NOT_TARGET:
-            reason = _NOT_TARGET[r.method]
+        if r.method in NOT_TARGET:
+            reason = NOT_TARGET[r.method]
         elif r.id in NOT_FROM_DATA:
             reason = NOT_FROM_DATA[r.id]
         elif r.id not in values:
@@ -201,7 +211,7 @@ def compare(plan_result: PlanResult, card: StudyCard, *, profile: str = "printed
         if kind_of(r.method) == "percent":
             den = card.denominator_of(card.get(r.id))
             one_patient = 100.0 / den if den else None
-        for part, published, decimals, relation in _parts(r):
+        for part, published, decimals, relation in printed_parts(r):
             row = dict(common, part=part, kind=kind_of(r.method, part), published=published,
                        printed=format_printed(published, decimals, relation), reproduced=np.nan,
                        reproduced_as_printed="", difference=np.nan, decimals=decimals, rule="",

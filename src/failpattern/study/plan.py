@@ -48,17 +48,21 @@ import pandas as pd
 
 from failpattern.cohort import Cohort, load_cohort
 from failpattern.errors import InputError
-from failpattern.study.analyses._base import BINARIES, Context, Settings
+from failpattern.study.analyses._base import Context
 from failpattern.study.analyses._frames import skipped_frame, values_frame
-from failpattern.study.analyses.competing import T3_COVARIATES, run_competing
+from failpattern.study.analyses.competing import run_competing
 from failpattern.study.analyses.survival import run_survival
-from failpattern.study.analyses.tables import (
+from failpattern.study.analyses.tables import run_tables
+from failpattern.study.card import StudyCard, load_study
+from failpattern.study.design import (
+    BINARIES,
     T1_CONTINUOUS,
     T1_ROWS,
-    T2_SITES,
-    run_tables,
+    T2_ROWS,
+    T3_COVARIATES,
+    Settings,
+    design_for,
 )
-from failpattern.study.card import StudyCard, load_study
 
 __all__ = [
     "BINARIES",
@@ -75,7 +79,6 @@ __all__ = [
 DEATH_OPTIONS = ("competing", "censored")
 
 _T1_LEVELS = [(r, lv) for r in T1_ROWS for lv in BINARIES[r].levels]
-_T3_MULTI = ("histology", "tumor_size", "met_organs", "met_lesions", "brain_met")
 
 #: Card ids the plan computes: (id pattern, how). ``{...}`` fields expand over
 #: the analysis modules' tables (:func:`mapping`).
@@ -166,7 +169,7 @@ def _fields(settings: Settings) -> dict[str, list[str]]:
         "coxcard": ["histology", "met_organs", "response"],
         "pfs2grp": ["all", "salvage_rt", "no_salvage_rt", "cbpd", "non_cbpd"],
         "pat": ["of", "df", "odf"], "landmark": [f"{t:g}m".replace(".", "_") for t in settings.landmarks],
-        "bbm": ["bbm", "no_bbm"], "site": [s for s, _, _ in T2_SITES], "t2col": ["all", "of", "df", "odf"],
+        "bbm": ["bbm", "no_bbm"], "site": [s for s, _, _ in T2_ROWS], "t2col": ["all", "of", "df", "odf"],
         "t3": list(T3_COVARIATES), "t3multi": list(settings.t3_multi), "tech": ["wbrt", "srs", "sbrt"],
         "nextrx": ["bsc", "alk2", "chemo"],
     }
@@ -177,7 +180,7 @@ def mapping(settings: Settings | None = None) -> pd.DataFrame:
 
     Ids in :data:`NOT_PRINTED` are left out.
     """
-    settings = settings or Settings()
+    settings = settings or settings_for(_default_card())
     values = _fields(settings)
     rows = []
     for pattern, how in MAPPING:
@@ -205,56 +208,10 @@ def _default_card() -> StudyCard:
     return _DEFAULT_CARD[0]
 
 
-_AGGREGATES: weakref.WeakKeyDictionary[StudyCard, pd.DataFrame] = weakref.WeakKeyDictionary()
-
-
-def aggregates_for(card: StudyCard) -> pd.DataFrame:
-    """:func:`~failpattern.study.aggregate.recompute_aggregates` of ``card``, computed once per card."""
-    if card not in _AGGREGATES:
-        from failpattern.study.aggregate import recompute_aggregates
-
-        _AGGREGATES[card] = recompute_aggregates(card)
-    return _AGGREGATES[card]
-
-
 def settings_for(card: StudyCard) -> Settings:
-    """The plan's choices read from ``card`` (computed once per card and cached).
-
-    Cut-offs from ``protocol.t3.age_cutoff``, ``protocol.t3.tumor_size_cutoff``
-    and ``protocol.pfs1.met_organs_cutoff``; time points from the ``at`` of
-    the card's ``rate`` / ``cif_at`` numbers; multivariable Fine-Gray
-    covariates from the ``t3.multi.*.shr`` ids; and for each contingency
-    p-value the test that reproduces it from the printed counts (the one
-    ``contingency_test(method="auto")`` would pick if several do; if none
-    does at the printed precision, the test whose p is closest).
-    """
-    if card in _SETTINGS:
-        return _SETTINGS[card]
-    ids = set(card.ids)
-
-    def value(id_, default):
-        return float(card.get(id_).value) if id_ in ids else default
-
-    nums = card.numbers
-    at = sorted({float(a) for a in nums.loc[nums["method"].isin(["rate", "cif_at"]), "at"].dropna()})
-    multi = tuple(n for n in T3_COVARIATES if f"t3.multi.{n}.shr" in ids) or _T3_MULTI
-    chosen = {}
-    agg = aggregates_for(card)
-    for _, r in agg[agg["kind"] == "contingency_p"].iterrows():
-        method = card.get(r["id"]).method
-        if method in ("chisq_p", "fisher_p"):
-            chosen[r["id"]] = "pearson" if method == "chisq_p" else "fisher"
-        elif r["matches"]:
-            chosen[r["id"]] = r["auto"] if r["auto"] in r["matches"] else r["matches"][0]
-        else:  # no test gives the printed digits: the closest (the card's counts may be off)
-            ps = {t: r[t] for t in ("pearson", "yates", "fisher") if r[t] == r[t]}
-            chosen[r["id"]] = min(ps, key=lambda t: abs(ps[t] - r["published"]))
-    s = Settings(age_cutoff=value("protocol.t3.age_cutoff", 50.0),
-                 tumor_size_cutoff=value("protocol.t3.tumor_size_cutoff", 3.5),
-                 met_organs_cutoff=value("protocol.pfs1.met_organs_cutoff", 3.0),
-                 landmarks=tuple(at) or (12.0, 24.0), t3_multi=multi, contingency=chosen)
-    _SETTINGS[card] = s
-    return s
+    """The plan's choices read from ``card``: :attr:`Design.settings <failpattern.study.design.Design>`
+    of :func:`~failpattern.study.design.design_for` (computed once per card and cached)."""
+    return design_for(card).settings
 
 
 # ----------------------------------------------------------------------------- result

@@ -14,20 +14,21 @@ Why this module exists: every analysis of the plan needs the same three things.
   select the same patients. Patients whose value cannot be put in the paper's
   two groups (T stage ``TX``, N stage ``NX``, T0) are excluded too, with their
   own reason.
-* The paper's dichotomisations (Tables 1 and 3, the Cox model of PFS1), in
-  one table, :data:`BINARIES`, with the cut-offs read from the study card.
+* The paper's dichotomisations (Tables 1 and 3, the Cox model of PFS1) are
+  :data:`failpattern.study.design.BINARIES`, with the cut-offs read from the
+  study card; re-exported here for the analyses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from failpattern.cohort.model import Exclusion
 from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
+from failpattern.study.design import BINARIES, Binary, Settings
 
 __all__ = ["BINARIES", "ROW_FIELDS", "Binary", "Context", "Selection", "Settings", "group_without_events", "lacking"]
 
@@ -36,129 +37,6 @@ ROW_FIELDS = ("id", "value", "ci_lower", "ci_upper", "range_min", "range_max", "
               "n_excluded", "note")
 
 _NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Choices the plan takes from the study card (defaults: Ni et al. 2019).
-
-    Attributes
-    ----------
-    age_cutoff, tumor_size_cutoff, met_organs_cutoff : float
-        Card ids ``protocol.t3.age_cutoff`` (age <= 50 vs > 50),
-        ``protocol.t3.tumor_size_cutoff`` (< 3.5 vs >= 3.5 cm) and
-        ``protocol.pfs1.met_organs_cutoff`` (< 3 vs >= 3 organs).
-    met_lesions_cutoff : float
-        1-5 vs >= 6 lesions (Table 1/3 row labels; no protocol id).
-    landmarks : tuple of float
-        Times (months) of the cumulative incidences reported (the card's
-        ``at`` values of the failure-pattern rates, 12 and 24).
-    t3_multi : tuple of str
-        Covariates of the multivariable Fine-Gray model (the card's ``t3.multi.*`` rows).
-    contingency : dict
-        Card id -> test (``pearson``/``yates``/``fisher``) that reproduces the
-        printed p-value from the printed counts (via
-        :func:`~failpattern.study.aggregate.recompute_aggregates`).
-    death : str
-        ``"competing"`` or ``"censored"``: death without progression in the Fine-Gray models.
-    """
-
-    age_cutoff: float = 50.0
-    tumor_size_cutoff: float = 3.5
-    met_organs_cutoff: float = 3.0
-    met_lesions_cutoff: float = 6.0
-    landmarks: tuple = (12.0, 24.0)
-    t3_multi: tuple = ("histology", "tumor_size", "met_organs", "met_lesions", "brain_met")
-    contingency: dict = field(default_factory=dict)
-    death: str = "competing"
-
-
-@dataclass(frozen=True)
-class Binary:
-    """One dichotomised variable of the paper.
-
-    Attributes
-    ----------
-    name : str
-        The card's variable name (``t1.<name>.*``, ``t3.*.<name>.*``).
-    column : str
-        Cohort column it is derived from.
-    levels : tuple of str
-        Card level names: (level coded 1, level coded 0).
-    label : str
-        The grouping in words, ``reference vs comparison`` as Table 3 prints it.
-    rule : callable
-        ``rule(values, settings)`` -> boolean array for level 1 (values known).
-    valid : callable, optional
-        Which known values can be grouped at all (default: all).
-    """
-
-    name: str
-    column: str
-    levels: tuple
-    label: str
-    rule: Callable
-    valid: Callable | None = None
-
-    def indicator(self, ctx: Context) -> np.ndarray:
-        """1.0 / 0.0 per patient; NaN where the value is empty or cannot be grouped."""
-        cache = ctx._indicators
-        if self.name not in cache:
-            cache[self.name] = self._indicator(ctx)
-        return cache[self.name]
-
-    def _indicator(self, ctx: Context) -> np.ndarray:
-        v = ctx.values(self.column)
-        known = ctx.known(self.column)
-        ok = known if self.valid is None else known & self.valid(v, ctx.settings)
-        out = np.full(v.shape[0], _NAN)
-        out[ok] = self.rule(v[ok], ctx.settings).astype(np.float64)
-        return out
-
-
-def _eq(value):
-    return lambda v, s: v == value
-
-
-def _isin(*values):
-    return lambda v, s: np.isin(v, values)
-
-
-def _binary(name, col, levels, label, rule, valid=None) -> Binary:
-    return Binary(name, col, levels, label, rule, valid)
-
-
-_YES = ("yes", "no")
-#: The paper's two-level groupings. Level 1 is Table 3's comparison level, so a
-#: Fine-Gray SHR is printed as "<reference> vs <comparison>" (the card's reading).
-BINARIES: dict[str, Binary] = {b.name: b for b in (
-    _binary("age", "age_years", ("gt_cut", "le_cut"), "Age (<= cut-off vs > cut-off)",
-            lambda v, s: v > s.age_cutoff),
-    _binary("sex", "sex", ("male", "female"), "Sex (female vs male)", _eq("male")),
-    _binary("histology", "histology", ("adeno", "non_adeno"),
-            "Histology (non-adenocarcinoma vs adenocarcinoma)", _eq("adenocarcinoma")),
-    _binary("ecog", "ecog", ("ecog2", "ecog0_1"), "ECOG (0-1 vs >= 2)", lambda v, s: v >= 2),
-    _binary("tumor_size", "primary_tumor_size_cm", ("ge_cut", "lt_cut"),
-            "Primary tumour size (< cut-off vs >= cut-off)", lambda v, s: v >= s.tumor_size_cutoff),
-    _binary("t_stage", "t_stage", ("t3_4", "t1_2"), "T stage (T1-2 vs T3-4; T0 and TX not grouped)",
-            _isin("T3", "T4"), _isin("T1", "T2", "T3", "T4")),
-    _binary("n_stage", "n_stage", ("n1_3", "n0"), "N stage (N0 vs N1-3; NX not grouped)",
-            _isin("N1", "N2", "N3"), _isin("N0", "N1", "N2", "N3")),
-    _binary("met_organs", "n_metastatic_organs", ("organs3plus", "organs1_2"),
-            "Metastatic organs (< cut-off vs >= cut-off)", lambda v, s: v >= s.met_organs_cutoff),
-    _binary("met_lesions", "n_metastatic_lesions", ("lesions6plus", "lesions1_5"),
-            "Metastatic lesions (< cut-off vs >= cut-off)", lambda v, s: v >= s.met_lesions_cutoff),
-    _binary("lung_met", "lung_mets", _YES, "Lung metastases (no vs yes)", _eq(1)),
-    _binary("liver_met", "liver_mets", _YES, "Liver metastases (no vs yes)", _eq(1)),
-    _binary("brain_met", "brain_mets", _YES, "Brain metastases (no vs yes)", _eq(1)),
-    _binary("adrenal_met", "adrenal_mets", _YES, "Adrenal metastases (no vs yes)", _eq(1)),
-    _binary("bone_met", "bone_mets", _YES, "Bone metastases (no vs yes)", _eq(1)),
-    _binary("prior_lines", "prior_lines", ("none", "one_or_more"),
-            "Prior lines of therapy (>= 1 vs 0)", _eq(0)),
-    _binary("prior_local_therapy", "prior_rt", _YES, "Prior local therapy (no vs yes)", _eq(1)),
-    _binary("objective_response", "best_response", _YES, "Objective response (no vs yes: CR or PR)",
-            _isin("CR", "PR")),
-)}
 
 
 def lacking(missing) -> str:

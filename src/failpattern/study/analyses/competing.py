@@ -43,16 +43,12 @@ from failpattern.stats.fit import (
     finegray_prepare_times,
 )
 from failpattern.study.analyses._base import BINARIES, Context, group_without_events
+from failpattern.study.design import T3_COVARIATES
 
-__all__ = ["PATTERN_CODES", "T3_COVARIATES", "competing_ids", "run_competing"]
+__all__ = ["PATTERN_CODES", "competing_ids", "run_competing"]
 
 #: Cause codes of the cumulative incidence (0 = censored).
 PATTERN_CODES = {"OF": 1, "DF": 2, "ODF": 3, "death": 4}
-
-#: Table 3 rows, in the paper's order (groupings in :data:`BINARIES`).
-T3_COVARIATES = ("age", "sex", "histology", "ecog", "tumor_size", "t_stage", "n_stage", "met_organs",
-                 "met_lesions", "lung_met", "liver_met", "brain_met", "adrenal_met", "bone_met",
-                 "prior_lines", "prior_local_therapy", "objective_response")
 
 _Z = float(ndtri(0.975))
 

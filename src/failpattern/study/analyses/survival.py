@@ -24,8 +24,9 @@ from failpattern.cohort.schema import PROGRESSION_PATTERNS
 from failpattern.errors import ConvergenceError
 from failpattern.stats.fit import coxph_fit, km_fits, logrank_fit
 from failpattern.study.analyses._base import BINARIES, Context, group_without_events
+from failpattern.study.design import PFS1_COX
 
-__all__ = ["PFS1_COX", "SURVIVAL", "run_survival", "survival_ids"]
+__all__ = ["SURVIVAL", "run_survival", "survival_ids"]
 
 #: Kaplan-Meier curves and log-rank comparisons:
 #: (name, endpoint, cohort analysis, extra columns, group column,
@@ -48,14 +49,6 @@ SURVIVAL = (
     ("os.by_any_rt", "os", "os_by_any_rt", (), "any_rt",
      {1: "os.median.rt", 0: "os.median.nonrt"}, "os.rt_vs_nonrt.p"),
 )
-
-#: Covariates of the PFS1 Cox models: (grouping in :data:`BINARIES`, id word).
-#: The multivariable model holds every one the cohort has (the schema's
-#: ``pfs1_predictors``); the paper names histology, metastatic organs and
-#: response as independent and prints p for prior RT and BBM.
-PFS1_COX = (("histology", "histology"), ("met_organs", "met_organs"),
-            ("objective_response", "response"), ("prior_local_therapy", "prior_rt"),
-            ("brain_met", "bbm"))
 
 _Z = float(ndtri(0.975))
 #: Why an endpoint's Kaplan-Meier estimate is not run when its population is empty.

@@ -40,22 +40,10 @@ from failpattern.stats.fit import (
     t_test_fit,
 )
 from failpattern.study.analyses._base import BINARIES, Context
+from failpattern.study.design import PATTERNS, T1_CONTINUOUS, T1_ROWS, T2_ROWS
 
-__all__ = ["T1_ROWS", "T2_SITES", "run_tables"]
+__all__ = ["run_tables"]
 
-#: Table 1 rows with two levels (groupings in :data:`BINARIES`).
-T1_ROWS = ("sex", "histology", "ecog", "t_stage", "n_stage", "met_organs", "met_lesions", "lung_met",
-           "liver_met", "brain_met", "adrenal_met", "bone_met")
-#: Table 1 continuous rows: (card name, column).
-T1_CONTINUOUS = (("age", "age_years"), ("tumor_size", "primary_tumor_size_cm"))
-#: Table 2 rows: (card name, column, value meaning "involved").
-T2_SITES = (("primary_only", "initial_failure_location", "primary"),
-            ("metastasis_only", "initial_failure_location", "metastasis"),
-            ("primary_and_metastasis", "initial_failure_location", "both"),
-            ("lung", "fail_lung", 1), ("liver", "fail_liver", 1), ("brain", "fail_brain", 1),
-            ("bone", "fail_bone", 1), ("adrenal", "fail_adrenal", 1), ("regional_ln", "fail_regional_ln", 1),
-            ("distant_ln", "fail_distant_ln", 1), ("others", "fail_other", 1))
-_PATTERNS = (("of", "OF"), ("df", "DF"), ("odf", "ODF"))
 
 
 def _count(ctx, id_, mask, sel, analysis, *, of=None, pct_id=None, note="", n_excluded=None):
@@ -161,14 +149,14 @@ def _table1(ctx: Context) -> None:
 
 def _table2(ctx: Context) -> None:
     pattern = ctx.values("failure_pattern")
-    for name, col, hit in T2_SITES:
+    for name, col, hit in T2_ROWS:
         ids = [f"t2.{name}.{c}.{k}" for c in ("all", "of", "df", "odf") for k in ("n", "pct")]
         sel = ctx.select(f"t2.{name}", "initial_failure_sites", (col,), ids=ids)
         if sel is None:
             continue
         involved = sel.mask & (ctx.values(col) == hit)
         _count(ctx, f"t2.{name}.all.n", involved, sel, f"t2.{name}", of=sel.mask, pct_id=f"t2.{name}.all.pct")
-        for word, code in _PATTERNS:
+        for word, code in PATTERNS:
             grp = sel.mask & (pattern == code)
             _count(ctx, f"t2.{name}.{word}.n", involved & grp, sel, f"t2.{name}", of=grp,
                    pct_id=f"t2.{name}.{word}.pct")
@@ -181,7 +169,7 @@ def _counts(ctx: Context) -> None:
         pattern = ctx.values("failure_pattern")
         prog = sel.mask & ctx.progressed
         _count(ctx, "progression1.n", prog, sel, "pattern.counts")
-        for word, code in _PATTERNS + (("death", "death"),):
+        for word, code in PATTERNS + (("death", "death"),):
             _count(ctx, f"pattern.{word}.n", sel.mask & (pattern == code), sel, "pattern.counts", of=prog,
                    pct_id=None if word == "death" else f"pattern.{word}.pct")
         _count(ctx, "pattern.censored.n", sel.mask & (pattern == None), sel, "pattern.counts")
