@@ -139,3 +139,11 @@ def test_shapes_and_ties_are_checked():
         cox_batch(np.zeros((2, 5, 1)), np.ones((2, 4)), np.ones((2, 5)))
     with pytest.raises(ValueError, match="mask"):
         cox_batch(np.zeros((2, 5, 1)), np.ones((2, 5)), np.ones((2, 5)), mask=np.ones((5, 2)))
+
+
+def test_solve_rows_of_no_rows():
+    """An iteration where no row is active (every one halving its step) solves nothing, without error."""
+    from failpattern.stats._batch_models import solve_rows
+
+    out, bad = solve_rows(np.zeros((0, 2, 2)), np.zeros((0, 2)))
+    assert out.shape == (0, 2) and bad.shape == (0,)

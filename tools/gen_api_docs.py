@@ -88,6 +88,7 @@ SUPPORTING = (
     ("failpattern.stats.batch_finegray.FineGrayBatchResult", "Statistics"),
     ("failpattern.cohort.Problem", "Cohorts and study cards"),
     ("failpattern.cohort.Exclusion", "Cohorts and study cards"),
+    ("failpattern.cohort.check_clinical", "Cohorts and study cards"),
     ("failpattern.study.CardNumber", "Cohorts and study cards"),
     ("failpattern.study.CardProblem", "Cohorts and study cards"),
     ("failpattern.study.Population", "Cohorts and study cards"),

@@ -7,6 +7,7 @@ reports every problem in a file at once (:class:`CohortError`), and one
 answer to "which patients does this analysis use?" (:meth:`Cohort.rows_for`).
 """
 
+from failpattern.cohort.clinical import check_clinical
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.load import load_cohort
 from failpattern.cohort.model import Cohort, Exclusion
@@ -14,6 +15,6 @@ from failpattern.cohort.problems import RULES, CohortError, Problem, Problems, w
 from failpattern.cohort.schema import ANALYSES, COLUMNS, Analysis, Column
 from failpattern.cohort.trusted import trusted_cohort
 
-__all__ = ["load_cohort", "trusted_cohort", "Cohort", "Exclusion", "CohortError", "Problem", "Problems", "write_problems", "RULES",
+__all__ = ["load_cohort", "trusted_cohort", "check_clinical", "Cohort", "Exclusion", "CohortError", "Problem", "Problems", "write_problems", "RULES",
            "COLUMNS",
            "ANALYSES", "Column", "Analysis", "DAYS_PER_MONTH"]

@@ -58,6 +58,8 @@ class _Outcome:
 
 def _run_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
     """Run replicates ``start .. stop - 1``; never raises for a task error (returns it)."""
+    if getattr(store.unwrap(task), "chunked", False):
+        return _run_chunked(task, seed, chunk, start, stop)
     frames, lengths = [], []
     for i in range(start, stop):
         try:
@@ -77,6 +79,23 @@ def _run_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Out
         return _Outcome(chunk, None, _Failure(start + first, "ValueError", "task output already has "
                                               "a 'replicate' column (the engine adds it)", ""))
     frame.insert(0, "replicate", np.repeat(np.arange(start, stop, dtype=np.int64), lengths))
+    return _Outcome(chunk, frame, None)
+
+
+def _run_chunked(task: Callable, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
+    """A task marked ``chunked`` runs a whole chunk: ``task(rngs, indices)`` with replicate
+    ``i``'s own generator, returning the rows with their ``replicate`` column (the results are
+    the task's to keep independent of the chunking). A failure names the chunk's first replicate."""
+    try:
+        frame = task([store.replicate_rng(seed, i) for i in range(start, stop)],
+                     np.arange(start, stop, dtype=np.int64))
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"task returned {type(frame).__name__}, not a pandas.DataFrame")
+        if frame.columns[:1].tolist() != ["replicate"]:
+            raise ValueError("a chunked task's output must start with the 'replicate' column")
+    except Exception as exc:  # reported to the caller with the chunk's first index
+        return _Outcome(chunk, None, _Failure(start, type(exc).__name__, f"replicates {start}..{stop - 1}: "
+                                              f"{exc}", traceback.format_exc()))
     return _Outcome(chunk, frame, None)
 
 

@@ -13,14 +13,18 @@ import pandas as pd
 from failpattern.cohort.schema import COLUMNS
 from failpattern.simulate.generate import CUTOFF_DAY, DPM, ORIGIN, SITES, Batch
 
-__all__ = ["to_frame"]
+__all__ = ["BURDEN_LABELS", "LOCATION_LABELS", "NEXT_LABELS", "PATTERN_LABELS", "RESPONSE_LABELS",
+           "TECHNIQUE_LABELS", "to_frame"]
 
-_PATTERN = np.array([None, "OF", "DF", "ODF"], dtype=object)
-_RESPONSE = np.array(["CR", "PR", "SD", "PD"], dtype=object)
-_BURDEN = np.array([None, "oligo", "multiple"], dtype=object)
-_TECH = np.array([None, "WBRT", "SRS", "SBRT"], dtype=object)
-_NEXT = np.array(["crizotinib", "best_supportive_care", "next_gen_alk_tki", "chemotherapy"], dtype=object)
-_LOCATION = np.array([None, "primary", "metastasis", "both"], dtype=object)
+#: Cohort-format labels of the simulator's integer codes (index = code; None = empty cell).
+PATTERN_LABELS = np.array([None, "OF", "DF", "ODF"], dtype=object)
+RESPONSE_LABELS = np.array(["CR", "PR", "SD", "PD"], dtype=object)
+BURDEN_LABELS = np.array([None, "oligo", "multiple"], dtype=object)
+TECHNIQUE_LABELS = np.array([None, "WBRT", "SRS", "SBRT"], dtype=object)
+NEXT_LABELS = np.array(["crizotinib", "best_supportive_care", "next_gen_alk_tki", "chemotherapy"], dtype=object)
+LOCATION_LABELS = np.array([None, "primary", "metastasis", "both"], dtype=object)
+for _labels in (PATTERN_LABELS, RESPONSE_LABELS, BURDEN_LABELS, TECHNIQUE_LABELS, NEXT_LABELS, LOCATION_LABELS):
+    _labels.setflags(write=False)
 
 
 def _int(values, keep=None):
@@ -77,7 +81,7 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
         "patient_id": _cat([f"{id_prefix}{k + 1:03d}" for k in range(n)]),
         "pfs1_months": np.round(g["pfs1_d"] / DPM, 2),
         "pfs1_event": _int(g["pfs1_event"]),
-        "failure_pattern": _cat(_PATTERN[g["pattern"]]),
+        "failure_pattern": _cat(PATTERN_LABELS[g["pattern"]]),
         "pfs2_months": pd.arrays.FloatingArray(np.round(g["pfs2_d"] / DPM, 2), ~prog),
         "pfs2_event": _int(g["pfs2_event"], prog),
         "os_months": np.round(g["os_d"] / DPM, 2),
@@ -102,7 +106,7 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
         "brain_mets": _int(mets["brain"]),
         "adrenal_mets": _int(mets["adrenal"]),
         "bone_mets": _int(mets["bone"]),
-        "brain_mets_burden": _cat(_BURDEN[g["burden"]]),
+        "brain_mets_burden": _cat(BURDEN_LABELS[g["burden"]]),
         "prior_lines": _int(g["prior_lines"]),
         "prior_rt": _int((g["brain_rt"] > 0) | (g["xrt"] > 0)),
         "prior_brain_rt": _int(g["brain_rt"] > 0),
@@ -111,20 +115,20 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
         "prior_thoracic_rt": _int(np.isin(g["xrt"], (1, 4))),
         "prior_bone_rt": _int(np.isin(g["xrt"], (2, 4))),
         "prior_adrenal_rt": _int(g["xrt"] == 3),
-        "best_response": _cat(_RESPONSE[g["response"]]),
+        "best_response": _cat(RESPONSE_LABELS[g["response"]]),
         "fail_original_site": _int(np.isin(g["pattern"], (1, 3)), prog),
         "fail_new_site": _int(np.isin(g["pattern"], (2, 3)), prog),
-        "initial_failure_location": _cat(_LOCATION[g["location"]]),
+        "initial_failure_location": _cat(LOCATION_LABELS[g["location"]]),
     }
     for s in SITES:
         out[f"fail_{s}"] = _int(fail[s], prog)
-    out["brain_progression_type"] = _cat(_BURDEN[g["btype"]])
+    out["brain_progression_type"] = _cat(BURDEN_LABELS[g["btype"]])
     out["salvage_rt_eligible"] = _int(g["elig"] > 0, prog)
-    out["salvage_rt_eligible_technique"] = _cat(_TECH[g["elig"]])
+    out["salvage_rt_eligible_technique"] = _cat(TECHNIQUE_LABELS[g["elig"]])
     out["salvage_rt"] = _int(g["salvage"] > 0, prog)
-    out["salvage_rt_technique"] = _cat(_TECH[g["salvage"]])
+    out["salvage_rt_technique"] = _cat(TECHNIQUE_LABELS[g["salvage"]])
     out["cbpd"] = _int(g["next"] == 0, prog)
-    nxt = np.where(prog, _NEXT[np.maximum(g["next"], 0)], None)
+    nxt = np.where(prog, NEXT_LABELS[np.maximum(g["next"], 0)], None)
     out["next_systemic_therapy"] = _cat(nxt)
     out["any_rt"] = _int(g["rt"])
     return pd.DataFrame({c.name: out[c.name] for c in COLUMNS}, copy=False)

@@ -209,9 +209,16 @@ def draw_baseline(p: Params, rng: np.random.Generator, shape, rt=None) -> dict:
                        ("brain", p.p_bbm), ("adrenal", p.p_adrenal), ("bone", p.p_bone)):
         out[name] = (U() < _by_group(pair, rt)).astype(np.int8)
     out["u_detail"] = [U() for _ in range(6)]  # ecog 0/1, T, N, organs, lesions, spare
-    out["age"] = np.clip(_by_group(p.age_median, rt) + p.age_sd * rng.standard_normal(shape), 22, 85)
-    out["size"] = np.clip(np.exp(np.log(_by_group(p.size_median, rt)) + p.size_sigma * rng.standard_normal(shape)),
-                          0.5, 15.0)
+    # age and size: normal / log-normal truncated (by inverse CDF, one normal each) to the ranges Table 1
+    # prints (card t1.age.median.all 21-75, t1.tumor_size.median.all 0-8 cm); a T1-2 primary is at most
+    # 7 cm (AJCC 7th edition: larger is T3), so its size is truncated there
+    age_hi = (75.0 - _by_group(p.age_median, rt)) / p.age_sd
+    out["age"] = np.clip(_by_group(p.age_median, rt) + p.age_sd * _below(rng.standard_normal(shape), age_hi),
+                         22, 75)
+    size_max = np.where(out["t34"] == 1, 8.0, 7.0)
+    size_hi = (np.log(size_max) - np.log(_by_group(p.size_median, rt))) / p.size_sigma
+    out["size"] = np.clip(np.exp(np.log(_by_group(p.size_median, rt))
+                                 + p.size_sigma * _below(rng.standard_normal(shape), size_hi)), 0.5, size_max)
     out["prior_lines"] = _cat(U(), p.p_prior_lines)
     u_b, u_brt, u_tech, u_x, u_xs = U(), U(), U(), U(), U()
     bbm = out["brain"]
@@ -222,13 +229,80 @@ def draw_baseline(p: Params, rng: np.random.Generator, shape, rt=None) -> dict:
     out["brain_rt"] = np.where(has_brt, np.where(u_tech < p_srs, 1, 2), 0).astype(np.int8)
     p_x = np.where(has_brt, p.p_xrt_brain_rt, p.p_xrt_no_brain_rt)
     has_x = (rt == 1) & (u_x < p_x)
-    out["xrt"] = np.where(has_x, _cat(u_xs, p.xrt_sites) + 1, 0).astype(np.int8)
     out["response"] = _cat(U(), p.p_response)
     u_lag = U()
     out["u_lag"] = u_lag
     out["u_lag2"] = U()
     out["u_start"] = U()
+    # the organ flags must agree with the prior RT and the organ count drawn independently of them; each
+    # change is balanced by the opposite change in another patient of the same cohort and RT group, so
+    # that the prevalences (Table 1) and the RT sites (Results) keep their expected counts.
+    # Pseudo-uniforms from the spare uniform: no extra draw, so every later draw stays as it was.
+    from itertools import permutations
+
+    spare = out["u_detail"][5]
+
+    def score(k):
+        return (spare * (7919.0 + 104729.0 * k)) % 1.0
+
+    out["xrt"] = np.where(has_x, _cat(u_xs, p.xrt_sites) + 1, 0).astype(np.int8)
+    # bone RT only with bone metastases, adrenal RT only with adrenal ones (thoracic RT targets the
+    # primary): the patient has them, and another patient of the group without such RT does not
+    locked = {"bone": np.isin(out["xrt"], (2, 4)), "adrenal": out["xrt"] == 3}
+    for k, site in enumerate(("bone", "adrenal")):
+        gain = locked[site] & (out[site] == 0)
+        give = (out[site] == 1) & ~locked[site]
+        out[site] = _balance(out[site], gain, give, rt, score(k + 1), on=True)
+    # at most 2 organ flags in the 1-2 organs category: surplus extracranial flags (never the brain, which
+    # drives the course, nor one that prior RT needs) move to patients of the group with 3 or more organs
+    extra = ("lung", "liver", "adrenal", "bone")
+    flagged = sum(out[site].astype(np.int64) for site in ("brain",) + extra)
+    surplus = (out["organs3"] == 0) & (flagged > 2)
+    keep_n = 2 - out["brain"].astype(np.int64)
+    perms = np.array(list(permutations(range(4))))
+    order = perms[np.minimum((spare * 24).astype(np.int64), 23)]  # organ -> random priority 0-3
+    prio = np.stack([np.where(locked.get(site, False), 10, 4 - order[..., k]) for k, site in enumerate(extra)], -1)
+    prio = np.where(np.stack([out[site] == 1 for site in extra], -1), prio, -1)
+    rank = np.argsort(np.argsort(-prio, axis=-1, kind="stable"), axis=-1, kind="stable")  # 0 = kept first
+    for k, site in enumerate(extra):
+        lose = surplus & (rank[..., k] >= keep_n) & (out[site] == 1)
+        take = (out["organs3"] == 1) & (out[site] == 0)
+        out[site] = _balance(out[site], lose, take, rt, score(k + 3), on=False)
     return out
+
+
+def _balance(flag, change, others, rt, score, on: bool):
+    """Set ``flag`` to ``on`` where ``change``, and the opposite in as many of ``others`` (chosen by lowest
+    ``score``) in the same cohort (row) and RT group, so that each group's count stays as drawn."""
+    flag = np.asarray(flag).copy()
+    change, others = np.asarray(change, bool), np.asarray(others, bool) & ~np.asarray(change, bool)
+    flip = np.zeros(flag.shape, bool)
+    for g in (0, 1):
+        grp = np.asarray(rt) == g
+        k = (change & grp).sum(axis=-1, keepdims=True)
+        cand = others & grp
+        rank = np.argsort(np.argsort(np.where(cand, score, np.inf), axis=-1, kind="stable"), axis=-1,
+                          kind="stable")
+        flip |= cand & (rank < k)
+    flag = np.where(change, int(on), np.where(flip, int(not on), flag))
+    return flag.astype(np.int8)
+
+
+def _below(z, hi):
+    """Standard normal ``z`` mapped to the normal truncated above ``hi`` (same quantile)."""
+    from scipy.special import ndtr, ndtri
+
+    return ndtri(np.clip(ndtr(z) * ndtr(hi), 1e-300, 1.0 - 1e-16))
+
+
+def _cat_rows(u, weights, allowed):
+    """Category index per element from uniforms ``u`` and ``weights`` restricted to ``allowed``
+    (boolean, last axis = categories); -1 where no category is allowed."""
+    w = np.where(allowed, np.asarray(weights, float), 0.0)
+    c = np.cumsum(w, axis=-1)
+    tot = c[..., -1]
+    idx = (c <= (u * tot)[..., None]).sum(-1)
+    return np.where(tot > 0, np.minimum(idx, w.shape[-1] - 1), -1).astype(np.int8)
 
 
 def finish_baseline(b: dict) -> dict:
@@ -300,7 +374,14 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     lo, hi = p.pd_scan
     t1 = np.where(b["response"] == 3, lo + (hi - lo) * u_pd, t1)
     t1_d = np.maximum(np.round(t1 * DPM), 1).astype(np.int64)
-    ev1 = t1_d <= follow
+    # a response (CR/PR/SD) is read on the first scan, ~6 weeks in: a progression the model places
+    # before it is recorded at the next scan, 6 weeks later (medians, all beyond 12 weeks, unchanged)
+    from failpattern.cohort.clinical import FIRST_ASSESSMENT_DAYS as first_scan
+    from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS as restage
+
+    t1_d = np.where((b["response"] != 3) & (t1_d < first_scan), t1_d + first_scan, t1_d)
+    # a progression on the cut-off day itself would leave no follow-up after it: censored there
+    ev1 = t1_d < follow
     pfs1_d = np.minimum(t1_d, follow)
     u_of, u_df = U(), U()
     u_br, u_bt = U(), U()
@@ -324,7 +405,7 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
                       p.p_multiple_no_bbm)
     btype = np.where(fail_brain, np.where(u_bt < p_mult, 2, 1), 0).astype(np.int8)
     # other sites and location (Table 2 per pattern)
-    fail, location = draw_sites(rng, p, pattern, fail_brain, shape)
+    fail, location = draw_sites(rng, p, pattern, fail_brain, shape, mets=b)
     # salvage RT
     u_el, u_tr, u_cb, u_nx = U(), U(), U(), U()
     elig = np.zeros(shape, np.int8)
@@ -341,6 +422,9 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     t2 = np.minimum(weibull_inv(u2, p.pfs2_scale, p.pfs2_shape, lp2), 1200.0)
     t2 = np.where(u_c < p.pfs2_no_progression, 1200.0, t2)
     t2_d = np.maximum(np.round(t2 * DPM), 1).astype(np.int64)
+    # a second progression needs a new scan after the change of treatment, no sooner than 4 weeks: one
+    # the model places earlier is recorded 4 weeks later (PFS2 medians, 4-10 months, unchanged)
+    t2_d = np.where(t2_d < restage, t2_d + restage, t2_d)
     follow2 = np.where(ev1, follow - pfs1_d, 0)
     ev2 = ev1 & (t2_d <= follow2)
     pfs2_d = np.where(ev1, np.minimum(t2_d, follow2), 0)
@@ -364,7 +448,7 @@ def _expit(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def draw_sites(rng, p: Params, pattern, fail_brain, shape):
+def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     """Failure sites other than the brain and the initial failure location, per pattern.
 
     Location: an OF failure without brain progression is primary-only with probability
@@ -376,6 +460,16 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape):
     brain progression get exactly one site (Table 2's DF column has one site per
     patient), lung : bone : other 2 : 3 : 1; a metastatic failure with no site drawn gets
     one in proportion to the Table 2 totals.
+
+    With the baseline ``mets`` (a mapping with the 0/1 arrays ``lung``, ``liver``,
+    ``bone``, ``adrenal``, ``brain``, ``rt``) the sites obey the pattern's definition
+    (:mod:`failpattern.cohort.clinical`): an OF failure only at sites diseased before
+    crizotinib (liver, bone, adrenal at their rate divided by the group's prevalence of
+    those metastases; regional nodes, distant nodes and other sites always), a DF
+    failure only at sites that were not (its one site weighted likewise), an ODF
+    failure at least one of each (a missing one is added in proportion to the Table 2
+    totals). An OF lung failure is the primary's: a primary-only failure is in the lung
+    (Table 2: OF lung 7 = OF primary only 7) and no other OF failure is.
     """
     U = lambda: rng.random(shape)
     u_loc = U()
@@ -390,15 +484,68 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape):
     metastatic = location >= 2
     u_one = U()
     df_pick = _cat(u_one, _DF_SITES)
+    us = {}
     for k, s in enumerate(OTHER_SITES):
-        u = U()
+        u = us[s] = U()
         rate = np.where(of, p.site_rate_of[k], np.where(odf, p.site_rate_odf[k], 0.0))
         f = metastatic & ~df & (u < rate)
         if s in ("lung", "bone", "other"):
             f |= df & ~fail_brain & (df_pick == {"lung": 0, "bone": 1, "other": 2}[s])
         fail[s] = f.astype(np.int8)
+    if mets is None:
+        none = metastatic & (sum(fail[s].astype(np.int64) for s in SITES) == 0)
+        pick = _cat(U(), _FALLBACK)
+        for k, s in enumerate(_FALLBACK_SITES):
+            fail[s] = (fail[s].astype(bool) | (none & (pick == k))).astype(np.int8)
+        return fail, location
+    # which failure sites can be original / new, from the baseline (OTHER_SITES order)
+    with_primary = (location == 1) | (location == 3)  # the failure involves the primary
+    has = {s: np.asarray(mets[s]) == 1 for s in ("lung", "liver", "bone", "adrenal")}
+    yes, no = np.ones(shape, bool), np.zeros(shape, bool)
+    orig = {"lung": has["lung"] | with_primary, "liver": has["liver"], "bone": has["bone"],
+            "adrenal": has["adrenal"], "regional_ln": yes, "distant_ln": yes, "other": yes}
+    new = {"lung": ~has["lung"] & ~with_primary, "liver": ~has["liver"], "bone": ~has["bone"],
+           "adrenal": ~has["adrenal"], "regional_ln": no, "distant_ln": yes, "other": yes}
+    # the group's prevalence of each organ's metastases: a site rate that only patients with (OF) or
+    # without (DF) the organ's baseline disease can have is divided by the share of such patients,
+    # so that the expected count per pattern stays the fitted one
+    rt = np.asarray(mets["rt"])
+    prev = {s: _by_group(getattr(p, f"p_{s}"), rt) for s in ("lung", "liver", "bone", "adrenal")}
+    # DF without brain progression: its one site among the new ones of lung : bone : other
+    df_one = df & ~fail_brain
+    w_df = np.stack([_DF_SITES[0] / np.maximum(1.0 - prev["lung"], 1e-9),
+                     _DF_SITES[1] / np.maximum(1.0 - prev["bone"], 1e-9), np.full(shape, _DF_SITES[2])], -1)
+    df_pick = _cat_rows(u_one, w_df, np.stack([new["lung"], new["bone"], new["other"]], -1))
+    for k, s in enumerate(("lung", "bone", "other")):
+        fail[s] = np.where(df_one, df_pick == k, fail[s]).astype(np.int8)
+    # OF: liver, bone, adrenal only with their baseline metastases, at the rate divided by the prevalence
+    for k, s in enumerate(OTHER_SITES):
+        if s in ("liver", "bone", "adrenal"):
+            rate = np.minimum(p.site_rate_of[k] / np.maximum(prev[s], 1e-9), 1.0)
+            fail[s] = np.where(of, metastatic & has[s] & (us[s] < rate), fail[s]).astype(np.int8)
+    for s in OTHER_SITES:
+        keep = np.where(of, orig[s], np.where(df, new[s], True))
+        fail[s] = (fail[s].astype(bool) & keep).astype(np.int8)
+    # an OF failure in the lung is the primary's: Table 2's OF lung count (7) is its OF primary-only
+    # count (7), so a primary-only failure is in the lung and no other OF failure is
+    fail["lung"] = np.where(of, location == 1, fail["lung"]).astype(np.int8)
+    bbm = np.asarray(mets["brain"]) == 1
+    brain = fail["brain"].astype(bool)
+    u_add = U()
+    u_add2 = (u_add * 7919.0) % 1.0  # a second, practically independent uniform without another draw
+
+    def add(need, allowed, u):
+        pick = _cat_rows(u, _FALLBACK, np.stack([allowed[s] for s in OTHER_SITES], -1))
+        for k, s in enumerate(OTHER_SITES):
+            fail[s] = (fail[s].astype(bool) | (need & (pick == k))).astype(np.int8)
+
+    def any_of(allowed):
+        return sum((fail[s].astype(bool) & allowed[s]).astype(np.int64) for s in OTHER_SITES) > 0
+
     none = metastatic & (sum(fail[s].astype(np.int64) for s in SITES) == 0)
-    pick = _cat(U(), _FALLBACK)
-    for k, s in enumerate(_FALLBACK_SITES):
-        fail[s] = (fail[s].astype(bool) | (none & (pick == k))).astype(np.int8)
+    add(none & of, {**orig, "lung": no}, u_add)
+    add(none & ~of, new, u_add)
+    # ODF: at least one site that can be original (the primary counts) and one that can be new
+    add(odf & ~(any_of(orig) | with_primary | (brain & bbm)), orig, u_add)
+    add(odf & ~(any_of(new) | (brain & ~bbm)), new, u_add2)
     return fail, location

@@ -101,6 +101,8 @@ def with_wald(fits: dict) -> dict:
 
 def solve_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``a^{-1} b`` row by row (LU, as the one-cohort kernels) and which rows failed (singular or not finite)."""
+    if a.shape[0] == 0:  # no active row left (every row halving its step at once)
+        return np.empty(b.shape), np.zeros(0, dtype=bool)
     try:
         out = np.linalg.solve(a, b)
     except np.linalg.LinAlgError:

@@ -35,7 +35,7 @@ import pandas as pd
 from failpattern.errors import InputError
 
 __all__ = ["BINARIES", "PATTERNS", "PFS1_COX", "T1_CONTINUOUS", "T1_ROWS", "T2_ROWS", "T3_COVARIATES",
-           "Binary", "Design", "Settings", "aggregates_for", "design_for"]
+           "Binary", "Design", "Settings", "aggregates_for", "design_for", "landmark_tag"]
 
 _NAN = float("nan")
 
@@ -210,6 +210,21 @@ T3_COVARIATES = ("age", "sex", "histology", "ecog", "tumor_size", "t_stage", "n_
 PFS1_COX = (("histology", "histology"), ("met_organs", "met_organs"),
             ("objective_response", "response"), ("prior_local_therapy", "prior_rt"),
             ("brain_met", "bbm"))
+
+def landmark_tag(t: float) -> str:
+    """The card's word for a time point: ``12m`` for 12 months, ``1_5m`` for 1.5.
+
+    Parameters
+    ----------
+    t : float
+        Months.
+
+    Returns
+    -------
+    str
+    """
+    return f"{t:g}m".replace(".", "_")
+
 
 #: Card ids of the cut-offs, by :class:`Settings` field.
 _CUTOFF_IDS = {"age_cutoff": "protocol.t3.age_cutoff", "tumor_size_cutoff": "protocol.t3.tumor_size_cutoff",

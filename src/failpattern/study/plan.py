@@ -62,6 +62,7 @@ from failpattern.study.design import (
     T3_COVARIATES,
     Settings,
     design_for,
+    landmark_tag,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "NOT_FROM_DATA",
     "NOT_PRINTED",
     "PlanResult",
+    "default_card",
     "mapping",
     "run_plan",
     "settings_for",
@@ -168,7 +170,7 @@ def _fields(settings: Settings) -> dict[str, list[str]]:
         "resp": ["cr", "pr", "sd", "pd"], "prior": ["prior_brain_rt", "no_prior_brain_rt"],
         "coxcard": ["histology", "met_organs", "response"],
         "pfs2grp": ["all", "salvage_rt", "no_salvage_rt", "cbpd", "non_cbpd"],
-        "pat": ["of", "df", "odf"], "landmark": [f"{t:g}m".replace(".", "_") for t in settings.landmarks],
+        "pat": ["of", "df", "odf"], "landmark": [landmark_tag(t) for t in settings.landmarks],
         "bbm": ["bbm", "no_bbm"], "site": [s for s, _, _ in T2_ROWS], "t2col": ["all", "of", "df", "odf"],
         "t3": list(T3_COVARIATES), "t3multi": list(settings.t3_multi), "tech": ["wbrt", "srs", "sbrt"],
         "nextrx": ["bsc", "alk2", "chemo"],
@@ -180,7 +182,7 @@ def mapping(settings: Settings | None = None) -> pd.DataFrame:
 
     Ids in :data:`NOT_PRINTED` are left out.
     """
-    settings = settings or settings_for(_default_card())
+    settings = settings or settings_for(default_card())
     values = _fields(settings)
     rows = []
     for pattern, how in MAPPING:
@@ -202,7 +204,13 @@ _SETTINGS: weakref.WeakKeyDictionary[StudyCard, Settings] = weakref.WeakKeyDicti
 _DEFAULT_CARD: list[StudyCard] = []
 
 
-def _default_card() -> StudyCard:
+def default_card() -> StudyCard:
+    """The ni2019 card, loaded once per process (the plan's default).
+
+    Returns
+    -------
+    StudyCard
+    """
     if not _DEFAULT_CARD:
         _DEFAULT_CARD.append(load_study("ni2019"))
     return _DEFAULT_CARD[0]
@@ -394,7 +402,7 @@ def run_plan(cohort, *, card: StudyCard | None = None, death_without_progression
                          f"got {death_without_progression!r}")
     if not isinstance(cohort, Cohort):
         cohort = load_cohort(cohort)
-    settings = settings_for(card if card is not None else _default_card())
+    settings = settings_for(card if card is not None else default_card())
     if death_without_progression != settings.death:
         settings = replace(settings, death=death_without_progression)
     ctx = Context(cohort, settings)

@@ -43,7 +43,7 @@ from failpattern.stats.fit import (
     finegray_prepare_times,
 )
 from failpattern.study.analyses._base import BINARIES, Context, group_without_events
-from failpattern.study.design import T3_COVARIATES
+from failpattern.study.design import T3_COVARIATES, landmark_tag
 
 __all__ = ["PATTERN_CODES", "competing_ids", "run_competing"]
 
@@ -53,16 +53,12 @@ PATTERN_CODES = {"OF": 1, "DF": 2, "ODF": 3, "death": 4}
 _Z = float(ndtri(0.975))
 
 
-def _tag(t: float) -> str:
-    return f"{t:g}m".replace(".", "_")
-
-
 def competing_ids(settings) -> list[str]:
     """Every id this module can produce with ``settings``."""
     out = []
     for t in settings.landmarks:
-        out += [f"cif.{p}.{_tag(t)}" for p in ("of", "df", "odf", "any")]
-        out.append(f"pattern.any.rate_{_tag(t)}")
+        out += [f"cif.{p}.{landmark_tag(t)}" for p in ("of", "df", "odf", "any")]
+        out.append(f"pattern.any.rate_{landmark_tag(t)}")
     for name in T3_COVARIATES:
         out += [f"t3.uni.{name}.shr", f"t3.uni.{name}.p"]
     for name in settings.t3_multi:
@@ -72,7 +68,7 @@ def competing_ids(settings) -> list[str]:
 
 def _cif(ctx: Context) -> None:
     landmarks = ctx.settings.landmarks
-    ids = [f"cif.{p}.{_tag(t)}" for t in landmarks for p in ("of", "df", "odf", "any")]
+    ids = [f"cif.{p}.{landmark_tag(t)}" for t in landmarks for p in ("of", "df", "odf", "any")]
     sel = ctx.select("pattern.cif", "failure_pattern_cif", ids=ids)
     if sel is None:
         return
@@ -98,14 +94,14 @@ def _cif(ctx: Context) -> None:
         for tt, f, v in zip(landmarks, est, var):
             half = _Z * np.sqrt(v)
             ended = "" if f == f else f"not estimable: follow-up ends at {t.max():g} months, before {tt:g}; "
-            ctx.add(f"cif.{word}.{_tag(tt)}", 100 * f, sel=sel, analysis="pattern.cif", method="cif_at",
+            ctx.add(f"cif.{word}.{landmark_tag(tt)}", 100 * f, sel=sel, analysis="pattern.cif", method="cif_at",
                     convention="r", ci=(100 * max(f - half, 0.0), 100 * min(f + half, 1.0)),
                     note=f"{ended}Aalen-Johansen ({'any progression' if word == 'any' else word.upper()}; "
                          "death without progression competing), cmprsk::cuminc; plain 95% CI")
 
 
 def _crude_rates(ctx: Context) -> None:
-    ids = [f"pattern.any.rate_{_tag(t)}" for t in ctx.settings.landmarks]
+    ids = [f"pattern.any.rate_{landmark_tag(t)}" for t in ctx.settings.landmarks]
     sel = ctx.select("pattern.rate", "failure_pattern_cif", ids=ids)
     if sel is None:
         return
@@ -117,7 +113,7 @@ def _crude_rates(ctx: Context) -> None:
         return
     for tt in ctx.settings.landmarks:
         k = np.count_nonzero(t <= tt)
-        ctx.add(f"pattern.any.rate_{_tag(tt)}", 100.0 * k / t.size, sel=sel, analysis="pattern.rate",
+        ctx.add(f"pattern.any.rate_{landmark_tag(tt)}", 100.0 * k / t.size, sel=sel, analysis="pattern.rate",
                 method="rate", n_used=t.size,
                 note=f"{k}/{t.size} of the patients with a first progression had it by {tt:g} months "
                      "(the card shows the paper's 'actuarial rate' is this crude share)")
