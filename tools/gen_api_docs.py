@@ -94,6 +94,13 @@ SUPPORTING = (
     ("failpattern.study.Population", "Cohorts and study cards"),
     ("failpattern.study.Check", "Cohorts and study cards"),
     ("failpattern.study.design.Settings", "Cohorts and study cards"),
+    ("failpattern.simulate.reconstruct.solve_counts", "Analysis plan and simulation"),
+    ("failpattern.simulate.reconstruct.CountSkeleton", "Analysis plan and simulation"),
+    ("failpattern.simulate.reconstruct.reconstruct", "Analysis plan and simulation"),
+    ("failpattern.simulate.reconstruct.Reconstruction", "Analysis plan and simulation"),
+    ("failpattern.simulate.reconstruct.targets_for", "Analysis plan and simulation"),
+    ("failpattern.study.plan_batch.run_plan_batch", "Analysis plan and simulation"),
+    ("failpattern.study.plan_batch.PlanBatch", "Analysis plan and simulation"),
     ("failpattern.study.design.Binary", "Cohorts and study cards"),
 )
 

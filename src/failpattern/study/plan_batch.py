@@ -180,7 +180,18 @@ class PlanBatch:
         return self.parts[:, :, PARTS.index(name)]
 
     def values_of(self, r: int) -> pd.DataFrame:
-        """``id`` and ``value`` of cohort ``r``, as ``run_plan(...).values[["id", "value"]]``."""
+        """``id`` and ``value`` of cohort ``r``, as ``run_plan(...).values[["id", "value"]]``.
+
+        Parameters
+        ----------
+        r : int
+            Row of the batch.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ids the plan produces for that cohort, in the plan's order.
+        """
         keep = self.present[r]
         return pd.DataFrame({"id": np.asarray(self.ids, dtype=object)[keep],
                              "value": self.values[r, keep].astype(np.float64)})
@@ -192,6 +203,11 @@ class PlanBatch:
         ----------
         replicates : array_like of int, optional
             The replicate number of each row of the batch (default ``0 .. R - 1``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Only the ids each cohort produces.
         """
         R = self.values.shape[0]
         reps = np.arange(R, dtype=np.int64) if replicates is None else np.asarray(replicates, dtype=np.int64)

@@ -1,0 +1,59 @@
+"""The reconstruction end to end: skeleton, details, latent times, search; plausible by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from failpattern.cohort import check_clinical, load_cohort
+from failpattern.simulate.reconstruct.run import batch_values, plan_values, reconstruct
+from failpattern.simulate.reconstruct.targets import distances, targets_for
+from failpattern.study import load_study
+
+CARD = load_study("ni2019")
+
+
+@pytest.fixture(scope="module")
+def short():
+    """A short reconstruction (one skeleton, a few steps), and the same again."""
+    runs = [reconstruct(CARD, np.random.default_rng(11), skeletons=1, steps=4, batch=4) for _ in range(2)]
+    return runs
+
+
+def test_same_seed_same_cohort(short):
+    a, b = short
+    assert a.frame.equals(b.frame) and a.loss == b.loss
+
+
+def test_reconstruction_is_a_valid_cohort_that_breaks_no_clinical_rule(short):
+    frame = short[0].frame
+    cohort = load_cohort(frame)
+    assert len(cohort.data) == CARD.get("cohort.enrolled.n").value
+    violations = check_clinical(frame, CARD)
+    assert violations.empty, violations.message.tolist()
+    # the printed ranges of age and tumour size are reached, not only respected
+    for col, id_ in (("age_years", "t1.age.median.all"), ("primary_tumor_size_cm", "t1.tumor_size.median.all")):
+        n = CARD.get(id_)
+        assert frame[col].min() == n.range_lower and frame[col].max() == n.range_upper
+
+
+def test_search_history_never_worsens_and_counts_are_met(short):
+    r = short[0]
+    assert np.all(np.diff(r.history) <= 1e-12)
+    assert r.targets_met <= r.n_targets
+    # every count the skeleton holds is a target met
+    t = targets_for(CARD).table
+    assert r.targets_met >= int((t["kind"] == "count").sum())
+
+
+def test_batched_values_equal_the_plans_cohort_by_cohort(short):
+    from failpattern.simulate.generate import draw_batch
+    from failpattern.simulate.model import DEFAULT_PARAMS
+
+    targets = targets_for(CARD)
+    batch = draw_batch(DEFAULT_PARAMS, np.random.default_rng(2), 3, 93)
+    a, b = batch_values(batch, CARD, targets), plan_values(batch, CARD, targets)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(a)
+    assert np.allclose(a[ok], b[ok], rtol=1e-8, atol=0)
+    assert np.array_equal(distances(targets, a) == 0, distances(targets, b) == 0)
