@@ -23,7 +23,7 @@ from failpattern.simulate import (
     to_frame,
 )
 from failpattern.simulate._km import km_medians
-from failpattern.simulate.exact import EXACT_MEDIANS, STRATA
+from failpattern.simulate.exact import EXACT_MEDIANS, EXACT_PARAMS, STRATA
 from failpattern.simulate.moments import TARGETS, per_cohort
 from failpattern.stats.km import kaplan_meier
 from failpattern.study import load_study
@@ -46,7 +46,7 @@ FAST = (300, 300, 300, 300, 0)
 @pytest.fixture(scope="module")
 def exact_batch_2():
     from failpattern.simulate.exact import exact_batch
-    return exact_batch(DEFAULT_PARAMS, np.random.default_rng(2), CARD, fit_iters=FAST)
+    return exact_batch(EXACT_PARAMS, np.random.default_rng(2), CARD, fit_iters=FAST)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_same_seed_same_cohort_different_seed_different():
 def test_exact_same_seed_same_cohort(exact_df):
     from failpattern.simulate.exact import exact_batch
 
-    again, other = (to_frame(exact_batch(DEFAULT_PARAMS, np.random.default_rng(s), CARD, fit_iters=FAST), 0)
+    again, other = (to_frame(exact_batch(EXACT_PARAMS, np.random.default_rng(s), CARD, fit_iters=FAST), 0)
                     for s in (2, 10))
     pd.testing.assert_frame_equal(exact_df, again)
     assert not exact_df.equals(other)

@@ -122,11 +122,10 @@ def test_repair_brings_the_univariate_histology_row_back_and_keeps_counts(pertur
 @pytest.mark.parametrize("fit_iters", [(300, 300, 300, 300), (300, 300, 300, 300, -1), (1, 1, 1, 1, 1.5)])
 def test_exact_batch_names_a_bad_fit_iters(fit_iters):
     from failpattern.errors import InputError
-    from failpattern.simulate import DEFAULT_PARAMS
-    from failpattern.simulate.exact import exact_batch
+    from failpattern.simulate.exact import EXACT_PARAMS, exact_batch
 
     with pytest.raises(InputError, match=r"fit_iters: must be 5 non-negative integers .*got \("):
-        exact_batch(DEFAULT_PARAMS, np.random.default_rng(1), CARD, fit_iters=fit_iters)
+        exact_batch(EXACT_PARAMS, np.random.default_rng(1), CARD, fit_iters=fit_iters)
 
 
 def test_distance_and_rank_on_hand_examples():

@@ -22,7 +22,7 @@ import pandas as pd
 
 from failpattern.errors import InputError
 from failpattern.simulate.calibrate import CalibrationResult, calibrate, target_table
-from failpattern.simulate.exact import exact_batch
+from failpattern.simulate.exact import EXACT_PARAMS, exact_batch
 from failpattern.simulate.frame import to_frame
 from failpattern.simulate.generate import Batch, draw_batch
 from failpattern.simulate.model import (
@@ -126,8 +126,10 @@ def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "rando
         ``random``: a draw from the calibrated model. ``exact``: the published
         counts exactly and KM medians within 0.5 month of the published ones.
     params : Params, optional
-        Model parameters; :data:`DEFAULT_PARAMS` by default. For another study
-        use ``calibrate(card).params``.
+        Model parameters; :data:`DEFAULT_PARAMS` by default (exact mode:
+        :data:`~failpattern.simulate.exact.EXACT_PARAMS`, the calibration the
+        shipped canonical cohort was made with). For another study use
+        ``calibrate(card).params``.
 
     Returns
     -------
@@ -145,13 +147,14 @@ def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "rando
     card = _card(study)
     size = int(card.get("cohort.enrolled.n").value)
     n = size if n is None else _check_n(n)
-    p = DEFAULT_PARAMS if params is None else params
     rng = _rng(seed)
     if mode == "exact":
+        p = EXACT_PARAMS if params is None else params
         if card.name != "ni2019":
             raise InputError(f"mode: exact mode is built for the ni2019 card (its strata are allocated by "
                              f"hand from that paper's counts); got study {card.name!r}. Use mode='random'")
         if n != size:
             raise InputError(f"n: exact mode reproduces the study's {size} patients; got n={n}")
         return to_frame(exact_batch(p, rng, card), 0)
+    p = DEFAULT_PARAMS if params is None else params
     return to_frame(draw_batch(p, rng, 1, n), 0)
