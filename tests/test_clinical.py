@@ -177,7 +177,7 @@ def _typed(frame):
     out = frame.copy()
     for c in COLUMNS:
         if c.name in out:
-            out[c.name] = (pd.to_datetime(out[c.name]) if c.kind == "date"
+            out[c.name] = (pd.to_datetime(out[c.name]).astype("datetime64[ns]") if c.kind == "date"
                            else out[c.name].astype(_DTYPE[c.kind]))
     return out
 
