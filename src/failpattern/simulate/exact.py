@@ -50,53 +50,25 @@ from failpattern.simulate.model import Params
 
 __all__ = ["EXACT_MEDIANS", "EXACT_PARAMS", "STRATA", "exact_batch"]
 
-#: The calibration exact mode runs with by default: the model's calibrated parameters as they
-#: were when the shipped canonical cohort (data/synthetic/ni2019_exact.csv, seed 1) was made, so
-#: that it regenerates byte for byte while the random model moves on (its failure sites, prior
-#: RT and first-scan rules were made clinically consistent later, and re-calibrated). Exact mode
-#: is being replaced by the reconstruction (failpattern.simulate.reconstruct; docs/simulator.md),
-#: and this copy goes with it.
-EXACT_PARAMS = Params(
-    accrual_growth=1.3906322679082332,
-    lag_per_line_mean=9.664332936800438,
-    pfs1_scale=46.27835882873874,
-    pfs1_shape=0.7526572829457158,
-    b_bbm_untreated=0.17198295942582287,
-    b_bbm_untreated_late=-1.3629111081455927,
-    b_multiple_untreated=0.7276641853551822,
-    b_bbm_brain_rt=0.036721170237398265,
-    b_non_adeno=1.6119320882240822,
-    b_organs3=0.8575808293105152,
-    b_no_response=0.6842647416857467,
-    pd_scan=(1.379876796714579, 1.839835728952772),
-    q_bbm_untreated=0.9505945906191945,
-    q_brain_rt=0.6709610449466951,
-    q_no_bbm=0.40202705344217776,
-    p_multiple_bbm_brain_rt=0.7577174134937034,
-    of_intercept=-1.8858659823524784,
-    of_bbm=-0.04112126132196994,
-    of_size=3.991999014079269,
-    of_non_adeno=3.932389318399718,
-    of_brain=3.143139588141782,
-    df_intercept=0.12824540845605553,
-    df_brain=-0.27982109750390294,
-    p_primary_only_of=0.6360171595627255,
-    p_both_of=0.1546017304426181,
-    p_both_odf=0.4845812293715432,
-    site_rate_of=(0.327115006261299, 0.09989485135919882, 0.03876610861087163, 0.0, 0.1485839302911319, 0.0948964572663533, 0.04873733342061213),
-    site_rate_odf=(0.5238446582362419, 0.06381431303621744, 0.1275531946660087, 0.06778873317084104, 0.1981734798945095, 0.12703672619735937, 0.06016988885170831),
-    p_sbrt_eligible_rt=0.6788811210590566,
-    p_treat_wbrt=0.8810779062261773,
-    p_treat_srs=1.0,
-    p_cbpd_other=0.4710647194987824,
-    pfs2_scale=2.4923773232255986,
-    pfs2_shape=0.9440788318423593,
-    pfs2_no_progression=0.3715480582241602,
-    c_salvage=-0.06855743197406428,
-    c_cbpd=-0.7293109135769356,
-    death_rate=0.0251494564400455,
-    d_non_rt=1.7001835666912466,
-)
+
+
+def _shipped_params() -> Params:
+    """The parameters the shipped canonical cohort was made with (``ni2019_exact.params.json`` beside it)."""
+    import json
+
+    from failpattern._resources import synthetic_path
+
+    raw = json.loads(synthetic_path("ni2019_exact.params.json").read_text(encoding="utf-8"))["params"]
+    return Params(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+#: The calibration exact mode runs with by default: the parameters the shipped canonical cohort
+#: (data/synthetic/ni2019_exact.csv, seed 1) was made with, recorded beside it
+#: (ni2019_exact.params.json), so that it regenerates byte for byte while the random model moves
+#: on (its failure sites, prior RT and first-scan rules were made clinically consistent later, and
+#: re-calibrated). Exact mode is being replaced by the reconstruction
+#: (failpattern.simulate.reconstruct; docs/simulator.md), and the file goes with it.
+EXACT_PARAMS = _shipped_params()
 
 
 _O, _M = 1, 2  # burden / brain progression type
