@@ -57,3 +57,28 @@ def test_batched_values_equal_the_plans_cohort_by_cohort(short):
     ok = ~np.isnan(a)
     assert np.allclose(a[ok], b[ok], rtol=1e-8, atol=0)
     assert np.array_equal(distances(targets, a) == 0, distances(targets, b) == 0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: reconstruct(CARD, -1, skeletons=1, steps=1, batch=2), "seed"),
+    (lambda: reconstruct(CARD, 1, skeletons=0, steps=1, batch=2), "skeletons"),
+    (lambda: reconstruct(CARD, 1, skeletons=1, steps=1, batch=2.5), "batch"),
+    (lambda: reconstruct("no-such-card", 1, skeletons=1, steps=1, batch=2), "no-such-card"),
+])
+def test_bad_arguments_are_clear_errors(call, match):
+    from failpattern.errors import InputError
+
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+def test_bad_inputs_of_the_batched_plan_and_the_clinical_check():
+    import pandas as pd
+
+    from failpattern.errors import InputError
+    from failpattern.study.plan_batch import run_plan_batch
+
+    with pytest.raises(InputError, match="Batch.*run_plan"):
+        run_plan_batch(pd.DataFrame())
+    with pytest.raises(InputError, match="frame: a pandas DataFrame"):
+        check_clinical([1, 2, 3])

@@ -119,6 +119,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from failpattern.errors import InputError
+
 from failpattern.cohort.dates import DAYS_PER_MONTH
 
 __all__ = ["CLINICAL_RULES", "FIRST_ASSESSMENT_DAYS", "PD_LATEST_DAYS", "SECOND_PROGRESSION_MIN_DAYS",
@@ -711,6 +713,8 @@ def check_clinical(frame, card=None) -> pd.DataFrame:
     """
     if hasattr(frame, "data") and not isinstance(frame, pd.DataFrame):
         frame = frame.data
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"frame: a pandas DataFrame or a Cohort in the cohort format; got {type(frame).__name__}")
     frame = frame.reset_index(drop=True)
     limits = _limits(card) if card is not None else None
     v = _View(frame, limits)

@@ -1119,13 +1119,16 @@ def run_plan_batch(batch: Batch, *, card: StudyCard | None = None,
     Raises
     ------
     InputError
-        An unknown ``death_without_progression``.
+        An unknown ``death_without_progression``, or ``batch`` not a :class:`Batch`.
     """
     from failpattern.study.plan import DEATH_OPTIONS
 
     if death_without_progression not in DEATH_OPTIONS:
         raise InputError(f"death_without_progression: choose one of {', '.join(DEATH_OPTIONS)}; "
                          f"got {death_without_progression!r}")
+    if not isinstance(batch, Batch):
+        raise InputError(f"batch: simulated cohorts as a failpattern.simulate Batch (simulate_many, draw_batch); "
+                         f"got {type(batch).__name__}. For a cohort file or DataFrame use run_plan")
     ctx = _Ctx(batch, _settings(card, death_without_progression))
     with np.errstate(invalid="ignore", divide="ignore"):
         _counts(ctx)

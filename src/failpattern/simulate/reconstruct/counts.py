@@ -749,10 +749,10 @@ def solve_counts(card, rng: np.random.Generator, *, time_limit: float = 60.0) ->
 
     Parameters
     ----------
-    card : failpattern.study.StudyCard
+    card : failpattern.study.StudyCard or str
         The study card (``load_study("ni2019")`` or an edited copy); every count is read
         from it by id (:func:`count_rules`).
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or int
         The only source of randomness: which patients each round re-solves, their
         solution hints, CP-SAT's random seeds, and a final shuffle of the patients
         (see the module docstring). The same card and generator state give the same
@@ -782,6 +782,9 @@ def solve_counts(card, rng: np.random.Generator, *, time_limit: float = 60.0) ->
     >>> int(sk.rt.sum()), int((sk.pattern == 1).sum())
     (42, 26)
     """
+    from failpattern.simulate import _card, _rng
+
+    card, rng = _card(card), _rng(rng)
     rules = count_rules(card)
     n = next(r.target for r in rules if r.id == "cohort.enrolled.n")
     t0 = time.perf_counter()

@@ -211,10 +211,10 @@ def reconstruct(card, rng: np.random.Generator, *, params: Params = DEFAULT_PARA
 
     Parameters
     ----------
-    card : StudyCard
-        The published numbers.
-    rng : numpy.random.Generator
-        The only source of randomness.
+    card : StudyCard or str
+        The published numbers (a card, or its name or path).
+    rng : numpy.random.Generator or int
+        The only source of randomness (an int seeds a new generator).
     params : Params
         Calibrated model (the times' distributions).
     skeletons : int
@@ -232,8 +232,18 @@ def reconstruct(card, rng: np.random.Generator, *, params: Params = DEFAULT_PARA
     Returns
     -------
     Reconstruction
+
+    Raises
+    ------
+    InputError
+        A card that cannot be read, a bad seed, or a budget that is not a positive integer.
     """
+    from failpattern.simulate import _card, _check_n, _rng
+
     t_start = time.perf_counter()
+    card, rng = _card(card), _rng(rng)
+    skeletons, steps, batch = (_check_n(v, name) for v, name in ((skeletons, "skeletons"), (steps, "steps"),
+                                                                 (batch, "batch")))
     design = design_for(card)
     targets = targets_for(card)
     values = values or batch_values
