@@ -183,13 +183,13 @@ def of_logit(p: Params, bbm, size, non_adeno) -> np.ndarray:
     return p.of_intercept + p.of_bbm * bbm + p.of_size * (size >= 3.5) + p.of_non_adeno * non_adeno
 
 
-def accrual_inv(u, growth: float) -> np.ndarray:
-    """Start day (0 .. ACCRUAL_DAYS) from uniforms, density ∝ exp(growth * s / S)."""
+def accrual_inv(u, growth: float, span: int = ACCRUAL_DAYS) -> np.ndarray:
+    """Start day (0 .. ``span``, the last start day) from uniforms, density ∝ exp(growth * s / S)."""
     if abs(growth) < 1e-9:
         s = u
     else:
         s = np.log1p(u * np.expm1(growth)) / growth
-    return np.floor(s * (ACCRUAL_DAYS + 1)).clip(0, ACCRUAL_DAYS).astype(np.int64)
+    return np.floor(s * (span + 1)).clip(0, span).astype(np.int64)
 
 
 def draw_baseline(p: Params, rng: np.random.Generator, shape, rt=None) -> dict:

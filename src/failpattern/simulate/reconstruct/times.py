@@ -33,7 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS
-from failpattern.simulate.generate import DPM, lag_days, pfs1_lp
+from failpattern.simulate.generate import DPM, accrual_inv, lag_days, pfs1_inv, pfs1_lp, weibull_inv
 from failpattern.simulate.model import Params
 
 __all__ = ["LATENTS", "RESTAGE_DAYS", "pfs1_cdf", "pfs1_quantile", "times_from_latents"]
@@ -89,19 +89,11 @@ def pfs1_quantile(p: Params, u, s: Mapping) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    x = -np.log1p(-np.minimum(u, 1.0 - _TINY)) * np.exp(-pfs1_lp(p, s))
-    a = (p.pfs1_change / p.pfs1_scale) ** p.pfs1_shape
-    late = _untreated(s) & (x > a)
-    x = np.where(late, a + (x - a) * np.exp(p.b_bbm_untreated - p.b_bbm_untreated_late), x)
-    return p.pfs1_scale * x ** (1.0 / p.pfs1_shape)
+    return pfs1_inv(p, np.minimum(u, 1.0 - _TINY), s)
 
 
 def _weibull_cdf(t, scale, shape, lp):
     return -np.expm1(-((np.maximum(t, 0.0) / scale) ** shape) * np.exp(lp))
-
-
-def _weibull_quantile(u, scale, shape, lp):
-    return scale * (-np.log1p(-np.minimum(u, 1.0 - _TINY)) * np.exp(-lp)) ** (1.0 / shape)
 
 
 def _between(u, lo, hi):
@@ -112,11 +104,6 @@ def _between(u, lo, hi):
 def _accrual_cdf(day, span: int, growth: float):
     s = np.clip(np.asarray(day, float) / (span + 1), 0.0, 1.0)
     return s if abs(growth) < 1e-9 else np.expm1(growth * s) / np.expm1(growth)
-
-
-def _accrual_quantile(u, span: int, growth: float):
-    s = u if abs(growth) < 1e-9 else np.log1p(u * np.expm1(growth)) / growth
-    return np.floor(s * (span + 1)).clip(0, span).astype(np.int64)
 
 
 def times_from_latents(p: Params, design, s: Mapping, u: Mapping) -> dict:
@@ -153,8 +140,8 @@ def times_from_latents(p: Params, design, s: Mapping, u: Mapping) -> dict:
     need1 = np.where(pd, hi_pd, first_scan) + 1
     need = np.where(ev1, need1, 1) + np.where(ev2, RESTAGE_DAYS + 1, 0) + np.where(died, 1, 0)
     last_start = np.minimum(span, cutoff - need)
-    start = _accrual_quantile(u["start"] * _accrual_cdf(last_start + 1, span, p.accrual_growth) * (1 - _TINY),
-                              span, p.accrual_growth)
+    start = accrual_inv(u["start"] * _accrual_cdf(last_start + 1, span, p.accrual_growth) * (1 - _TINY),
+                        p.accrual_growth, span)
     follow = cutoff - start
     # PFS1: the model between the first scan and the room left for what follows
     room1 = follow - np.where(ev2, RESTAGE_DAYS + 1, 0) - np.where(died, 1, 0)
@@ -171,7 +158,7 @@ def times_from_latents(p: Params, design, s: Mapping, u: Mapping) -> dict:
     room2 = follow2 - np.where(died, 1, 0)
     g_lo = _weibull_cdf(RESTAGE_DAYS / DPM, p.pfs2_scale, p.pfs2_shape, lp2)
     g_hi = _weibull_cdf((room2 - 0.5) / DPM, p.pfs2_scale, p.pfs2_shape, lp2)
-    t2 = np.round(_weibull_quantile(_between(u["pfs2"], g_lo, g_hi), p.pfs2_scale, p.pfs2_shape, lp2)
+    t2 = np.round(weibull_inv(np.minimum(_between(u["pfs2"], g_lo, g_hi), 1.0 - _TINY), p.pfs2_scale, p.pfs2_shape, lp2)
                   * DPM).astype(np.int64)
     t2 = np.clip(t2, RESTAGE_DAYS, np.maximum(room2 - 1, RESTAGE_DAYS))
     pfs2 = np.where(ev1, np.where(ev2, t2, follow2), 0)
