@@ -317,3 +317,13 @@ def test_progress_lines_and_bar():
     p.update(5)
     p.close("x")
     assert quiet.getvalue() == ""
+
+
+def test_progress_counts_any_unit_and_shows_a_note():
+    log = io.StringIO()
+    p = Progress(4, stream=log, tty=True, unit="search steps")
+    p.update(2, note="300/424 targets met")
+    p.update(2)
+    p.close()
+    text = log.getvalue()
+    assert "4/4 search steps (100%), 300/424 targets met," in text and "replicates" not in text

@@ -102,6 +102,9 @@ SUPPORTING = (
     ("failpattern.study.plan_batch.run_plan_batch", "Analysis plan and simulation"),
     ("failpattern.study.plan_batch.PlanBatch", "Analysis plan and simulation"),
     ("failpattern.study.design.Binary", "Cohorts and study cards"),
+    ("failpattern.simulate.plausibility.plausibility", "Analysis plan and simulation"),
+    ("failpattern.simulate.plausibility.PlausibilityResult", "Analysis plan and simulation"),
+    ("failpattern.replicate.study.bootstrap_task", "Analysis plan and simulation"),
 )
 
 SECTION_ORDER = ("Parameters", "Returns", "Yields", "Raises", "Warns", "Attributes",

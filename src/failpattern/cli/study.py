@@ -2,7 +2,9 @@
 
 Why: one reproduction on one cohort cannot tell a wrong published number
 from an unlucky cohort. This command simulates ``--replicates`` cohorts
-(random mode), runs the whole analysis plan on each through the replicate
+(random mode of the calibrated model; or, with ``--generator bootstrap``,
+resamples of the shipped reconstructed cohort or of ``--cohort FILE``, whose
+share of p < 0.05 is the power of each test at that cohort's effect sizes), runs the whole analysis plan on each through the replicate
 engine (in parallel on local cores, or on a Dask cluster with
 ``--scheduler``; results stream to ``--out/replicates`` so an interrupted
 study resumes where it stopped when run again with the same options) and
@@ -58,8 +60,13 @@ STUDY_ENTRIES = ("replicates/", f"{SUMMARY_DIR}/")
 @click.option("--force", is_flag=True,
               help="Discard a previous study in --out (its replicates/ and summary/ only; otherwise it is "
                    "resumed, or refused if it has other parameters).")
+@click.option("--generator", type=click.Choice(["model", "bootstrap"]), default="model", show_default=True,
+              help="model: cohorts drawn from the calibrated model; bootstrap: a cohort's patients resampled "
+                   "with replacement (power at its effect sizes).")
+@click.option("--cohort", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The cohort file a bootstrap resamples (default: the shipped reconstructed cohort).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table (files are still written).")
-def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
+def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort, quiet):
     """Simulate cohorts, run the whole plan on each, summarise every published number."""
     from failpattern.errors import FailpatternError
     from failpattern.output import output_folder, owned_folder
@@ -76,10 +83,13 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, quiet):
         card = load_study(study)
         with owned_folder(out, kind="study", entries=STUDY_ENTRIES, force=force) as folder:
             result = replicate_study(n, seed=seed, out_dir=folder, workers=workers, scheduler=scheduler,
-                                     card=card, progress=not quiet)
+                                     card=card, progress=not quiet, generator=generator, cohort=cohort)
             table = result.table
-            title = (f"{card.name}: {n} simulated cohorts of {card.get('cohort.enrolled.n').value:g} "
-                     f"patients (seed {seed})")
+            if generator == "bootstrap":
+                title = f"{card.name}: {n} {result.generator} (seed {seed})"
+            else:
+                title = (f"{card.name}: {n} simulated cohorts of {card.get('cohort.enrolled.n').value:g} "
+                         f"patients from {result.generator} (seed {seed})")
             with output_folder(folder / SUMMARY_DIR, force=True, kind="study-summary") as tmp:
                 table.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
                 (tmp / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")

@@ -11,7 +11,7 @@ columns it lacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,42 @@ class Cohort:
     def n_patients(self) -> int:
         """Number of patients (rows) in the cohort."""
         return len(self._frame)
+
+    def resample(self, rows) -> Cohort:
+        """The cohort of the patients at positions ``rows``, in that order, repeats allowed (a bootstrap sample).
+
+        Parameters
+        ----------
+        rows : array_like of int
+            0-based positions; a patient drawn again gets the id ``"<id>#<k>"`` for its
+            ``k``-th copy (k = 2, 3, ...), so ids stay unique.
+
+        Returns
+        -------
+        Cohort
+            The same columns and dtypes; ``lines`` are the drawn patients' own source lines.
+
+        Raises
+        ------
+        InputError
+            A position outside the cohort or not a whole number.
+        """
+        from failpattern.errors import InputError
+
+        idx = np.asarray(rows)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise InputError(f"rows: must be a 1-D array of whole-number positions; got {idx.dtype} of shape "
+                             f"{idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_patients):
+            bad = idx[(idx < 0) | (idx >= self.n_patients)][0]
+            raise InputError(f"rows: position {bad} is outside the cohort's {self.n_patients} patients")
+        frame = self._frame.iloc[idx].reset_index(drop=True)
+        copy = pd.Series(idx).groupby(idx).cumcount().to_numpy() + 1
+        if "patient_id" in frame and (copy > 1).any():
+            ids = frame["patient_id"].astype(str).to_numpy(dtype=object)
+            ids = np.where(copy > 1, ids + "#" + copy.astype(str), ids)
+            frame["patient_id"] = pd.array(ids, dtype=frame["patient_id"].dtype)
+        return replace(self, _frame=frame, lines=tuple(self.lines[i] for i in idx.tolist()))
 
     def missing_for(self, key: str) -> tuple[str, ...]:
         """Columns analysis ``key`` needs but the cohort lacks.

@@ -1,7 +1,7 @@
-"""A dependency-free progress display for replicate studies.
+"""A dependency-free progress display for replicate studies and other long jobs.
 
-Why not tqdm: it is not a dependency of failpattern, and a study only needs
-one bar. On a terminal the bar is redrawn in place on stderr (at most ten
+Why not tqdm: it is not a dependency of failpattern, and a study (or a
+reconstruction's search) only needs one bar. On a terminal the bar is redrawn in place on stderr (at most ten
 times a second); when stderr is not a terminal (a log file, CI, a cluster
 job) a plain line is printed at every 10% and at least every 30 seconds, so
 logs stay short but show that the study is alive.
@@ -24,12 +24,12 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """Progress of ``total`` replicates, ``done`` of which were already on disk.
+    """Progress of ``total`` units of work (replicates by default), ``done`` of which were already on disk.
 
     Parameters
     ----------
     total : int
-        Number of replicates in the study.
+        Number of units (replicates in a study, steps of a search).
     done : int
         Replicates already computed (resumed from disk); not counted in the rate.
     enabled : bool
@@ -38,13 +38,16 @@ class Progress:
         Where to write; ``sys.stderr`` by default.
     tty : bool, optional
         Force terminal (redraw) or log (line) mode; by default ``stream.isatty()``.
+    unit : str
+        What is counted, as printed ("replicates").
     """
 
     _WIDTH = 30
 
     def __init__(self, total: int, done: int = 0, *, enabled: bool = True,
-                 stream: TextIO | None = None, tty: bool | None = None) -> None:
-        self.total, self.done, self.enabled = total, done, enabled
+                 stream: TextIO | None = None, tty: bool | None = None, unit: str = "replicates") -> None:
+        self.total, self.done, self.enabled, self.unit = total, done, enabled, unit
+        self.note = ""
         self.stream = sys.stderr if stream is None else stream
         if tty is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -54,7 +57,7 @@ class Progress:
         self._t0 = self._last = time.monotonic()
         self._last_decile = done * 10 // max(total, 1)
         if enabled and done:
-            self._line(f"resuming: {done}/{total} replicates already on disk")
+            self._line(f"resuming: {done}/{total} {unit} already on disk")
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -66,12 +69,15 @@ class Progress:
         rate = new / elapsed if elapsed > 0 else 0.0
         left = self.total - self.done
         eta = _clock(left / rate) if rate > 0 else "?"
-        return (f"{self.done}/{self.total} replicates ({100 * self.done / max(self.total, 1):.0f}%), "
+        note = f", {self.note}" if self.note else ""
+        return (f"{self.done}/{self.total} {self.unit} ({100 * self.done / max(self.total, 1):.0f}%){note}, "
                 f"{rate:.3g}/s, elapsed {_clock(elapsed)}, eta {eta}")
 
-    def update(self, n: int) -> None:
-        """Record ``n`` more finished replicates."""
+    def update(self, n: int, note: str | None = None) -> None:
+        """Record ``n`` more finished units; ``note`` (e.g. "318/424 targets met") is shown after the count."""
         self.done += n
+        if note is not None:
+            self.note = note
         if not self.enabled:
             return
         now = time.monotonic()

@@ -27,6 +27,15 @@ about ten times less CPU per replicate. It gives the rows of
 and the same bytes whatever the chunking, workers or scheduler
 (``tests/test_plan_batch.py``); ``replicate_study(..., batched=False)`` runs
 the per-cohort reference.
+
+**Generators.** The cohorts come from the calibrated model (``generator="model"``,
+the default: what a cohort of this design gives when the model's effects are
+true), or from resampling one cohort's patients with replacement
+(``generator="bootstrap"``, :func:`bootstrap_task`; the shipped reconstructed
+cohort unless ``cohort`` names another): at the effect sizes that cohort carries,
+which for the reconstruction are the published ones, the share of resamples
+with ``p < 0.05`` estimates the power of each published test. The summary
+says which generator made it.
 """
 
 from __future__ import annotations
@@ -51,7 +60,9 @@ __all__ = [
     "REPLICATES_DIR",
     "TASK_VERSION",
     "StudySummary",
+    "GENERATORS",
     "batched_chunk_size",
+    "bootstrap_task",
     "draw_stacked",
     "format_summary",
     "replicate_study",
@@ -65,6 +76,8 @@ __all__ = [
 TASK_VERSION = "1"
 #: Subfolder of ``out_dir`` holding the engine's manifest and chunks.
 REPLICATES_DIR = "replicates"
+#: Where a study's cohorts come from (see the module docstring).
+GENERATORS = ("model", "bootstrap")
 #: Methods of card numbers that are not computed from patient data.
 _NOT_DATA = ("protocol", "cited")
 
@@ -119,16 +132,52 @@ def study_task(rng: np.random.Generator, index: int, *, study: str = "ni2019",
     """
     from failpattern.cohort import trusted_cohort
     from failpattern.simulate import simulate
-    from failpattern.study.plan import run_plan
 
     card = _card(study)
     frame = simulate(card, n=n_patients, seed=rng, mode="random")
-    with warnings.catch_warnings():  # a degenerate fit in one cohort gives NaN, counted as missing
+    return _plan_rows(trusted_cohort(frame), card)  # generated: no file checks
+
+
+def _plan_rows(cohort, card) -> pd.DataFrame:
+    """``id`` and ``value`` of the plan on one cohort (a degenerate fit gives NaN, counted as missing)."""
+    from failpattern.study.plan import run_plan
+
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         # the plan's own table, read only: PlanResult.values would copy all its columns
-        values = run_plan(trusted_cohort(frame), card=card)._values  # generated: no file checks
+        values = run_plan(cohort, card=card)._values
     return pd.DataFrame({"id": values["id"].astype(str).to_numpy(),
                          "value": values["value"].to_numpy(dtype=np.float64, copy=True)})
+
+
+@lru_cache(maxsize=4)
+def _source_cohort(path: str):
+    from failpattern.cohort import load_cohort
+
+    return load_cohort(path)
+
+
+def bootstrap_task(rng: np.random.Generator, index: int, *, study: str = "ni2019", cohort: str) -> pd.DataFrame:
+    """One bootstrap replicate: a cohort's patients drawn with replacement, the plan run on them.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the patients (the replicate's own generator).
+    index : int
+        Not used (``rng`` is already the replicate's).
+    study : str
+        Name or path of the study card, read once per process.
+    cohort : str
+        Path of the cohort file resampled, loaded and validated once per process.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id``, ``value``: the plan's reproduced quantities, as :func:`study_task` gives them.
+    """
+    card, base = _card(study), _source_cohort(cohort)
+    return _plan_rows(base.resample(rng.integers(0, base.n_patients, size=base.n_patients)), card)
 
 
 class _Recorder:
@@ -280,6 +329,9 @@ class StudySummary:
         Card name or path.
     out_dir : pathlib.Path
         The study folder (the engine's chunks are in ``out_dir / "replicates"``).
+    generator : str
+        Where the cohorts came from, in words: the calibrated model, or bootstrap
+        resamples of a named cohort file.
     """
 
     table: pd.DataFrame
@@ -288,6 +340,7 @@ class StudySummary:
     seed: int
     study: str
     out_dir: Path
+    generator: str = "the calibrated model (random mode)"
 
 
 def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -366,7 +419,8 @@ def summary_markdown(table: pd.DataFrame, *, title: str = "") -> str:
 def replicate_study(n_replicates: int, *, seed: int = 2019, out_dir: str | os.PathLike,
                     workers: int | None = None, scheduler: Any = None, card: Any = "ni2019",
                     n_patients: int | None = None, chunk_size: int | None = None,
-                    progress: bool = True, alpha: float = 0.05, batched: bool = True) -> StudySummary:
+                    progress: bool = True, alpha: float = 0.05, batched: bool = True,
+                    generator: str = "model", cohort: str | os.PathLike | None = None) -> StudySummary:
     """Simulate ``n_replicates`` cohorts, run the whole plan on each and summarise.
 
     Parameters
@@ -399,10 +453,24 @@ def replicate_study(n_replicates: int, *, seed: int = 2019, out_dir: str | os.Pa
         default); ``False`` runs the plan one cohort at a time (:func:`study_task`), the
         reference the batched path is checked against. Same replicates and ids, values equal
         to rounding (model fits to about 1e-10); a folder made by one is not resumed by the other.
+    generator : {"model", "bootstrap"}
+        ``"model"``: cohorts drawn from the calibrated model. ``"bootstrap"``: the
+        patients of ``cohort`` resampled with replacement (:func:`bootstrap_task`, one
+        cohort at a time; ``n_patients`` and ``batched`` do not apply).
+    cohort : path, optional
+        The cohort file a bootstrap resamples; the shipped reconstructed cohort
+        (``data/synthetic/ni2019_exact.csv``) by default, for the ni2019 card only.
+        A folder made from another file (or another version of it) is not resumed.
 
     Returns
     -------
     StudySummary
+
+    Raises
+    ------
+    InputError
+        Unknown generator, ``cohort`` without the bootstrap, a cohort file that does not
+        load, or a bootstrap of another card without ``cohort``.
     """
     from failpattern.study import load_study
     from failpattern.study.card import StudyCard
@@ -412,13 +480,42 @@ def replicate_study(n_replicates: int, *, seed: int = 2019, out_dir: str | os.Pa
     if n_patients is not None and (isinstance(n_patients, bool) or not isinstance(n_patients, int)
                                    or n_patients < 1):
         raise InputError(f"n_patients: must be a positive integer; got {n_patients!r}")
-    task = functools.partial(study_chunk_task if batched else study_task, study=key, n_patients=n_patients)
+    if generator not in GENERATORS:
+        raise InputError(f"generator: must be one of {', '.join(GENERATORS)}; got {generator!r}")
     out = Path(out_dir)
-    if batched and chunk_size is None and store.read_manifest(out / REPLICATES_DIR) is None:
-        chunk_size = batched_chunk_size(n_replicates)
-    version = f"{TASK_VERSION};study={key};n_patients={n_patients}"
+    if generator == "bootstrap":
+        path, digest = _bootstrap_source(cohort, card_obj)
+        task = functools.partial(bootstrap_task, study=key, cohort=str(path))
+        version = f"{TASK_VERSION};study={key};bootstrap={digest}"
+        described = f"bootstrap resamples of {path.name}, {_source_cohort(str(path)).n_patients} patients each"
+    else:
+        if cohort is not None:
+            raise InputError("cohort: only a bootstrap resamples a cohort; pass generator='bootstrap'")
+        task = functools.partial(study_chunk_task if batched else study_task, study=key, n_patients=n_patients)
+        if batched and chunk_size is None and store.read_manifest(out / REPLICATES_DIR) is None:
+            chunk_size = batched_chunk_size(n_replicates)
+        version = f"{TASK_VERSION};study={key};n_patients={n_patients}"
+        described = "the calibrated model (random mode)"
     results = run_replicates(task, n_replicates, seed=seed, out_dir=out / REPLICATES_DIR,
                              workers=workers, scheduler=scheduler, chunk_size=chunk_size,
                              progress=progress, task_version=version)
     table = summary_table(results, card_obj, alpha=alpha)
-    return StudySummary(table, results, int(n_replicates), int(seed), key, out)
+    return StudySummary(table, results, int(n_replicates), int(seed), key, out, described)
+
+
+def _bootstrap_source(cohort, card) -> tuple[Path, str]:
+    """The cohort file a bootstrap resamples, checked to load, and a digest of its bytes."""
+    import hashlib
+
+    from failpattern._resources import synthetic_path
+
+    if cohort is None:
+        if card.name != "ni2019":
+            raise InputError(f"cohort: a bootstrap of study {card.name!r} needs the cohort file to resample "
+                             "(the shipped reconstructed cohort is of ni2019)")
+        cohort = synthetic_path("ni2019_exact.csv")
+    path = Path(cohort).resolve()
+    if not path.is_file():
+        raise InputError(f"cohort: {cohort} is not a file")
+    _source_cohort(str(path))  # a file that breaks the format is refused here, with its problems
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
