@@ -14,7 +14,7 @@ import pandas as pd
 
 from failpattern.report.tables import comparison_display, values_display
 
-__all__ = ["EXCLUSIONS_LISTED", "ReportContent", "build_content", "exclusion_counts", "exclusions_listed",
+__all__ = ["AUDIT_INTRO", "EXCLUSIONS_LISTED", "ReportContent", "build_content", "exclusion_counts", "exclusions_listed",
            "judging_text"]
 
 
@@ -63,6 +63,12 @@ class ReportContent:
     exclusions : pandas.DataFrame
         One row per excluded patient and analysis: ``analysis``,
         ``patient_id``, ``line``, ``reason``.
+    audit : pandas.DataFrame or None
+        The methods audit of Fig. 1b-d (:func:`failpattern.study.audit.methods_audit`) as
+        text: ``figure``, ``comparison``, ``naive`` (log-rank p, HR), ``time_dependent``
+        (HR with limits, p), ``landmarks``, ``holds``; None when nothing could be audited.
+    audit_notes : list of str
+        One conclusion per audited comparison, then what could not be audited.
     figures : list of dict
         ``name``, ``title``, ``caption``, ``files`` (paths relative to the
         report folder), ``png`` (bytes, for inlining) and ``reason`` (why not
@@ -84,8 +90,13 @@ class ReportContent:
     methods: str = ""
     ph: pd.DataFrame | None = None
     ph_note: str = ""
+    audit: pd.DataFrame | None = None
+    audit_notes: list = field(default_factory=list)
     figures: list = field(default_factory=list)
 
+
+#: The methods audit's opening sentence in every report format.
+AUDIT_INTRO = 'Fig. 1b-d group patients by a treatment that begins after time zero, so the treated group is credited with time before treatment (immortal time). Beside each naive log-rank test: a Cox model with the treatment as a time-dependent covariate (counted from its start; Efron ties), landmark analyses, and the Simon-Makuch curves under Figures.'
 
 #: Exclusion rows (patient x analysis) listed in report.html and report.md; all are counted
 #: there, and every one is in results.json (a large cohort can have millions).
@@ -144,7 +155,30 @@ def build_content(plan_result, comparison, card, metadata: dict, title: str, *, 
                          exclusions=plan_result.exclusions_frame(), by_kind=by_kind, changed=changed,
                          judging=judging, mode=mode, paper_tables=tables,
                          methods=methods_paragraph(plan_result, seed=seed, cohort_label=cohort_label),
-                         **_ph(plan_result))
+                         **_ph(plan_result), **_audit(plan_result))
+
+
+def _p(p: float) -> str:
+    return "-" if p != p else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _audit(plan_result) -> dict:
+    """The methods audit for a report (``audit``, ``audit_notes``)."""
+    audit = plan_result.audit
+    rows = []
+    for a in audit.comparisons:
+        td = a.time_dependent
+        lm = "; ".join(f"{r.landmark:g} mo: n {r.n}, {r.n_treated} treated, p {_p(r.p)}"
+                       for r in a.landmarks.itertuples())
+        rows.append({"figure": a.figure, "comparison": f"{a.endpoint} by {a.treatment}",
+                     "naive": f"p {_p(a.naive['p'])}, HR {a.naive['hr']:.2f}",
+                     "time_dependent": ("-" if td["hr"] != td["hr"] else
+                                        f"HR {td['hr']:.2f} ({td['hr_lower']:.2f}-{td['hr_upper']:.2f}), "
+                                        f"p {_p(td['p'])}"),
+                     "landmarks": lm or "-", "holds": {True: "yes", False: "no", None: "not judged"}[a.holds]})
+    notes = [a.conclusion for a in audit.comparisons]
+    notes += [f"{r.comparison}: not audited ({r.reason})." for r in audit.skipped.itertuples()]
+    return {"audit": pd.DataFrame(rows) if rows else None, "audit_notes": notes}
 
 
 #: The Cox model whose proportional-hazards assumption the report tests.

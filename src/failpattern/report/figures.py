@@ -228,6 +228,38 @@ def _forest(plan_result, card, kind: str, published_too: bool) -> FigureSpec:
     return FigureSpec(name, title, caption, fig)
 
 
+#: Simon-Makuch figures of the methods audit: (figure name, the plan's comparison, curve labels).
+_AUDIT_PANELS = (
+    ("audit_fig1b", "pfs2.by_salvage_rt", ("Post-RT", "Non post-RT")),
+    ("audit_fig1c", "pfs2.by_cbpd", ("CBPD", "Non-CBPD")),
+    ("audit_fig1d", "os.by_any_rt", ("RT", "Non-RT")),
+)
+
+
+def _audit_panel(plan_result, name, comparison, labels) -> FigureSpec:
+    audit = plan_result.audit
+    try:
+        a = audit[comparison]
+    except KeyError:
+        reason = "; ".join(audit.skipped.loc[audit.skipped["comparison"] == comparison, "reason"])
+        return FigureSpec(name, f"Methods audit — {comparison}", "", None, reason or "not computed for this cohort")
+    title = f"Methods audit, {a.figure} — {a.endpoint} by {a.treatment}, treatment counted from its start"
+    caption = (f"Simon-Makuch curves: a patient counts as untreated until the treatment begins, then as treated "
+               f"(Kaplan-Meier with delayed entry). Compare with {a.figure}, where patients count as treated from "
+               f"time zero. {a.conclusion}")
+    if a.holds is None and a.n_timed == 0:
+        return FigureSpec(name, title, caption, None,
+                          f"the cohort does not record when the treatment began, so these curves would be "
+                          f"{a.figure}'s")
+    if set(a.curves) != {"treated", "untreated"}:
+        return FigureSpec(name, title, caption, None, "one group has no time at risk")
+    fig = _draw_km({labels[0]: a.curves["treated"], labels[1]: a.curves["untreated"]},
+                   ylabel=f"{a.endpoint} probability", censor_marks=False)
+    note = (" No censor marks: a patient leaving the untreated curve when treatment begins is not censored. "
+            "Numbers at risk count the patients in each state at that time.")
+    return FigureSpec(name, title, caption + _KM_NOTE.replace("; + censored", "") + note, fig)
+
+
 def _builders(plan_result, card, published: bool) -> dict:
     """Figure name -> function drawing it, in report order."""
     out = {panel[0]: (lambda panel=panel: _km_panel(plan_result, *panel)) for panel in _KM_PANELS}
@@ -242,12 +274,14 @@ def _builders(plan_result, card, published: bool) -> dict:
             fig = _draw_km(plan_result.km[key], ylabel=f"{endpoint} probability")
             return FigureSpec(name, title, caption + _KM_NOTE, fig)
         out[name] = overall
+    for panel in _AUDIT_PANELS:
+        out[panel[0]] = lambda panel=panel: _audit_panel(plan_result, *panel)
     return out
 
 
 #: Figure names in report order.
 FIGURE_NAMES = ("fig1a", "fig1b", "fig1c", "fig1d", "fig2", "table3_univariate", "table3_multivariable",
-                "km_pfs1", "km_pfs2", "km_os")
+                "km_pfs1", "km_pfs2", "km_os", "audit_fig1b", "audit_fig1c", "audit_fig1d")
 
 
 def paper_figures(plan_result, card=None, *, published: bool = True, names=None) -> list[FigureSpec]:
@@ -270,7 +304,8 @@ def paper_figures(plan_result, card=None, *, published: bool = True, names=None)
     -------
     list of FigureSpec
         In report order: fig1a-d, fig2, table3_univariate,
-        table3_multivariable, km_pfs1, km_pfs2, km_os. Figures that cannot be
+        table3_multivariable, km_pfs1, km_pfs2, km_os, and the methods audit's
+        Simon-Makuch curves audit_fig1b-d. Figures that cannot be
         drawn have ``figure=None`` and a ``reason``.
     """
     builders = _builders(plan_result, card, published)
@@ -349,9 +384,10 @@ def save_paper_figures(plan_result, card, folder: Path, *, published: bool = Tru
         from concurrent.futures.process import BrokenProcessPool
 
         # about half the drawing time each (the forest plot of 17 rows costs two KM panels); the worker
-        # gets one figure less, as it starts later (fork) and sends its PNGs back
+        # gets fewer figures, as it starts later (fork) and sends its PNGs back; this process draws the
+        # rest, the methods audit's among them (the audit is computed once, here, for the report text too)
         theirs = ("table3_univariate", "fig1b", "fig1d", "km_pfs1")
-        mine = ("fig1a", "fig1c", "fig2", "km_pfs2", "km_os", "table3_multivariable")
+        mine = tuple(n for n in FIGURE_NAMES if n not in theirs)
         from failpattern._lifeline import die_with_parent
 
         # the worker ends with this process, even by kill -9 (see failpattern._lifeline)

@@ -15,7 +15,7 @@ from html import escape
 
 import pandas as pd
 
-from failpattern.report.content import ReportContent, exclusion_counts, exclusions_listed
+from failpattern.report.content import AUDIT_INTRO, ReportContent, exclusion_counts, exclusions_listed
 
 __all__ = ["render_html"]
 
@@ -91,7 +91,7 @@ def render_html(content: ReportContent) -> str:
     nav = [("summary", "Summary"), ("methods", "Methods")]
     if c.paper_tables:
         nav.append(("tables", "Tables"))
-    nav += [("ph", "Proportional hazards"), ("figures", "Figures"), ("numbers", "Numbers"), ("not-run", "Analyses not run"),
+    nav += [("ph", "Proportional hazards"), ("audit", "Methods audit"), ("figures", "Figures"), ("numbers", "Numbers"), ("not-run", "Analyses not run"),
             ("exclusions", "Exclusions")]
     body = [f"<h1>{escape(c.title)}</h1>",
             "<nav>" + "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav) + "</nav>"]
@@ -133,6 +133,11 @@ def render_html(content: ReportContent) -> str:
     body.append(f"<p>{escape(c.ph_note)}</p>")
     if c.ph is not None:
         body.append(_table(c.ph, ["covariate", "chisq", "df", "p"], numeric=("chisq", "df", "p")))
+    body.append('<h2 id="audit">Methods audit</h2>')
+    body.append(f"<p>{escape(AUDIT_INTRO)}</p>")
+    if c.audit is not None:
+        body.append(_table(c.audit, ["figure", "comparison", "naive", "time_dependent", "landmarks", "holds"]))
+    body.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in c.audit_notes) + "</ul>")
     body.append('<h2 id="figures">Figures</h2>')
     for f in c.figures:
         body.append(f'<h3 id="{escape(f["name"])}">{escape(f["title"])}</h3>')

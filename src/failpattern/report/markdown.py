@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-from failpattern.report.content import ReportContent, exclusion_counts, exclusions_listed
+from failpattern.report.content import AUDIT_INTRO, ReportContent, exclusion_counts, exclusions_listed
 
 __all__ = ["escape_markdown", "render_markdown"]
 
@@ -102,6 +102,10 @@ def render_markdown(content: ReportContent) -> str:
     out += ["## Proportional hazards", "", c.ph_note, ""]
     if c.ph is not None:
         out += _table(c.ph, ["covariate", "chisq", "df", "p"], right=("chisq", "df", "p")) + [""]
+    out += ["## Methods audit", "", AUDIT_INTRO, ""]
+    if c.audit is not None:
+        out += _table(c.audit, ["figure", "comparison", "naive", "time_dependent", "landmarks", "holds"]) + [""]
+    out += [f"- {note}" for note in c.audit_notes] + [""]
     out += ["## Figures", ""]
     for f in c.figures:
         if f["files"]:

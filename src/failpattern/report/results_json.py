@@ -69,7 +69,9 @@ def results_dict(plan_result, comparison, metadata: dict, figures=()) -> dict:
         null), ``summary_by_kind`` (counts by kind of number and verdict, or null),
         ``changed_conclusions`` (records of the rows whose reproduced value changes
         the paper's conclusion, or null), ``comparison`` (records of the comparison
-        table, or null), ``values``, ``skipped``, ``exclusions``, ``figures``.
+        table, or null), ``values``, ``skipped``, ``exclusions``, ``methods_audit``
+        (one record per audited comparison of Fig. 1b-d: naive and time-dependent
+        results, landmarks, ``holds``, ``conclusion``), ``figures``.
     """
     summary = by_kind = changed_rows = None
     if comparison is not None:
@@ -88,8 +90,21 @@ def results_dict(plan_result, comparison, metadata: dict, figures=()) -> dict:
         "values": _records(plan_result.values),
         "skipped": _records(plan_result.skipped),
         "exclusions": _records(plan_result.exclusions_frame()),
+        "methods_audit": _audit_records(plan_result.audit),
         "figures": [{k: _clean(f.get(k)) for k in ("name", "title", "files", "reason")} for f in figures],
     }
+
+
+def _audit_records(audit) -> list[dict]:
+    """The methods audit as JSON records (NaN as null)."""
+    out = []
+    for a in audit.comparisons:
+        out.append({"comparison": a.comparison, "figure": a.figure, "endpoint": a.endpoint, "treatment": a.treatment,
+                    "p_id": a.p_id, "n": a.n, "n_treated": a.n_treated, "n_timed": a.n_timed,
+                    "naive": {k: _clean(v) for k, v in a.naive.items()},
+                    "time_dependent": {k: _clean(v) for k, v in a.time_dependent.items()},
+                    "landmarks": _records(a.landmarks), "holds": a.holds, "conclusion": a.conclusion})
+    return out
 
 
 def results_json(plan_result, comparison, metadata: dict, figures=()) -> str:

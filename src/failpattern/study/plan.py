@@ -338,6 +338,16 @@ class PlanResult:
             self._cache["exclusions"] = MappingProxyType(out)
         return self._cache["exclusions"]
 
+    @property
+    def audit(self):
+        """The methods audit of Fig. 1b-d (immortal time; :func:`failpattern.study.audit.methods_audit`) on
+        this cohort: a :class:`~failpattern.study.audit.MethodsAudit`. Computed on first access."""
+        if "audit" not in self._cache:
+            from failpattern.study.audit import methods_audit
+
+            self._cache["audit"] = methods_audit(self._cohort)
+        return self._cache["audit"]
+
     def exclusions_frame(self) -> pd.DataFrame:
         """:attr:`exclusions` as one table: analysis, patient_id, line, reason."""
         rows = [{"analysis": a, "patient_id": e.patient_id, "line": e.line, "reason": e.reason}
