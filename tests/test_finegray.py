@@ -353,3 +353,48 @@ def test_dense_and_cumulative_risk_sets_both_match_crr(case, cells, monkeypatch)
     ref_var = reference("finegray", case, "var").reshape(p, p, order="F")
     np.testing.assert_allclose(res.covariance, ref_var, rtol=1e-9)
     assert res.loglik == pytest.approx(reference("finegray", case, "loglik")[0], rel=1e-10)
+
+
+# crr's cengroup: a censoring distribution per group (fixture finegray_predict.csv)
+CENGROUP_CASES = {
+    "pbc_cengroup_female": (_pbc, ["age", "log_bili"], 2, "female"),
+    "pbc_cengroup_edema": (_pbc, ["age", "log_bili"], 2, "edema"),    # 3 groups, one ends early
+    "pbc_coarse_cengroup": (_pbc_coarse, ["age", "log_bili"], 2, "female"),
+    "pbc_transplant_cengroup": (_pbc, ["age", "log_bili"], 1, "female"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CENGROUP_CASES))
+@pytest.mark.parametrize("cells", [0, 10**9])
+def test_cengroup_matches_crr(case, cells, monkeypatch):
+    monkeypatch.setattr(kernel, "_DENSE_CELLS", cells)
+    load, cov, coi, group = CENGROUP_CASES[case]
+    fit = fine_gray(load(), duration="time", cause="status", covariates=cov,
+                    cause_of_interest=coi, cengroup=group, tol=1e-12)
+    ref = lambda q: reference("finegray_predict", case, q)  # noqa: E731
+    assert _rel(fit.coef, ref("coef")) < 1e-9
+    assert _rel(fit.covariance.T.reshape(-1), ref("var")) < 1e-9
+    assert fit.loglik == pytest.approx(ref("loglik")[0], rel=1e-12)
+    assert fit.loglik_null == pytest.approx(ref("loglik_null")[0], rel=1e-12)
+    # the groups matter: one censoring distribution gives another variance
+    plain = fine_gray(load(), duration="time", cause="status", covariates=cov,
+                      cause_of_interest=coi, tol=1e-12)
+    assert _rel(plain.covariance, fit.covariance) > 1e-4
+
+
+def test_cengroup_single_group_is_the_default():
+    d = _pbc()
+    a = fine_gray(d, duration="time", cause="status", covariates=PBC_COV, cause_of_interest=2)
+    b = fine_gray(d.assign(g="all"), duration="time", cause="status", covariates=PBC_COV,
+                  cause_of_interest=2, cengroup="g")
+    np.testing.assert_array_equal(a.coef, b.coef)
+    np.testing.assert_array_equal(a.covariance, b.covariance)
+
+
+def test_cengroup_input_errors():
+    d = _pbc()
+    with pytest.raises(InputError, match="cengroup"):
+        fine_gray(d, duration="time", cause="status", covariates=["age"], cengroup="centre")
+    with pytest.raises(InputError, match="missing"):
+        fine_gray(d.assign(g=np.where(d["age"] > 50, 1.0, np.nan)), duration="time",
+                  cause="status", covariates=["age"], cengroup="g")

@@ -25,9 +25,10 @@ _WHERE = {
                           "GrayTestResult", "KaplanMeierResult", "LogRankResult", "TwoSampleResult",
                           "FineGrayResult", "ProportionalHazardsResult", "contingency_test", "cox",
                           "crosstab_test", "cumulative_incidence", "fine_gray", "kaplan_meier",
-                          "logrank", "proportional_hazards_test", "two_sample_test"),
+                          "logrank", "proportional_hazards_test", "two_sample_test", "cox_survival",
+                          "CoxSurvivalResult", "fine_gray_cif", "FineGrayCIFResult"),
     "failpattern.study": ("PlanResult", "StudyCard", "StudyCardError", "compare", "load_study",
-                          "run_plan"),
+                          "run_plan", "methods_audit"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -36,13 +37,14 @@ __all__ = [
     # statistics
     "kaplan_meier", "logrank", "cox", "cumulative_incidence", "fine_gray",
     "contingency_test", "crosstab_test", "two_sample_test", "proportional_hazards_test",
+    "cox_survival", "fine_gray_cif",
     "KaplanMeierResult", "LogRankResult", "CoxResult", "CumulativeIncidenceResult",
-    "ProportionalHazardsResult",
+    "ProportionalHazardsResult", "CoxSurvivalResult", "FineGrayCIFResult",
     "GrayTestResult", "FineGrayResult", "ContingencyResult", "TwoSampleResult",
     # cohorts and study cards
     "load_cohort", "Cohort", "CohortError", "load_study", "StudyCard", "StudyCardError", "synthetic_cohort",
     # the paper's analysis plan and the simulator
-    "run_plan", "PlanResult", "compare", "simulate",
+    "run_plan", "PlanResult", "compare", "simulate", "methods_audit",
     # errors
     "FailpatternError", "InputError", "ConvergenceError",
 ]

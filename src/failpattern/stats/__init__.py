@@ -19,7 +19,9 @@ equal-size cohorts, each equal to the one-cohort function to 1e-10: :mod:`failpa
 from failpattern.stats.cif import CumulativeIncidenceResult, GrayTestResult, cumulative_incidence
 from failpattern.stats.contingency import ContingencyResult, contingency_test, crosstab_test
 from failpattern.stats.cox import CoxResult, cox, cox_fit
+from failpattern.stats.cox_predict import CoxSurvivalResult, cox_survival
 from failpattern.stats.finegray import FineGrayResult, fine_gray, fine_gray_fit
+from failpattern.stats.finegray_predict import FineGrayCIFResult, fine_gray_cif
 from failpattern.stats.km import KaplanMeierResult, kaplan_meier
 from failpattern.stats.logrank import LogRankResult, logrank
 from failpattern.stats.twosample import TwoSampleResult, two_sample_test
@@ -29,8 +31,10 @@ __all__ = [
     "kaplan_meier", "KaplanMeierResult",
     "logrank", "LogRankResult",
     "cox", "cox_fit", "CoxResult",
+    "cox_survival", "CoxSurvivalResult",
     "cumulative_incidence", "CumulativeIncidenceResult", "GrayTestResult",
     "fine_gray", "fine_gray_fit", "FineGrayResult",
+    "fine_gray_cif", "FineGrayCIFResult",
     "contingency_test", "crosstab_test", "ContingencyResult",
     "two_sample_test", "TwoSampleResult",
     "proportional_hazards_test", "ProportionalHazardsResult",

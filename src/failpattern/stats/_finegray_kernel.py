@@ -28,6 +28,22 @@ from failpattern.stats._linalg import triangle
 
 
 @dataclass(frozen=True)
+class CensoringGroups:
+    """crr's ``cengroup``: a censoring Kaplan-Meier per group (``ncg >= 2`` groups).
+
+    A competing row's weight at failure time ``tau_k`` is ``G_g(tau_k-) / G_g(T_j-)`` with
+    ``g`` its own group; the psi term of the variance uses per-group censoring counts and
+    numbers at risk (``crrvv``).
+    """
+
+    code: np.ndarray     # (n,) group of each sorted row, 0..ncg-1
+    G: np.ndarray        # (ncg, f) G_g just before each failure time of interest
+    c_count: np.ndarray  # (c, ncg) censored rows of each group at each censoring time
+    c_risk: np.ndarray   # (c, ncg) rows of each group with time >= that time
+    d: np.ndarray        # (ncg, f) failures of interest of each group at each failure time
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Data sorted by time, with the censoring weights, ready for repeated evaluation.
 
@@ -57,6 +73,7 @@ class Prepared:
     dense: np.ndarray | None = None  # (f, n) risk-set weight of each row at each failure time
     z: np.ndarray | None = None      # (n, 1 + p + p(p+1)/2) [1, x, upper triangle of x x']
     full: np.ndarray | None = None   # (p * p,) position of each cell of a p x p matrix in it
+    groups: CensoringGroups | None = None  # crr's cengroup (None: one censoring distribution)
 
 
 _DENSE_CELLS = 30_000  # failure times x rows at or below which risk sets are a dense matrix
@@ -85,10 +102,18 @@ class Times:
     c_risk: np.ndarray
     c_le: np.ndarray
     dense: np.ndarray | None
+    groups: CensoringGroups | None = None
 
 
-def prepare_times(time: np.ndarray, cause: np.ndarray, cause_of_interest: int) -> Times:
-    """Sort once and tabulate; ``cause`` 0 = censored, ``cause_of_interest``, others competing."""
+def prepare_times(time: np.ndarray, cause: np.ndarray, cause_of_interest: int,
+                  cengroup: np.ndarray | None = None) -> Times:
+    """Sort once and tabulate; ``cause`` 0 = censored, ``cause_of_interest``, others competing.
+
+    ``cengroup``: integer codes ``0..ncg-1`` of crr's censoring groups (``None`` or a single
+    group: one censoring distribution, as crr's default).
+    """
+    if cengroup is not None and int(cengroup.max()) >= 1:
+        return _prepare_times_groups(time, cause, cause_of_interest, cengroup)
     order = np.argsort(time, kind="stable")
     t = time[order]
     c = cause[order]
@@ -134,12 +159,64 @@ def prepare_times(time: np.ndarray, cause: np.ndarray, cause_of_interest: int) -
         c_risk=at_risk[cens_times], c_le=(n_cens > 0).cumsum()[group], dense=dense)
 
 
+def _prepare_times_groups(time, cause, cause_of_interest, cengroup) -> Times:
+    """:func:`prepare_times` with a censoring Kaplan-Meier per group (crr's ``cengroup``).
+
+    As crr, ``G_g`` is evaluated at ``t * (1 - 100 eps)`` (the left limit, ``G_g(0)`` at
+    ``t = 0``) and is 0 beyond ``max_g * (1 + 10 eps)``, ``max_g`` the last time of group ``g``.
+    """
+    base = prepare_times(time, cause, cause_of_interest)
+    order = base.order
+    t = time[order]
+    code = cengroup[order].astype(np.int64)
+    ncg = int(code.max()) + 1
+    n = t.size
+    m = base.starts.size
+    group = np.repeat(np.arange(m), np.diff(np.append(base.starts, n)))
+    cens = np.zeros(n, dtype=bool)
+    cens[base.cens_rows] = True
+    rows_g = np.bincount(group * ncg + code, minlength=m * ncg).reshape(m, ncg).astype(float)
+    cens_g = np.bincount(group[cens] * ncg + code[cens],
+                         minlength=m * ncg).reshape(m, ncg).astype(float)
+    at_risk_g = rows_g[::-1].cumsum(axis=0)[::-1]
+    step = np.where(cens_g > 0, 1.0 - np.divide(cens_g, at_risk_g, out=np.zeros_like(cens_g),
+                                                where=at_risk_g > 0), 1.0)
+    after = np.cumprod(step, axis=0)                       # (m, ncg)
+    Gm = np.empty((m, ncg))
+    Gm[0] = 1.0
+    Gm[1:] = after[:-1]
+    if t[0] == 0.0:
+        Gm[0] = after[0]
+    eps = np.finfo(float).eps
+    tmax = np.full(ncg, -np.inf)
+    np.maximum.at(tmax, code, t)
+    distinct = t[base.starts]
+    Gm[(distinct[:, None] * (1 - 100 * eps)) > (tmax[None, :] * (1 + 10 * eps))] = 0.0
+    comp = (base.inv_g != 0.0)
+    inv_g = np.where(comp, 1.0 / np.where(comp, Gm[group, code], 1.0), 0.0)
+    events = base.events
+    G_ev = Gm[events].T                                     # (ncg, f)
+    dense = None
+    if base.dense is not None:
+        dense = G_ev[code].T * inv_g                        # (f, n): G_{g_i}(tau_k) / G_{g_i}(T_i)
+        dense[np.arange(n) >= base.starts[events][:, None]] = 1.0
+    ct = base.cens_times
+    fail_event = np.searchsorted(events, group[base.fail_rows])   # failure time of each failure
+    d_g = np.bincount(code[base.fail_rows] * events.size + fail_event,
+                      minlength=ncg * events.size).reshape(ncg, events.size).astype(float)
+    groups = CensoringGroups(code=code, G=G_ev, c_count=cens_g[ct], c_risk=at_risk_g[ct], d=d_g)
+    fields = dict(vars(base))
+    fields.update(inv_g=inv_g, dense=dense, groups=groups,
+                  G=np.full(events.size, np.nan))          # the single-G path must not be used
+    return Times(**fields)
+
+
 def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interest: int,
-            times: Times | None = None) -> Prepared:
+            times: Times | None = None, cengroup: np.ndarray | None = None) -> Prepared:
     """Sort once and tabulate (or take ``times`` from :func:`prepare_times` of the same
-    ``time`` and ``cause``); add the covariates, sorted and centred."""
+    ``time``, ``cause`` and ``cengroup``); add the covariates, sorted and centred."""
     if times is None:
-        times = prepare_times(time, cause, cause_of_interest)
+        times = prepare_times(time, cause, cause_of_interest, cengroup)
     n, p = x.shape
     xs = x[times.order].astype(np.float64, copy=False)  # a copy: x[order] is new
     xs -= np.add.reduce(xs, axis=0) / n                  # = xs.mean(axis=0)
@@ -192,9 +269,20 @@ def evaluate(prep: Prepared, beta: np.ndarray, information: bool = True) -> Eval
         return _evaluate(prep, beta, information)
 
 
+
+def _at_failures(prep, eta, risk):
+    """S0, the hazard increments, the weighted means, the log pseudo-likelihood and the score at the
+    failure times, from the risk sums ``risk`` (S0 and S1 per failure time)."""
+    s0 = risk[:, 0]
+    lam = prep.d / s0
+    xbar = risk[:, 1:] / s0[:, None]
+    return s0, lam, xbar, float(prep.fail @ eta - prep.d @ np.log(s0)), prep.x_fail_sum - prep.d @ xbar
+
 def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
     if prep.dense is not None:
         return _evaluate_dense(prep, beta, information)
+    if prep.groups is not None:
+        return _evaluate_groups(prep, beta, information)
     x, F = prep.x, prep.events
     q = x.shape[1] + 1
     eta = x @ beta
@@ -205,11 +293,7 @@ def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation
     pre -= sums[:, q:]                                                  # competing, t < tau_k
     risk = sums[::-1, :q].cumsum(axis=0)[::-1][F]                   # t >= tau_k
     risk += prep.G[:, None] * pre[F]                                    # S0, S1 at tau_k
-    s0 = risk[:, 0]
-    lam = prep.d / s0
-    xbar = risk[:, 1:] / s0[:, None]
-    loglik = float(prep.fail @ eta - prep.d @ np.log(s0))
-    score = prep.x_fail_sum - prep.d @ xbar
+    s0, lam, xbar, loglik, score = _at_failures(prep, eta, risk)
     info = None
     if information:
         # sum_k lam_k S2_k = X' diag(a) X, swapping the sums over k and over rows:
@@ -243,6 +327,76 @@ def _evaluate_dense(prep: Prepared, beta: np.ndarray, information: bool) -> Eval
     return Evaluation(loglik, score, info, r, lam, xbar, None)
 
 
+def _group_before(prep: Prepared, rw: np.ndarray) -> np.ndarray:
+    """Per censoring group, sums of the competing columns ``rw`` (``r/g``, ``r x/g``) over
+    rows with ``t < tau``, at every distinct time: ``(ncg, m, p + 1)``."""
+    code = prep.groups.code
+    out = np.empty((prep.groups.G.shape[0], prep.starts.size, rw.shape[1]))
+    for g in range(out.shape[0]):
+        sums = np.add.reduceat(np.where((code == g)[:, None], rw, 0.0), prep.starts, axis=0)
+        out[g] = sums.cumsum(axis=0)
+        out[g] -= sums
+    return out
+
+
+def _evaluate_groups(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    """:func:`_evaluate` with crr's censoring groups: the competing part of each risk-set
+    sum is ``sum_g G_g(tau_k) * (prefix sum over group g)``."""
+    x, F, cg = prep.x, prep.events, prep.groups
+    q = x.shape[1] + 1
+    eta = x @ beta
+    eta -= eta.max()
+    r = np.exp(eta)
+    rw = r[:, None] * prep.w
+    sums = np.add.reduceat(rw[:, :q], prep.starts, axis=0)
+    risk = sums[::-1].cumsum(axis=0)[::-1][F]                         # t >= tau_k
+    pre = _group_before(prep, rw[:, q:])
+    for g in range(cg.G.shape[0]):
+        risk += cg.G[g][:, None] * pre[g][F]
+    s0, lam, xbar, loglik, score = _at_failures(prep, eta, risk)
+    info = None
+    if information:
+        lg = np.stack([_rcum0(lam * G) for G in cg.G])                 # (ncg, f + 1)
+        a = r * (_cum0(lam)[prep.n_le] + prep.inv_g * lg[cg.code, prep.n_le])
+        info = (x.T * a) @ x - (xbar.T * prep.d) @ xbar
+    return Evaluation(loglik, score, info, r, lam, xbar, None)
+
+
+def _influence_groups(prep: Prepared, ev: Evaluation) -> np.ndarray:
+    """:func:`influence` with crr's censoring groups (``crrvv`` of cmprsk 2.2-11): a
+    competing row's compensator uses its own group's ``G``; the censoring term of a row of
+    group ``g`` is its group's censoring martingale (the group's censorings and numbers at
+    risk) integrating ``q_g(u)``, which pairs the failures of interest *of group g* at or
+    after ``u`` with the competing rows of group ``g`` before ``u``."""
+    x, k, cg = prep.x, prep.n_le, prep.groups
+    q = x.shape[1] + 1
+    lamx = ev.lam[:, None] * ev.xbar
+    lg = np.stack([_rcum0(ev.lam * G) for G in cg.G])                  # (ncg, f + 1)
+    lgx = np.stack([_rcum0(lamx * G[:, None]) for G in cg.G])          # (ncg, f + 1, p)
+    a = _cum0(ev.lam)[k] + prep.inv_g * lg[cg.code, k]
+    b = _cum0(lamx)[k] + prep.inv_g[:, None] * lgx[cg.code, k]
+    out = -ev.r[:, None] * (x * a[:, None] - b)
+    rows = prep.fail_rows
+    out[rows] += x[rows] - ev.xbar[k[rows] - 1]
+    # q_g(u), crr 2.2-11's crrvv: the failures of group g at tau_k >= u, each weighting the
+    # competing rows of group g before u by G_g(tau_k) / G_g(T_j-)
+    u = prep.n_before
+    pre = _group_before(prep, ev.r[:, None] * prep.w[:, q:])[:, prep.cens_times]  # (ncg, c, q)
+    per_failure = ev.lam / prep.d                                        # 1 / S0_k
+    qu = np.empty((prep.cens_times.size, cg.G.shape[0], q - 1))         # (c, ncg, p)
+    for g in range(cg.G.shape[0]):
+        lam_g = cg.d[g] * per_failure * cg.G[g]
+        qu[:, g] = (pre[g][:, 1:] * _rcum0(lam_g)[u][:, None]
+                    - pre[g][:, :1] * _rcum0(lam_g[:, None] * ev.xbar)[u])
+    frac = np.divide(cg.c_count, cg.c_risk ** 2, out=np.zeros_like(cg.c_count),
+                     where=cg.c_count > 0)                                # (c, ncg)
+    out -= _cum0(qu * frac[:, :, None])[prep.c_le, cg.code]
+    rows = prep.cens_rows
+    j = prep.c_le[rows] - 1
+    out[rows] += qu[j, cg.code[rows]] / cg.c_risk[j, cg.code[rows]][:, None]
+    return out
+
+
 def _competing_before(prep: Prepared, r: np.ndarray) -> np.ndarray:
     """Competing sums ``r/g``, ``r x/g`` over rows with ``t < tau_k``, at every distinct time."""
     q = prep.x.shape[1] + 1
@@ -254,6 +408,8 @@ def _competing_before(prep: Prepared, r: np.ndarray) -> np.ndarray:
 
 def influence(prep: Prepared, ev: Evaluation) -> np.ndarray:
     """Per-row ``eta_i + psi_i`` of Fine & Gray's sandwich (sorted order), (n, p)."""
+    if prep.groups is not None:
+        return _influence_groups(prep, ev)
     x, k = prep.x, prep.n_le
     lamx = ev.lam[:, None] * ev.xbar
     lg = _rcum0(ev.lam * prep.G)

@@ -25,8 +25,14 @@ Newton-Raphson from ``b = 0`` with ``crr``'s step halving (Armijo constant
 ``I^{-1} [sum_i (eta_i + psi_i)(eta_i + psi_i)'] I^{-1}`` with ``eta_i`` the
 score residual of row ``i`` and ``psi_i = int q(u) / pi(u) dM^c_i(u)`` the term
 for the estimated censoring weights, ``pi(u)`` the number with ``T >= u``.
-``crr``'s censoring groups (``cengroup``) and time-varying ``cov2`` are not
-offered.
+``crr``'s time-varying ``cov2`` / ``tf`` are not offered.
+
+Censoring groups (``cengroup``, as ``crr``'s): ``G`` is a separate Kaplan-Meier
+per group (evaluated as above, and, as ``crr``, 0 beyond the last time of the
+group), a competing row's weight is ``G_g(t-) / G_g(T_j-)`` with ``g`` its own
+group, and the censoring term of the variance is ``crr``'s (``crrvv``): ``q(u)``
+sums the competing rows of all groups, each with its group's ``G``, and
+``psi_i`` uses the censorings and numbers at risk of row ``i``'s group.
 
 ``variance="stata"`` multiplies the covariance by ``n / (n - 1)`` (standard
 errors by ``sqrt(n / (n - 1))``): ``stcrreg``'s default ``vce(robust)``
@@ -82,8 +88,9 @@ import pandas as pd
 from failpattern.errors import InputError
 from failpattern.stats import _finegray_kernel as _k
 from failpattern.stats._result import frozen, wald_table
-from failpattern.stats._validate import (as_causes, as_durations, check_alpha, check_choice,
-                                         check_lengths, covariate_matrix, frame_column)
+from failpattern.stats._validate import (as_causes, as_durations, as_groups, check_alpha,
+                                         check_choice, check_lengths, covariate_matrix,
+                                         frame_column)
 
 __all__ = ["FineGrayResult", "fine_gray", "fine_gray_fit"]
 
@@ -161,7 +168,7 @@ class FineGrayResult:
 def fine_gray_fit(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
                   cause_of_interest: int = 1, names: Sequence[str] | None = None,
                   variance: str = "crr", alpha: float = 0.05, tol: float = 1e-9,
-                  max_iter: int = 50) -> FineGrayResult:
+                  max_iter: int = 50, cengroup: np.ndarray | None = None) -> FineGrayResult:
     """Fit on clean arrays; the inputs are trusted (validate with :func:`fine_gray`).
 
     Parameters
@@ -186,6 +193,9 @@ def fine_gray_fit(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
         (and the Newton step is below ``sqrt(tol)`` relative).
     max_iter : int
         Newton-Raphson iterations allowed.
+    cengroup : numpy.ndarray, optional
+        ``(n,)`` censoring group of each row (any sortable values, no missing):
+        ``crr``'s ``cengroup``, a censoring distribution per group. ``None``: one.
 
     Returns
     -------
@@ -202,7 +212,10 @@ def fine_gray_fit(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
         X = X[:, None]
     p = X.shape[1]
     names = tuple(f"x{j}" for j in range(p)) if names is None else tuple(names)
-    prep = _k.prepare(time, cause, X, cause_of_interest)
+    codes = None
+    if cengroup is not None:
+        codes = np.unique(np.asarray(cengroup), return_inverse=True)[1].reshape(-1)
+    prep = _k.prepare(time, cause, X, cause_of_interest, cengroup=codes)
     return _fit_prepared(prep, names, cause_of_interest, variance, alpha, tol, max_iter)
 
 
@@ -225,7 +238,8 @@ def _fit_prepared(prep: _k.Prepared, names: tuple, cause_of_interest: int, varia
 
 def fine_gray(data: pd.DataFrame, *, duration: str, cause: str, covariates: Sequence[str],
               cause_of_interest: int = 1, variance: str = "crr", alpha: float = 0.05,
-              tol: float = 1e-9, max_iter: int = 50) -> FineGrayResult:
+              tol: float = 1e-9, max_iter: int = 50, cengroup: str | None = None
+              ) -> FineGrayResult:
     """Fine-Gray regression of the subdistribution hazard of one cause (``cmprsk::crr``).
 
     Parameters
@@ -249,6 +263,10 @@ def fine_gray(data: pd.DataFrame, *, duration: str, cause: str, covariates: Sequ
         For ``1 - alpha`` confidence intervals of the subdistribution hazard ratios.
     tol, max_iter
         Convergence tolerance (``crr``'s ``gtol`` criterion) and iteration limit.
+    cengroup : str, optional
+        Column of censoring groups (``crr``'s ``cengroup``): the censoring
+        distribution is estimated separately in each group (e.g. by centre or
+        enrolment period, when follow-up differs). ``None``: one for all rows.
 
     Returns
     -------
@@ -281,5 +299,11 @@ def fine_gray(data: pd.DataFrame, *, duration: str, cause: str, covariates: Sequ
         raise InputError(f"cause ({cause!r}): no row has cause_of_interest = {cause_of_interest}; "
                          f"codes present: {', '.join(map(str, present.tolist()))}. Fine-Gray "
                          "needs at least one failure of the cause of interest")
+    groups = None
+    if cengroup is not None:
+        groups = as_groups(frame_column(data, cengroup, "cengroup"), f"cengroup ({cengroup!r})",
+                           min_groups=1)[0]
+        check_lengths(duration=times, cengroup=groups)
     return fine_gray_fit(X, times, codes, cause_of_interest=int(cause_of_interest), names=names,
-                         variance=variance, alpha=alpha, tol=tol, max_iter=int(max_iter))
+                         variance=variance, alpha=alpha, tol=tol, max_iter=int(max_iter),
+                         cengroup=groups)

@@ -9,6 +9,7 @@ from a card, for the analysis plan and the simulator alike.
 """
 
 from failpattern.study.aggregate import recompute_aggregates
+from failpattern.study.audit import MethodsAudit, methods_audit
 from failpattern.study.baseline import apply_baseline, load_baseline, write_baseline
 from failpattern.study.compare import changed, compare, summarize, summarize_by_kind
 from failpattern.study.design import Design, design_for
@@ -26,5 +27,6 @@ from failpattern.study.card import (
 __all__ = [
     "CardNumber", "CardProblem", "Check", "Population", "StudyCard", "StudyCardError",
     "load_study", "recompute_aggregates", "run_plan", "PlanResult", "compare", "summarize", "summarize_by_kind",
-    "changed", "apply_baseline", "load_baseline", "write_baseline", "Design", "design_for",
+    "changed", "apply_baseline", "load_baseline", "write_baseline", "Design", "design_for", "MethodsAudit",
+    "methods_audit",
 ]
