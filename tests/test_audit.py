@@ -81,10 +81,15 @@ def test_audit_of_the_paper_on_a_cohort():
     assert [a.figure for a in audit.comparisons] == ["Fig. 1b", "Fig. 1c", "Fig. 1d"]
     assert audit.skipped.empty and set(audit.summary.columns) >= {"naive_p", "td_hr", "td_p", "holds"}
     d1 = audit["os.by_any_rt"]
-    assert d1.p_id == "os.rt_vs_nonrt.p" and d1.n == 93 and d1.n_timed == 0
+    assert d1.p_id == "os.rt_vs_nonrt.p" and d1.n == 93 and d1.n_timed == d1.n_treated > 0
     assert tuple(d1.landmarks["landmark"]) == LANDMARKS["OS"]
+    assert all(a.holds is not None for a in audit.comparisons)
     # without recorded timing, salvage RT is taken at first progression: PFS2's time zero, nothing to judge
-    assert audit["pfs2.by_salvage_rt"].holds is None and "cannot judge" in audit["pfs2.by_salvage_rt"].conclusion
+    frame = pd.read_csv(synthetic_path("ni2019_random_seed1.csv"))
+    untimed = methods_audit(frame.drop(columns=[c for c in frame if c.startswith(("salvage_rt_d", "salvage_rt_m",
+                                                                                  "cbpd_", "first_rt_"))]))
+    assert untimed["pfs2.by_salvage_rt"].holds is None and "cannot judge" in untimed["pfs2.by_salvage_rt"].conclusion
+    assert untimed["os.by_any_rt"].n_timed == 0 and "smallest correction" in untimed["os.by_any_rt"].conclusion
     # OS from diagnosis: the naive log-rank is the plan's published comparison
     from failpattern.study import run_plan
 
@@ -96,3 +101,32 @@ def test_audit_of_the_paper_on_a_cohort():
 def test_audit_refuses_bad_landmarks():
     with pytest.raises(InputError, match="landmarks"):
         methods_audit(synthetic_path("ni2019_random_seed1.csv"), landmarks={"OS": (-1,)})
+
+
+def test_under_the_null_the_naive_analysis_finds_an_effect_the_time_dependent_one_does_not():
+    from failpattern.study.audit import immortal_time_null
+
+    null = immortal_time_null(11, replicates=200)
+    again = immortal_time_null(11, replicates=200)
+    pd.testing.assert_frame_equal(null.replicates, again.replicates)
+    naive, td = null.summary.itertuples()
+    # longer-lived patients are more often "treated": the naive hazard ratio is pulled far below 1
+    # (about 0.56 over 1,000 cohorts), the time-dependent one is not (about 1.02)
+    assert naive.median_hr < 0.75 and 0.85 < td.median_hr < 1.2
+    assert naive.rejections > td.rejections and naive.lower > null.alpha
+    assert td.lower <= null.alpha <= td.upper or td.rejections < null.alpha
+    for bad in ({"share": 0}, {"horizon": -1}, {"replicates": 0}):
+        with pytest.raises(InputError):
+            immortal_time_null(1, **bad)
+
+
+def test_type_one_error_figure():
+    from failpattern.plots import plot_type_one_error
+    from failpattern.study.audit import immortal_time_null
+
+    null = immortal_time_null(3, replicates=30)
+    fig = plot_type_one_error(null)
+    bars = [p.get_width() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(bars, null.summary["rejections"].to_numpy())
+    with pytest.raises(InputError, match="NullStudy"):
+        plot_type_one_error(null.replicates)

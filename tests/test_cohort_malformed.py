@@ -69,6 +69,9 @@ def test_corpus_is_large_and_covers_every_rule(binary_dir):
     covered = {rule for cases in (TEXT_CASES, binary) for rows in cases.values() for rule, _, _ in rows}
     covered.add("file_not_found")  # a file that is not there cannot be in the corpus: see below
     covered.add("missing_reader")  # needs an uninstalled package: test_cohort_load.py covers it
+    # the exposure-timing rules: each has its cases in test_cohort_exposure_timing.py
+    covered |= {"timing_without_treatment", "timing_before_time_zero", "timing_after_last_contact",
+                "first_rt_vs_prior_rt", "first_rt_after_salvage_rt"}
     assert covered == set(RULES), f"rules without a malformed case: {set(RULES) - covered}"
 
 

@@ -36,11 +36,12 @@ import pandas as pd
 from failpattern.cohort.dates import FIRST_DAY, LAST_DAY, parse_date
 from failpattern.cohort.problems import RowContext
 from failpattern.cohort.read import Coded, column_values, floats, is_number, is_text, native, text_cells
-from failpattern.cohort.schema import Column
+from failpattern.cohort.schema import TIMINGS, Column
 
 __all__ = ["MISSING_TEXT", "is_missing", "type_column"]
 
 MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
+_TIMING_ORIGIN = {t.months: t.origin_label for t in TIMINGS}  # months column -> its time zero in words
 
 _DTYPES = {"id": "string", "months": "Float64", "number": "Float64", "count": "Int64",
            "binary": "Int64", "date": "datetime64[ns]"}
@@ -122,6 +123,9 @@ def _one(col: Column, v) -> tuple[object, str | None, str | None]:
     if not np.isfinite(x):
         return None, "not_a_number", "must be a finite number"
     if col.kind == "months" and x < 0:
+        if col.name in _TIMING_ORIGIN:
+            return None, "negative_time", (f"is negative; the time from {_TIMING_ORIGIN[col.name]} to the "
+                                           "treatment must be 0 or more")
         return None, "negative_time", "is negative; a follow-up time must be 0 or more"
     if col.kind == "count" and not x.is_integer():
         return None, "not_an_integer", "must be a whole number"

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 
-__all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "date_form", "check_order", "derive_endpoints"]
+__all__ = ["DAYS_PER_MONTH", "tolerance_months", "parse_date", "date_form", "check_order", "derive_endpoints",
+           "derive_timings", "last_contact"]
 
 #: Mean Gregorian month in days (365.25 / 12).
 DAYS_PER_MONTH = 365.25 / 12
@@ -215,3 +216,32 @@ def derive_endpoints(dates: pd.DataFrame, dpm: float) -> dict[str, pd.Series]:
         out["os_months"] = _months(dates["diagnosis_date"], dd.fillna(lf), dpm)
         out["os_event"] = dd.notna().astype("Int64")
     return out
+
+
+def last_contact(dates: pd.DataFrame) -> pd.Series | None:
+    """The patient's last contact: ``death_date``, else ``last_followup_date`` (the end of OS), or ``None``
+    when neither column is present."""
+    dd, lf = dates.get("death_date"), dates.get("last_followup_date")
+    if dd is None:
+        return lf
+    return dd if lf is None else dd.fillna(lf)
+
+
+def derive_timings(dates: pd.DataFrame, timings, dpm: float) -> dict[str, pd.Series]:
+    """Months from time zero to the start of each treatment whose date and time-zero columns are present.
+
+    Parameters
+    ----------
+    dates : DataFrame
+        Date columns (``datetime64``; missing = ``NaT``), the timing dates among them.
+    timings : sequence of :class:`~failpattern.cohort.schema.Timing`
+    dpm : float
+        Days per month (the endpoints' clock: whole days / ``dpm``).
+
+    Returns
+    -------
+    dict
+        ``months`` column name -> months (``Float64``; empty where either date is).
+    """
+    return {t.months: _months(dates[t.origin], dates[t.date], dpm)
+            for t in timings if t.date in dates and t.origin in dates}

@@ -23,19 +23,21 @@ import pandas as pd
 
 from failpattern.cohort.cells import MISSING_TEXT, is_missing, type_column
 from failpattern.cohort.collapse import collapse_column
-from failpattern.cohort.checks import check_consistency, check_values, reconcile_dates, reconcile_pattern
+from failpattern.cohort.checks import (check_consistency, check_values, reconcile_dates, reconcile_pattern,
+                                      reconcile_timings)
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.model import Cohort
 from failpattern.cohort.plausible import check_plausibility
 from failpattern.cohort.problems import CohortError, ProblemLog, ProblemsFile, RowContext
 from failpattern.cohort.quick import applies, maybe_problems
 from failpattern.cohort.read import Coded, RawTable, is_text, native, read_table, text_cells
-from failpattern.cohort.schema import COLUMNS, SYNONYM_OF, column, synonym_key
+from failpattern.cohort.schema import ALL_COLUMNS, COLUMNS, SYNONYM_OF, TIMING_COLUMNS, column, synonym_key
 from failpattern.errors import InputError
 
 __all__ = ["load_cohort", "normalise_name"]
 
-_KNOWN = [c.name for c in COLUMNS]
+_KNOWN = [c.name for c in ALL_COLUMNS]
+_TIMING = tuple(c.name for c in TIMING_COLUMNS)
 _HOW = {
     "pfs1_months": "or give the dates crizotinib_start_date, first_progression_date, death_date and "
                    "last_followup_date",
@@ -135,11 +137,12 @@ def _check(typed, broken, extra, ctx: RowContext, raw: RawTable, dpm: float) -> 
     broken = pd.DataFrame(broken, index=df.index, dtype=bool)
     derived, kind = reconcile_dates(df, broken, ctx, dpm)
     derived += reconcile_pattern(df, broken, ctx, kind)
+    derived += reconcile_timings(df, broken, ctx, dpm)
     _check_required(df, extra, ctx.log)
     check_values(df, broken, ctx, raw.ragged)
     if not raw.ragged:  # misaligned rows would only add noise
         check_consistency(df, ctx)
-    order = [c.name for c in COLUMNS if c.name in df]
+    order = [c.name for c in ALL_COLUMNS if c.name in df]
     # the columns' arrays, not copies of them (df itself is dropped): a copy costs the cohort's size again
     return _frame({name: df[name].array for name in order}, len(df)), derived
 
@@ -231,7 +234,7 @@ def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, en
     for i, rule, name, value, message in raw.notes:  # cells the reader could not read (Excel)
         ctx.add(rule, i, None if name is None else normalise_name(name), value, message)
     typed, broken = {}, {}
-    for name in [c.name for c in COLUMNS if c.name in known]:
+    for name in [c.name for c in ALL_COLUMNS if c.name in known]:
         j = known[name]
         cells = raw.array(j)
         collapsed = collapse_column(column(name), cells, ctx, raw.ragged)  # one problem for a column-wide mistake
@@ -239,8 +242,10 @@ def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, en
                                                 raw.ragged | collapsed if collapsed else raw.ragged)
         raw.release(j)  # the typed column replaces the cells (memory of a large file)
     present = tuple(typed)
-    if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
+    if applies(typed, log.has_errors, raw.ragged) and not any(n in typed for n in _TIMING) \
+            and not maybe_problems(typed, float(days_per_month)):
         # nothing to derive and no cross-column rule can fire: the checks below would find nothing
+        # (the quick check does not know the exposure timings: a file with them takes the full checks)
         frame = _frame(typed, raw.n_rows)
         derived = []
         _check_required(frame, extra, log)

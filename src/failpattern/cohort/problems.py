@@ -67,7 +67,7 @@ RULES: dict[str, str] = {
     "duplicate_patient_id": "the same patient_id appears on more than one row",
     "missing_value": "a required value is empty",
     "missing_time": "a follow-up time is empty",
-    "negative_time": "a follow-up time is negative",
+    "negative_time": "a follow-up time, or a time to a treatment, is negative",
     "not_a_number": "the value is not a number",
     "non_ascii_digits": "a number or date is written with digits other than 0-9 (full-width, Arabic-Indic...)",
     "not_an_integer": "the value must be a whole number",
@@ -87,6 +87,16 @@ RULES: dict[str, str] = {
     "death_mismatch": "PFS and OS disagree about whether the patient died",
     "inconsistent_flags": "a summary flag disagrees with the detailed flags it summarises",
     "detail_without_parent": "a detail is given although the event it describes did not happen",
+    # exposure timings (salvage_rt_*, cbpd_*, first_rt_*)
+    "timing_without_treatment": "a treatment's timing (date or months) is given although its flag "
+                                "(salvage_rt, cbpd, any_rt) is 0",
+    "timing_before_time_zero": "a treatment is dated before its time zero (first progression for salvage RT "
+                               "and CBPD, diagnosis for the first RT)",
+    "timing_after_last_contact": "a treatment starts after the patient's last contact (death, or last "
+                                 "follow-up), by its date or its months",
+    "first_rt_vs_prior_rt": "the first radiotherapy is on the wrong side of crizotinib start: on or before it "
+                            "with prior_rt = 1, on or after it with prior_rt = 0",
+    "first_rt_after_salvage_rt": "the first radiotherapy course is dated after the salvage radiotherapy",
     # plausibility of the whole file: warnings (errors with strict=True / --strict)
     "implausible_duration": "durations look like days or weeks, not months (median above 120 or a value "
                             "above 240 months)",

@@ -7,7 +7,9 @@ columns cover every variable Ni et al. 2019 (Radiation Oncology 14:44)
 analyse: Table 1 (baseline), Table 2 (sites of initial failure), Table 3
 (predictors of original-site failure), Fig. 1 (PFS1, PFS2, OS by radiotherapy
 and CBPD), Fig. 2 (cumulative incidence of the failure patterns) and Fig. 3
-(brain progression).
+(brain progression). Optional exposure timings (:data:`TIMING_COLUMNS`: when salvage RT, CBPD and
+the first RT started) serve the methods audit of immortal-time bias; no generated cohort carries them
+(:data:`COLUMNS` is exactly what one carries, :data:`ALL_COLUMNS` what the loader reads).
 
 Run ``python -m failpattern.cohort`` to print the documentation tables,
 ``python -m failpattern.cohort docs/cohort-format.md`` to refresh them in place.
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from failpattern._docblocks import refresh_blocks
 
-__all__ = ["Column", "Analysis", "COLUMNS", "ANALYSES", "DATE_COLUMNS", "column",
-           "analysis", "markdown_table", "analyses_table", "PROGRESSION_PATTERNS"]
+__all__ = ["Column", "Analysis", "COLUMNS", "TIMING_COLUMNS", "ALL_COLUMNS", "Timing", "TIMINGS", "ANALYSES",
+           "DATE_COLUMNS", "TIMING_DATE_COLUMNS", "column", "analysis", "markdown_table", "analyses_table",
+           "PROGRESSION_PATTERNS"]
 
 #: failure_pattern values that mean a first progression happened.
 PROGRESSION_PATTERNS = ("OF", "DF", "ODF")
@@ -54,6 +58,9 @@ class Column:
     parent : str
         A 0/1 column this one details: an empty value is correct when the
         parent is not 1, and a filled one is an error when the parent is 0.
+    role : str
+        What the column is for, shown in the documentation's "used by" when no
+        analysis of the paper uses it.
     """
 
     name: str
@@ -66,6 +73,7 @@ class Column:
     empty_ok: str = ""
     derived_from: str = ""
     parent: str = ""
+    role: str = ""
 
     @property
     def allowed_text(self) -> str:
@@ -175,7 +183,61 @@ COLUMNS: tuple[Column, ...] = (
     _c("any_rt", "binary", "Radiotherapy at any time in the course (before or after crizotinib)"),
 )
 
-_BY_NAME = {c.name: c for c in COLUMNS}
+
+class Timing(NamedTuple):
+    """When one treatment started: its date and months columns, its 0/1 flag and its time zero.
+
+    ``months`` = days from ``origin`` (a date column) to ``date`` / days per month, as the endpoints.
+    """
+
+    date: str
+    months: str
+    flag: str  # the treatment's 0/1 column: a timing is allowed only when it is not 0
+    origin: str  # the date column of time zero
+    origin_label: str  # time zero in words
+    treatment: str  # the treatment in words
+
+
+#: The optional exposure-timing columns (for the methods audit of immortal-time bias: a time-dependent
+#: exposure needs *when* the treatment started). No generated cohort carries them; the loader reads,
+#: derives and checks them like the endpoints (``checks.reconcile_timings``).
+TIMINGS: tuple[Timing, ...] = (
+    Timing("salvage_rt_date", "salvage_rt_months", "salvage_rt", "first_progression_date",
+           "first progression (the start of PFS2)", "salvage radiotherapy"),
+    Timing("cbpd_date", "cbpd_months", "cbpd", "first_progression_date",
+           "first progression (the start of PFS2)", "crizotinib beyond progression"),
+    Timing("first_rt_date", "first_rt_months", "any_rt", "diagnosis_date",
+           "diagnosis (the start of OS)", "the first radiotherapy course"),
+)
+
+_AUDIT = "methods audit: time-dependent exposure (immortal-time bias)"
+_FIRST_RT = ("the first radiotherapy course of the treatment course: before crizotinib when prior_rt = 1, "
+             "else during or after it. Only the first course is recorded: it is when the exposure "
+             "'any radiotherapy' (any_rt) begins")
+
+TIMING_COLUMNS: tuple[Column, ...] = (
+    _c("salvage_rt_date", "date", "Date of the first fraction of salvage radiotherapy after first progression",
+       empty_ok="unknown timing; salvage_rt = 0", role=_AUDIT),
+    _c("salvage_rt_months", "months", "Months from first progression (the start of PFS2) to the first fraction "
+       "of salvage radiotherapy", empty_ok="unknown timing; salvage_rt = 0",
+       derived_from="salvage_rt_date and first_progression_date", role=_AUDIT),
+    _c("cbpd_date", "date", "Date crizotinib was continued beyond progression: the decision to continue "
+       "(usually the date of first progression)", empty_ok="unknown timing; cbpd = 0", role=_AUDIT),
+    _c("cbpd_months", "months", "Months from first progression (the start of PFS2) to the start of crizotinib "
+       "continued beyond progression, i.e. the decision to continue (usually 0)",
+       empty_ok="unknown timing; cbpd = 0", derived_from="cbpd_date and first_progression_date", role=_AUDIT),
+    _c("first_rt_date", "date", f"Date of the first fraction of {_FIRST_RT}",
+       empty_ok="unknown timing; any_rt = 0", role=_AUDIT),
+    _c("first_rt_months", "months", f"Months from diagnosis (the start of OS) to the first fraction of "
+       f"{_FIRST_RT}", empty_ok="unknown timing; any_rt = 0",
+       derived_from="first_rt_date and diagnosis_date", role=_AUDIT),
+)
+
+#: Every column the loader reads: the core columns (:data:`COLUMNS`, exactly those a generated cohort
+#: carries, in this order) and then the optional exposure timings.
+ALL_COLUMNS: tuple[Column, ...] = COLUMNS + TIMING_COLUMNS
+
+_BY_NAME = {c.name: c for c in ALL_COLUMNS}
 
 #: Clinical names researchers give the format's columns: column -> other headers (any case, spaces,
 #: punctuation). Only suggested ("did you mean 'death_date'?"), never mapped silently: the loader
@@ -263,6 +325,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "next_systemic_therapy": ("next therapy", "next line", "subsequent therapy", "next treatment",
                               "second line therapy", "post progression therapy"),
     "any_rt": ("radiotherapy", "rt", "any radiotherapy", "radiation", "radiation therapy", "received rt"),
+    "salvage_rt_date": ("salvage rt date", "date of salvage radiotherapy", "date of salvage rt",
+                        "salvage radiotherapy date", "salvage rt start date", "salvage rt start"),
+    "salvage_rt_months": ("salvage rt months", "time to salvage rt", "time to salvage radiotherapy",
+                          "months to salvage rt", "salvage rt time", "salvage rt (months)"),
+    "cbpd_date": ("cbpd start date", "date of cbpd", "cbpd start", "tbp date",
+                  "crizotinib beyond progression date", "date crizotinib continued"),
+    "cbpd_months": ("time to cbpd", "months to cbpd", "cbpd time", "cbpd (months)", "time to tbp"),
+    "first_rt_date": ("first rt date", "rt start date", "date of first radiotherapy", "first radiotherapy date",
+                      "rt date", "date of radiotherapy", "radiotherapy start date", "first rt start"),
+    "first_rt_months": ("first rt months", "time to rt", "time to first rt", "time to radiotherapy",
+                        "months to first rt", "first rt (months)"),
 }
 
 
@@ -274,7 +347,9 @@ def synonym_key(header: str) -> str:
 #: reduced header -> format column (a format column's own reduced name is not listed: it matches)
 SYNONYM_OF: dict[str, str] = {synonym_key(s): name for name, alts in SYNONYMS.items() for s in alts
                               if synonym_key(s) not in _BY_NAME}
+#: The dates of the endpoints (the timing dates are :data:`TIMING_DATE_COLUMNS`).
 DATE_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "date")
+TIMING_DATE_COLUMNS = tuple(c.name for c in TIMING_COLUMNS if c.kind == "date")
 
 
 def column(name: str) -> Column:
@@ -383,13 +458,13 @@ def markdown_table() -> str:
     """The column table of ``docs/cohort-format.md``, generated from :data:`COLUMNS`."""
     rows = ["| column | type | allowed values | required | empty means | meaning | used by |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for c in COLUMNS:
+    for c in ALL_COLUMNS:
         req = "required" if c.required else "optional"
         if c.required and c.derived_from:
             req += f" (or derived from {c.derived_from})"
         elif c.derived_from:
             req += f" (derived from {c.derived_from} when absent)"
-        used = ", ".join(f"`{k}`" for k in used_by(c.name)) or _ROLE.get(c.kind, "cross-checks")
+        used = ", ".join(f"`{k}`" for k in used_by(c.name)) or c.role or _ROLE.get(c.kind, "cross-checks")
         empty = c.empty_ok or ("not allowed" if c.required else "unknown")
         rows.append(f"| `{c.name}` | {c.kind} | {c.allowed_text} | {req} | {empty} "
                     f"| {c.meaning} | {used} |")

@@ -22,13 +22,13 @@ import pandas as pd
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.cohort.load import _frame as frame_of
 from failpattern.cohort.model import Cohort
-from failpattern.cohort.schema import COLUMNS
+from failpattern.cohort.schema import ALL_COLUMNS
 
 __all__ = ["trusted_cohort"]
 
 _FLOAT = ("months", "number")
 _INT = ("binary", "count")
-_SPEC = {c.name: c for c in COLUMNS}
+_SPEC = {c.name: c for c in ALL_COLUMNS}
 
 
 def _cast(values: pd.Series, kind: str, allowed: tuple[str, ...]):
@@ -57,8 +57,11 @@ def trusted_cohort(frame: pd.DataFrame, *, source: str = "<DataFrame>",
     ----------
     frame : pandas.DataFrame
         Columns of the cohort format only (as :func:`failpattern.simulate.simulate`
-        returns them), values already in the format: category values spelt as the
-        format spells them, dates as ``YYYY-MM-DD`` text, no column to derive.
+        returns them, possibly with the exposure-timing columns of
+        :data:`~failpattern.cohort.schema.TIMING_COLUMNS`), values already in the format:
+        category values spelt as the format spells them, dates as ``YYYY-MM-DD`` text,
+        no column to derive (a timing's months given with its date). The columns come
+        out in the format's order, as the loader gives them.
     source : str
         How the cohort is named (``Cohort.source``).
     days_per_month : float
@@ -75,10 +78,15 @@ def trusted_cohort(frame: pd.DataFrame, *, source: str = "<DataFrame>",
         A column that is not in the cohort format (use :func:`load_cohort` for
         anything that did not come from failpattern).
     """
+    unknown = [name for name in frame.columns if name not in _SPEC]
+    if unknown:
+        raise KeyError(f"not columns of the cohort format: {', '.join(map(str, unknown))} (use load_cohort)")
+    # the loader's column order (the format's); a generated frame is in it already
+    names = [c.name for c in ALL_COLUMNS if c.name in frame.columns]
     data = {}
-    for name in frame.columns:
+    for name in names:
         spec = _SPEC[name]
         data[name] = _cast(frame[name], spec.kind, spec.allowed)
     out = frame_of(data, len(frame))
     lines = tuple(np.arange(2, len(frame) + 2).tolist())
-    return Cohort(out, source, lines, tuple(frame.columns), (), (), (), float(days_per_month))
+    return Cohort(out, source, lines, tuple(names), (), (), (), float(days_per_month))

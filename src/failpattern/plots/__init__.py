@@ -14,14 +14,17 @@ state and no display backend is needed):
 * :func:`plot_schoenfeld` — scaled Schoenfeld residuals of a proportional
   hazards test against transformed time, with a smooth and the test's p;
 * :func:`plot_log_minus_log` — log(−log S) against log time for KM curves;
+* :func:`plot_type_one_error` — the methods audit: type I error of a naive and a
+  time-dependent analysis of a treatment with no effect;
 * :func:`save_figure` — PNG / SVG / PDF, atomic, no accidental overwrite.
 """
 
 from failpattern.plots._save import save_figure
+from failpattern.plots.audit import plot_type_one_error
 from failpattern.plots.cif import plot_cumulative_incidence
 from failpattern.plots.diagnostics import plot_log_minus_log, plot_schoenfeld
 from failpattern.plots.forest import plot_forest
 from failpattern.plots.km import plot_km
 
 __all__ = ["plot_km", "plot_cumulative_incidence", "plot_forest", "plot_schoenfeld",
-           "plot_log_minus_log", "save_figure"]
+           "plot_log_minus_log", "plot_type_one_error", "save_figure"]

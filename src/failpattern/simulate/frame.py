@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from failpattern.cohort.schema import COLUMNS
+from failpattern.cohort.schema import ALL_COLUMNS
 from failpattern.simulate.generate import CUTOFF_DAY, DPM, ORIGIN, SITES, Batch
 
 __all__ = ["BURDEN_LABELS", "LOCATION_LABELS", "NEXT_LABELS", "PATTERN_LABELS", "RESPONSE_LABELS",
@@ -131,4 +131,15 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
     nxt = np.where(prog, NEXT_LABELS[np.maximum(g["next"], 0)], None)
     out["next_systemic_therapy"] = _cat(nxt)
     out["any_rt"] = _int(g["rt"])
-    return pd.DataFrame({c.name: out[c.name] for c in COLUMNS}, copy=False)
+    # when treatments began (the methods audit's exposure timing), where the batch records it
+    cbpd = prog & (g["next"] == 0)
+    out["cbpd_months"] = pd.arrays.FloatingArray(np.zeros(n), ~cbpd)
+    out["cbpd_date"] = _date(start + g["pfs1_d"], cbpd)
+    for name, field, origin in (("salvage_rt", "salvage_start_d", start + g["pfs1_d"]),
+                                ("first_rt", "first_rt_d", start - g["lag_d"])):
+        days = getattr(batch, field)
+        days = np.full(n, -1) if days is None else days[i]
+        given = days >= 0
+        out[f"{name}_months"] = pd.arrays.FloatingArray(np.round(np.maximum(days, 0) / DPM, 2), ~given)
+        out[f"{name}_date"] = _date(origin + np.maximum(days, 0), given)
+    return pd.DataFrame({c.name: out[c.name] for c in ALL_COLUMNS}, copy=False)

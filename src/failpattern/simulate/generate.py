@@ -24,7 +24,8 @@ import numpy as np
 
 from failpattern.simulate.model import Params
 
-__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SITES", "Batch", "draw_batch"]
+__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SALVAGE_DELAY_DAYS", "SITES", "Batch", "draw_batch",
+           "treatment_starts"]
 
 DPM = 30.4375  # days per month, as the cohort loader
 ORIGIN = np.datetime64("2014-01-01")  # first possible crizotinib start
@@ -56,6 +57,9 @@ class Batch:
     ``btype`` 0 none, 1 oligo, 2 multiple; ``elig`` / ``salvage`` 0 none, 1 WBRT,
     2 SRS, 3 SBRT; ``next`` 0 crizotinib (CBPD), 1 supportive care, 2 ALK TKI,
     3 chemotherapy, -1 no progression. Times are whole days (``*_d``).
+    ``salvage_start_d``: days from first progression to the first fraction of salvage RT;
+    ``first_rt_d``: days from diagnosis to the first radiotherapy course; -1 where the
+    treatment was not given (None in a Batch made without them).
     """
 
     rt: np.ndarray
@@ -89,6 +93,8 @@ class Batch:
     pfs2_event: np.ndarray
     os_d: np.ndarray
     os_event: np.ndarray
+    salvage_start_d: np.ndarray | None = None
+    first_rt_d: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -146,12 +152,11 @@ def pfs1_lp(p: Params, b) -> np.ndarray:
 
     For BBM without brain RT it holds the log-HR of the first ``p.pfs1_change`` months
     (``b_bbm_untreated``, plus ``b_multiple_untreated`` for multiple brain metastases);
-    :func:`pfs1_inv` switches to ``b_bbm_untreated_late`` after that. Used alone (exact
-    mode, whose mapping has no ``burden``), it is the proportional-hazards model of the
-    early phase without the burden term.
+    :func:`pfs1_inv` switches to ``b_bbm_untreated_late`` after that. For a mapping
+    without ``burden`` it is the early phase's model without the burden term.
     """
     untreated = _untreated_bbm(b)
-    # multiple vs oligo burden (a mapping without "burden", as exact mode passes, leaves it out)
+    # multiple vs oligo burden (a mapping without "burden" leaves the term out)
     burden = b.get("burden") if isinstance(b, dict) else b.burden
     multiple = untreated & (burden == 2) if burden is not None else False
     return (p.b_bbm_untreated * untreated + p.b_multiple_untreated * multiple
@@ -192,16 +197,10 @@ def accrual_inv(u, growth: float, span: int = ACCRUAL_DAYS) -> np.ndarray:
     return np.floor(s * (span + 1)).clip(0, span).astype(np.int64)
 
 
-def draw_baseline(p: Params, rng: np.random.Generator, shape, rt=None) -> dict:
-    """Baseline covariates and pre-crizotinib treatment (Table 1, Results ¶1-3).
-
-    ``rt`` may be given (exact mode fixes the groups); its uniforms are drawn anyway so
-    that the stream of random numbers does not depend on it.
-    """
+def draw_baseline(p: Params, rng: np.random.Generator, shape) -> dict:
+    """Baseline covariates and pre-crizotinib treatment (Table 1, Results ¶1-3)."""
     U = lambda: rng.random(shape)
-    u_rt = U()
-    if rt is None:
-        rt = (u_rt < p.p_rt).astype(np.int8)
+    rt = (U() < p.p_rt).astype(np.int8)
     out = {"rt": rt}
     for name, pair in (("male", p.p_male), ("non_adeno", p.p_non_adeno), ("ecog2", p.p_ecog2),
                        ("t34", p.p_t34), ("n0", p.p_n0), ("organs3", p.p_organs3),
@@ -434,6 +433,8 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     death_day = pfs1_d + pfs2_d + w_d  # from crizotinib start
     died = ev2 & (death_day <= follow)
     os_d = lag + np.where(died, death_day, follow)
+    salvage_start, first_rt = treatment_starts(U(), U(), salvage, pfs1_d, pfs2_d, lag, os_d, b["rt"],
+                                               (b["brain_rt"] > 0) | (b["xrt"] > 0))
     return Batch(rt=rt, male=b["male"], non_adeno=b["non_adeno"], ecog=b["ecog"], size=b["size"],
                  t_stage=b["t_stage"], n_stage=b["n_stage"], organs=b["organs"], lesions=b["lesions"],
                  mets={k: b[k] for k in ("lung", "liver", "brain", "adrenal", "bone")}, age=b["age"],
@@ -441,7 +442,49 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
                  response=b["response"], start_d=start, lag_d=lag, pfs1_d=pfs1_d,
                  pfs1_event=ev1.astype(np.int8), pattern=pattern, location=location, fail=fail,
                  btype=btype, elig=elig, salvage=salvage, next=nxt, pfs2_d=pfs2_d,
-                 pfs2_event=ev2.astype(np.int8), os_d=os_d, os_event=died.astype(np.int8))
+                 pfs2_event=ev2.astype(np.int8), os_d=os_d, os_event=died.astype(np.int8),
+                 salvage_start_d=salvage_start, first_rt_d=first_rt)
+
+
+#: First and last day after the first progression on which salvage radiotherapy begins (uniform):
+#: restaging, planning and simulation take one to five weeks. The paper does not report the
+#: interval; this is an assumption, used only for the dates of the methods audit (no published
+#: number depends on it), and it is drawn after everything else, so no other column depends on it.
+SALVAGE_DELAY_DAYS = (7, 35)
+
+
+def treatment_starts(u_salvage, u_rt, salvage, pfs1_d, pfs2_d, lag_d, os_d, rt, prior_rt):
+    """When salvage RT and the first radiotherapy course began, from two uniforms per patient.
+
+    Salvage RT: :data:`SALVAGE_DELAY_DAYS` after the first progression, and not after the end of PFS2
+    follow-up (a patient followed for less is treated on its last day). The first RT course,
+    days from diagnosis: within the diagnosis-to-crizotinib interval for prior RT; else the
+    start of salvage RT; else (the RT group without either) uniformly during crizotinib, up to
+    the last contact.
+
+    Parameters
+    ----------
+    u_salvage, u_rt : numpy.ndarray
+        Uniforms.
+    salvage, pfs1_d, pfs2_d, lag_d, os_d, rt : numpy.ndarray
+        Salvage RT technique (0 none), days of PFS1, PFS2, diagnosis to crizotinib and OS, RT group.
+    prior_rt : numpy.ndarray
+        Radiotherapy before crizotinib (bool).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``salvage_start_d`` (from first progression) and ``first_rt_d`` (from diagnosis); -1 where
+        not given.
+    """
+    lo, hi = SALVAGE_DELAY_DAYS
+    delay = lo + np.floor(u_salvage * (hi - lo + 1)).astype(np.int64)
+    salvage_start = np.where(salvage > 0, np.minimum(delay, pfs2_d), -1)
+    before = np.floor(u_rt * (lag_d + 1)).astype(np.int64).clip(0, lag_d)
+    during = lag_d + np.floor(u_rt * (os_d - lag_d + 1)).astype(np.int64).clip(0, os_d - lag_d)
+    first_rt = np.where(prior_rt, before, np.where(salvage > 0, lag_d + pfs1_d + salvage_start,
+                                                   np.where(rt == 1, during, -1)))
+    return salvage_start, first_rt
 
 
 def _expit(x):

@@ -22,6 +22,9 @@ zero, as published):
   :func:`failpattern.stats.kaplan_meier` with ``entry``);
 * a sentence saying whether the conclusion holds.
 
+:func:`immortal_time_null` shows the mechanism itself: simulated cohorts in which a
+treatment does nothing, analysed both ways, and how often each finds an effect.
+
 **When treatment began.** The cohort format's optional columns
 ``salvage_rt_months`` (from first progression), ``cbpd_months`` (from first
 progression) and ``first_rt_months`` (from diagnosis) give it. Where a treated
@@ -54,8 +57,8 @@ import pandas as pd
 from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.errors import FailpatternError
 
-__all__ = ["EXPOSURES", "LANDMARKS", "ExposureAnalysis", "ExposureAudit", "MethodsAudit", "analyse_exposure",
-           "methods_audit", "split_at_exposure"]
+__all__ = ["EXPOSURES", "LANDMARKS", "ExposureAnalysis", "ExposureAudit", "MethodsAudit", "NullStudy",
+           "analyse_exposure", "immortal_time_null", "methods_audit", "split_at_exposure"]
 
 
 @dataclass(frozen=True)
@@ -439,3 +442,109 @@ def methods_audit(cohort, *, landmarks: Mapping | None = None) -> MethodsAudit:
                                     time_dependent=fit.time_dependent, landmarks=fit.landmarks, curves=fit.curves,
                                     holds=holds, conclusion=text))
     return MethodsAudit(tuple(audits), pd.DataFrame(skipped, columns=["comparison", "reason"]))
+
+
+@dataclass(frozen=True)
+class NullStudy:
+    """Result of :func:`immortal_time_null`.
+
+    Attributes
+    ----------
+    replicates : pandas.DataFrame
+        One row per simulated cohort: ``replicate``, ``n_treated``, ``naive_p`` (log-rank,
+        treatment fixed at time zero) and ``td_p`` (Wald, treatment as a time-dependent
+        covariate), ``naive_hr``, ``td_hr``.
+    share, horizon : float
+        The planned-treatment share and window (months from time zero) simulated.
+    alpha : float
+        Significance level of :attr:`summary`.
+    """
+
+    replicates: pd.DataFrame
+    share: float
+    horizon: float
+    alpha: float = 0.05
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per analysis: ``rejections`` (share of cohorts with p < alpha, the type I error), its
+        95% Wilson interval, ``n`` (cohorts with a p-value) and the median hazard ratio."""
+        from scipy.stats import norm
+
+        rows = []
+        z = norm.ppf(0.975)
+        for name, p, hr in (("naive (treated from time zero)", "naive_p", "naive_hr"),
+                            ("time-dependent (treated from the start)", "td_p", "td_hr")):
+            ok = self.replicates[p].notna()
+            n = int(ok.sum())
+            k = int((self.replicates.loc[ok, p] < self.alpha).sum())
+            phat = k / n if n else np.nan
+            half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n) if n else np.nan
+            centre = (phat + z * z / (2 * n)) / (1 + z * z / n) if n else np.nan
+            rows.append({"analysis": name, "rejections": phat, "lower": centre - half, "upper": centre + half,
+                         "n": n, "median_hr": float(self.replicates[hr].median())})
+        return pd.DataFrame(rows)
+
+
+def immortal_time_null(rng, *, replicates: int = 500, share: float = 0.6, horizon: float = 36.0,
+                       params=None, n: int | None = None, alpha: float = 0.05) -> NullStudy:
+    """How often the naive and the time-dependent analyses find an effect of a treatment that has none.
+
+    Overall survival comes from the random-mode simulator (:func:`failpattern.simulate.simulate_many`)
+    with radiotherapy given no effect on death (``d_non_rt = 0``). A treatment is then planned for
+    each patient independently of everything, with probability ``share``, at a time uniform over
+    ``horizon`` months from diagnosis; as in a clinical record, a patient counts as treated only if
+    the planned start comes before the end of follow-up. Longer-lived patients are therefore more
+    often "treated" although the treatment does nothing: the immortal-time mechanism of Fig. 1d.
+    Each cohort is analysed as :func:`analyse_exposure` does.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        The only source of randomness (an int seeds a new generator).
+    replicates : int
+        Simulated cohorts.
+    share : float
+        Probability that a treatment is planned, in (0, 1].
+    horizon : float
+        Planned starts are uniform over (0, horizon] months from diagnosis.
+    params : Params, optional
+        Simulator parameters (:data:`~failpattern.simulate.DEFAULT_PARAMS`); ``d_non_rt`` is set to 0.
+    n : int, optional
+        Patients per cohort (93).
+    alpha : float
+        Significance level of the summary.
+
+    Returns
+    -------
+    NullStudy
+
+    Raises
+    ------
+    InputError
+        A bad ``replicates``, ``share``, ``horizon``, ``n`` or ``rng``.
+    """
+    from dataclasses import replace
+
+    from failpattern.errors import InputError
+    from failpattern.simulate import DEFAULT_PARAMS, _check_n, _rng, simulate_many
+
+    rng = _rng(rng)
+    replicates = _check_n(replicates, "replicates")
+    n = 93 if n is None else _check_n(n)
+    if not (isinstance(share, (int, float)) and 0 < share <= 1):
+        raise InputError(f"share: must be in (0, 1]; got {share!r}")
+    if not (isinstance(horizon, (int, float)) and np.isfinite(horizon) and horizon > 0):
+        raise InputError(f"horizon: must be a positive number of months; got {horizon!r}")
+    null = replace(DEFAULT_PARAMS if params is None else params, d_non_rt=0.0)
+    batch = simulate_many(n=n, replicates=replicates, seed=rng, params=null)
+    t, e = batch.os_d / DAYS_PER_MONTH, batch.os_event.astype(int)
+    planned = np.where(rng.random(t.shape) < share, rng.random(t.shape) * horizon, np.inf)
+    treated = (planned < t).astype(int)
+    rows = []
+    for r in range(replicates):
+        fit = analyse_exposure(t[r], e[r], treated[r], np.where(treated[r] == 1, planned[r], np.nan))
+        rows.append({"replicate": r, "n_treated": int(treated[r].sum()), "naive_p": fit.naive["p"],
+                     "td_p": fit.time_dependent["p"], "naive_hr": fit.naive["hr"],
+                     "td_hr": fit.time_dependent["hr"]})
+    return NullStudy(pd.DataFrame(rows), float(share), float(horizon), alpha)
