@@ -226,3 +226,16 @@ def test_bad_strata_in_newdata():
     ok = cox_survival(vet, fit, new.assign(prior=1.0), duration="time", event="event")
     assert ok.curve_stratum == ("celltype=adeno, prior=1",)
     assert ok.n_risk[0] == ((vet["celltype"] == "adeno") & (vet["prior"] == 1)).sum()
+
+
+def test_near_tied_times_are_merged_as_the_fit_merged_them():
+    """Times computed from dates differ by rounding; cox merges them (timefix) and so must the prediction."""
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"t": np.repeat(np.arange(1.0, 21.0), 5), "e": rng.integers(0, 2, 100),
+                      "x": rng.normal(size=100)})
+    d["t"] = d["t"] * (1 + 1e-12 * rng.random(100))
+    fit = cox(d, duration="t", event="e", covariates="x")
+    curves = cox_survival(d, fit, pd.DataFrame({"x": [0.0]}), duration="t", event="e")
+    assert curves.curve(0)["time"].size == 20  # one time per merged group
+    with pytest.raises(InputError, match="does not match the fit"):
+        cox_survival(d, fit, pd.DataFrame({"x": [0.0]}), duration="t", event="e", timefix=False)

@@ -34,3 +34,36 @@ write_fixture <- function(name, pkgs = c("survival")) {
 }
 
 read_dataset <- function(name) read.csv(file.path(data_dir, paste0(name, ".csv")))
+
+# A coxph fit's coefficients, SEs (robust and naive), tests, log-likelihoods and covariance
+# (cox.R, cox_exact.R).
+emit_coxph <- function(case, fit) {
+  # coxph's (start, stop] exact fit (agexact.fit) returns no class in survival 3.5-3
+  if (!inherits(fit, "coxph")) class(fit) <- "coxph"
+  s <- summary(fit)
+  cf <- s$coefficients
+  ci <- s$conf.int
+  emit(case, "coef", cf[, "coef"])
+  robust <- "robust se" %in% colnames(cf)
+  emit(case, "se", cf[, if (robust) "robust se" else "se(coef)"])
+  if (robust) {
+    emit(case, "naive_se", cf[, "se(coef)"])
+    emit(case, "naive_covariance", as.vector(fit$naive.var))
+  }
+  emit(case, "z", cf[, "z"])
+  emit(case, "p", cf[, "Pr(>|z|)"])
+  emit(case, "hr", ci[, "exp(coef)"])
+  emit(case, "hr_lower", ci[, "lower .95"])
+  emit(case, "hr_upper", ci[, "upper .95"])
+  emit(case, "loglik", fit$loglik)
+  df <- length(coef(fit))
+  lr <- -2 * (fit$loglik[1] - fit$loglik[2])
+  emit(case, "lr", c(lr, df, pchisq(lr, df, lower.tail = FALSE)))
+  emit(case, "score", c(fit$score, df, pchisq(fit$score, df, lower.tail = FALSE)))
+  wald <- as.vector(fit$wald.test)
+  emit(case, "wald", c(wald, df, pchisq(wald, df, lower.tail = FALSE)))
+  emit(case, "n", fit$n)
+  emit(case, "nevent", fit$nevent)
+  emit(case, "iter", fit$iter)
+  emit(case, "covariance", as.vector(fit$var))
+}

@@ -8,9 +8,11 @@ one sort (done once), a reverse cumulative sum over the sorted rows for the
 risk sets, ``np.add.reduceat`` over the tied events of each time and
 ``np.bincount`` over Efron's per-event denominators; no loop over
 observations or risk sets. Counting-process (entry, stop] rows and case
-weights use :class:`_CountingDesign` (dense risk-set weights per event, in
-blocks), which also gives the score residuals of the robust variance; fits
-without them never touch it.
+weights use :class:`_CountingDesign` (dense risk-set weights per event when
+they fit in one block, else O(n log n) cumulative sums over the rows sorted by
+stop and by entry), which also gives the score residuals of the robust
+variance; fits without them never touch it. ``ties="exact"`` uses
+:class:`_ExactDesign` (Gail, Lubin and Rubinstein's recursion at tied times).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
 
-from failpattern.errors import ConvergenceError
+from failpattern.errors import ConvergenceError, InputError
 from failpattern.stats._linalg import triangle
 
 __all__ = ["CoxFit", "cox_fit"]
@@ -221,8 +223,21 @@ class _Design:
 _BLOCK_CELLS = 2_000_000  # events x rows of one block of counting-process risk-set weights
 
 
+def _matvec(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``x @ beta`` without BLAS: for the few columns of a design, a multithreaded BLAS
+    call gains nothing and, on a loaded machine, its threads wait for cores (einsum's
+    own loop runs in the calling thread)."""
+    return np.einsum("ij,j->i", x, beta)
+
+
 class _CountingDesign:
     """Risk sets of (entry, stop] rows with case weights; same ``evaluate`` as :class:`_Design`.
+
+    Small problems (one block of events x rows) hold the risk-set weights densely;
+    larger ones take each event's risk-set sums as (rows of the stratum with
+    ``stop >= t``) minus (rows with ``entry >= t``), two reverse cumulative sums,
+    and the score residuals' per-row hazard sums from cumulative sums over the
+    events (:meth:`_sorted_sums`): O(n log n) instead of O(n x events).
 
     Row ``j`` is at risk at an event time ``t`` of its stratum when
     ``entry_j < t <= stop_j``. Each event gets one row of risk-set weights
@@ -237,6 +252,7 @@ class _CountingDesign:
         n, p = X.shape
         e_in = event.astype(bool)
         strata = np.zeros(n, dtype=np.int64) if strata is None else strata
+        entry_given = entry is not None
         entry = np.full(n, -np.inf) if entry is None else entry
         weights = np.ones(n) if weights is None else weights
         # centring changes only rounding (the partial likelihood is shift invariant)
@@ -272,6 +288,65 @@ class _CountingDesign:
         self.blocks = [(a, min(a + size, ev.size)) for a in range(0, ev.size, size)]
         self._cache = ([self._weights_block(a, b) for a, b in self.blocks]
                        if len(self.blocks) == 1 else None)
+        self._sorted = None if self._cache is not None else self._sorted_sums(entry_given)
+
+    def _sorted_sums(self, entry_given: bool) -> dict:
+        """Index arrays of the O(n log n) risk-set sums used when the dense weights would
+        not fit in one block.
+
+        At an event time ``t`` of stratum ``s`` the risk set is the rows of ``s`` with
+        ``stop >= t`` minus those with ``entry >= t`` (a subset of them, since
+        ``entry < stop``): two reverse cumulative sums, over the rows sorted by
+        (stratum, stop) and by (stratum, entry), read at ``searchsorted`` positions.
+        Times are ranked jointly so that the keys ``stratum * m + rank`` are exact
+        integers; a stratum's rows end where the next stratum's keys begin.
+        """
+        ev = self.event_rows
+        times = (np.unique(np.concatenate((self.entry, self.stop))) if entry_given
+                 else np.unique(self.stop))
+        m = times.size + 1
+        strata = self.strata.astype(np.int64)
+        key_stop = strata * m + np.searchsorted(times, self.stop)
+        stop_order = np.argsort(key_stop, kind="stable")
+        sorted_stop = key_stop[stop_order]
+        key_event = key_stop[ev]                       # non-decreasing: ev is sorted so
+        next_stratum = (strata[ev] + 1) * m
+        out = {"stop_order": stop_order, "key_event": key_event, "key_stop": key_stop,
+               "z_stop": self.z[stop_order], "z_entry": None,
+               "a": np.searchsorted(sorted_stop, key_event, side="left"),
+               "a_end": np.searchsorted(sorted_stop, next_stratum, side="left"),
+               "entry_order": None}
+        if entry_given:
+            key_entry = strata * m + np.searchsorted(times, self.entry)
+            entry_order = np.argsort(key_entry, kind="stable")
+            sorted_entry = key_entry[entry_order]
+            out.update(entry_order=entry_order, key_entry=key_entry,
+                       z_entry=self.z[entry_order],
+                       b=np.searchsorted(sorted_entry, key_event, side="left"),
+                       b_end=np.searchsorted(sorted_entry, next_stratum, side="left"))
+        else:
+            out["stratum_start"] = np.searchsorted(key_event, strata * m, side="left")
+        return out
+
+    def _sorted_moments(self, risk: np.ndarray) -> np.ndarray:
+        """Each event's risk-set sums of ``risk * z`` (rows: events), Efron-weighted, in
+        O(n log n); ``z`` is kept sorted both ways, so only ``risk`` is permuted."""
+        srt = self._sorted
+        n, width = self.z.shape
+        tail = np.empty((n + 1, width))
+        tail[-1] = 0.0
+        rz = srt["z_stop"] * risk[srt["stop_order"]][:, None]
+        np.cumsum(rz[::-1], axis=0, out=tail[-2::-1])
+        at_risk = tail[srt["a"]] - tail[srt["a_end"]]
+        if srt["entry_order"] is not None:            # minus the rows not yet entered
+            np.multiply(srt["z_entry"], risk[srt["entry_order"]][:, None], out=rz)
+            np.cumsum(rz[::-1], axis=0, out=tail[-2::-1])
+            at_risk -= tail[srt["b"]] - tail[srt["b_end"]]
+        if not (self.keep < 1.0).any():               # Breslow: the whole risk set
+            return at_risk
+        ev = self.event_rows
+        tied = np.add.reduceat(self.z[ev] * risk[ev][:, None], self.event_starts, axis=0)
+        return at_risk - (1.0 - self.keep)[:, None] * tied[self.event_group]
 
     def _weights_block(self, a: int, b: int) -> np.ndarray:
         """Risk-set weights (events a..b-1 by rows): 0 off the risk set, keep on tied events."""
@@ -292,11 +367,13 @@ class _CountingDesign:
             yield a, b, (self._cache[i] if self._cache is not None else self._weights_block(a, b))
 
     def _moments(self, beta):
-        eta = self.x @ beta
+        eta = _matvec(self.x, beta)
         shift = max(float(eta.max()) - 500.0, 0.0)
         risk = self.weights * np.exp(eta - shift)
-        moments = np.empty((self.n_events, self.z.shape[1]))
+        if self._sorted is not None:
+            return eta, shift, risk, self._sorted_moments(risk)
         rz = risk[:, None] * self.z
+        moments = np.empty((self.n_events, self.z.shape[1]))
         for a, b, m in self._blocks():
             moments[a:b] = m @ rz
         return eta, shift, risk, moments
@@ -307,13 +384,37 @@ class _CountingDesign:
         eta, shift, _, moments = self._moments(beta)
         denom = moments[:, 0]
         scale = self.meanwt / denom
-        total = scale @ moments
+        total = np.einsum("i,ij->j", scale, moments)
         s1 = moments[:, 1:p + 1]
-        loglik = (float(self.w_event @ eta[self.event_rows])
-                  - float(self.meanwt @ (np.log(denom) + shift)))
+        loglik = (float(np.einsum("i,i->", self.w_event, eta[self.event_rows]))
+                  - float(np.einsum("i,i->", self.meanwt, np.log(denom) + shift)))
         score = self.wx_event_sum - total[1:p + 1]
-        info = total[p + 1:][self.full].reshape(p, p) - (s1.T * (scale / denom)) @ s1
+        outer = np.einsum("ij,ik->jk", s1 * (scale / denom)[:, None], s1)
+        info = total[p + 1:][self.full].reshape(p, p) - outer
         return loglik, score, info
+
+    def _sorted_hazards(self, hazard: np.ndarray, xbar: np.ndarray):
+        """Per row, the sums over the events whose risk set holds it of ``hazard`` and
+        ``hazard * xbar`` (Efron-weighted on its own tied events), from cumulative sums
+        over the events in (stratum, time) order: O(n log n)."""
+        srt = self._sorted
+        ev = self.event_rows
+        both = np.empty((ev.size, 1 + xbar.shape[1]))
+        both[:, 0] = hazard
+        both[:, 1:] = hazard[:, None] * xbar
+        cum = np.zeros((ev.size + 1, both.shape[1]))
+        np.cumsum(both, axis=0, out=cum[1:])
+        hi = np.searchsorted(srt["key_event"], srt["key_stop"], side="right")
+        if srt["entry_order"] is not None:
+            lo = np.searchsorted(srt["key_event"], srt["key_entry"], side="right")
+        else:
+            lo = srt["stratum_start"]
+        sums = cum[hi] - cum[lo]
+        # an event row is weighted keep, not 1, in the terms of its own tied events
+        spare = (1.0 - self.keep)[:, None] * both
+        own = np.add.reduceat(spare, self.event_starts, axis=0)[self.event_group]
+        sums[ev] -= own
+        return sums[:, 0], sums[:, 1:]
 
     def score_residuals(self, beta: np.ndarray) -> np.ndarray:
         """Per-row score residuals (unweighted), ``(n, p)``: their weighted sum is the score."""
@@ -322,12 +423,15 @@ class _CountingDesign:
         denom = moments[:, 0]
         hazard = self.meanwt / denom                  # each event's increment of the hazard
         xbar = moments[:, 1:p + 1] / denom[:, None]
-        h_sum = np.zeros(self.x.shape[0])
-        hx_sum = np.zeros((self.x.shape[0], p))
-        for a, b, m in self._blocks():
-            h_sum += hazard[a:b] @ m
-            hx_sum += m.T @ (hazard[a:b, None] * xbar[a:b])
-        r = np.exp(self.x @ beta - shift)             # the relative risk, without the case weight
+        if self._sorted is not None:
+            h_sum, hx_sum = self._sorted_hazards(hazard, xbar)
+        else:
+            h_sum = np.zeros(self.x.shape[0])
+            hx_sum = np.zeros((self.x.shape[0], p))
+            for a, b, m in self._blocks():
+                h_sum += hazard[a:b] @ m
+                hx_sum += m.T @ (hazard[a:b, None] * xbar[a:b])
+        r = np.exp(_matvec(self.x, beta) - shift)     # the relative risk, without the case weight
         resid = -r[:, None] * (self.x * h_sum[:, None] - hx_sum)
         # events: x minus the mean of their tied events' (Efron-step) risk-set means
         group_mean = np.add.reduceat(xbar, self.event_starts, axis=0)
@@ -335,6 +439,122 @@ class _CountingDesign:
         ev = self.event_rows
         np.add.at(resid, ev, self.x[ev] - group_mean[self.event_group])
         return resid
+
+
+class _ExactDesign:
+    """Exact partial likelihood (R's ``ties = "exact"``); same ``evaluate`` as :class:`_Design`.
+
+    At an event time with ``d`` tied events ``D`` among the risk set ``R`` the
+    discrete (conditional logistic) model's term is ``prod_{i in D} r_i / e_d``,
+    ``e_d`` the sum over all ``d``-subsets of ``R`` of the product of their
+    ``r = exp(eta)``: the elementary symmetric polynomial of degree ``d``. It and
+    its first two derivatives come from the recursion of Gail, Lubin and
+    Rubinstein (1981), ``B(k, j) = B(k, j-1) + r_j B(k-1, j-1)`` over the rows
+    ``j`` of the risk set, which for each ``k`` is one cumulative sum (numpy),
+    so a time costs O(d m p^2) for ``m`` at risk; each level is rescaled (the
+    log of the scale kept) so that ``e_d`` cannot overflow. Times with a single
+    event are exactly Breslow's term and go through :class:`_Design` (or
+    :class:`_CountingDesign` with ``entry``) in one vectorised pass, the other
+    events counting there as rows of the risk set only.
+    """
+
+    def __init__(self, X, time, event, strata, entry):
+        n, p = X.shape
+        e_in = event.astype(bool)
+        codes = np.zeros(n, dtype=np.int64) if strata is None else strata
+        self.p = p
+        self.x = X - X.mean(axis=0)     # centring changes only rounding, as in _Design
+        self.sd = X.std(axis=0)
+        self.n_events = int(e_in.sum())
+        # sort by stratum, then time: the risk set of an event time of stratum s is the
+        # rows from the first with that time to the end of the stratum (minus rows
+        # not yet entered, with entry)
+        _, rank = np.unique(time, return_inverse=True)
+        m = int(rank.max()) + 2
+        key = codes.astype(np.int64) * m + rank.reshape(-1)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        self.entry = None if entry is None else entry[order]
+        ts = time[order]
+        ev = np.flatnonzero(e_in[order])              # events, in sorted positions
+        new = np.ones(ev.size, dtype=bool)
+        new[1:] = key[ev[1:]] != key[ev[:-1]]
+        starts = np.flatnonzero(new)
+        d = np.diff(np.append(starts, ev.size))
+        group_key = key[ev[starts]]
+        lo = np.searchsorted(key, group_key, side="left")
+        stratum_end = np.searchsorted(key, (group_key // m + 1) * m, side="left")
+        tied = d > 1
+        self.groups = [(int(lo[g]), int(stratum_end[g]), int(d[g]), float(ts[ev[starts[g]]]),
+                        ev[starts[g]:starts[g] + d[g]]) for g in np.flatnonzero(tied)]
+        self.xs = self.x[order]
+        self.xx = self.xs[:, :, None] * self.xs[:, None, :]
+        single = np.zeros(n, dtype=np.int64)
+        single_rows = order[ev[np.repeat(~tied, d)]]
+        single[single_rows] = 1
+        self.single = None
+        if single_rows.size:
+            if entry is None:
+                self.single = _Design(X, time, single, strata, efron=False)
+            else:
+                self.single = _CountingDesign(X, entry, time, single, None, strata, efron=False)
+
+    def evaluate(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Exact log partial likelihood, score and observed information at ``beta``."""
+        p = self.p
+        if self.single is not None:
+            loglik, score, info = self.single.evaluate(beta)
+            score, info = score.copy(), info.copy()
+        else:
+            loglik, score, info = 0.0, np.zeros(p), np.zeros((p, p))
+        eta_all = self.xs @ beta
+        for lo, hi, d, t, events in self.groups:
+            rows = slice(lo, hi)
+            eta, x, xx = eta_all[rows], self.xs[rows], self.xx[rows]
+            if self.entry is not None:
+                keep = self.entry[rows] < t
+                eta, x, xx = eta[keep], x[keep], xx[keep]
+            log_e, mean1, mean2 = _elementary(eta, x, xx, d)
+            loglik += float(eta_all[events].sum()) - log_e
+            score += self.xs[events].sum(axis=0) - mean1
+            info += mean2 - np.outer(mean1, mean1)
+        return loglik, score, info
+
+
+def _elementary(eta: np.ndarray, x: np.ndarray, xx: np.ndarray, d: int):
+    """``log e_d(r)``, ``e_d'/e_d`` and ``e_d''/e_d`` for ``r = exp(eta)``, by recursion.
+
+    ``B_k[j]`` (``j = 0..m``) is the degree-``k`` elementary symmetric polynomial
+    of ``r_1..r_j``, ``B1``/``B2`` its gradient and Hessian in beta (``x``, ``xx``:
+    the rows' covariates and their outer products). Each level is divided by its
+    last value, the logs of these scales summing to ``log e_d``.
+    """
+    m, p = x.shape
+    shift = float(eta.max())
+    r = np.exp(eta - shift)
+    b0 = np.ones(m + 1)
+    b1 = np.zeros((m + 1, p))
+    b2 = np.zeros((m + 1, p, p))
+    log_scale = 0.0
+    for _ in range(d):
+        prev0, prev1, prev2 = b0[:-1], b1[:-1], b2[:-1]
+        t0 = r * prev0
+        t1 = r[:, None] * (prev1 + x * prev0[:, None])
+        cross = x[:, :, None] * prev1[:, None, :]
+        t2 = r[:, None, None] * (prev2 + cross + cross.transpose(0, 2, 1)
+                                 + xx * prev0[:, None, None])
+        b0 = np.zeros(m + 1)
+        np.cumsum(t0, out=b0[1:])
+        b1 = np.zeros((m + 1, p))
+        np.cumsum(t1, axis=0, out=b1[1:])
+        b2 = np.zeros((m + 1, p, p))
+        np.cumsum(t2, axis=0, out=b2[1:])
+        scale = b0[-1]
+        b0 /= scale
+        b1 /= scale
+        b2 /= scale
+        log_scale += math.log(scale)
+    return log_scale + d * shift, b1[-1], b2[-1]
 
 
 def _names(names, p: int) -> list[str]:
@@ -436,8 +656,9 @@ def cox_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         1 = event, 0 = censored; at least one event.
     strata_codes : (n,) int array, optional
         Stratum of each row; each stratum has its own baseline hazard.
-    ties : {"efron", "breslow"}
-        Approximation for tied event times.
+    ties : {"efron", "breslow", "exact"}
+        Handling of tied event times; "exact" is the exact (discrete, conditional
+        logistic) partial likelihood, not with ``weights``, ``robust`` or ``cluster``.
     max_iter : int
         Most Newton-Raphson iterations (halvings count).
     tol : float
@@ -471,6 +692,12 @@ def cox_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         convergence within ``max_iter`` iterations.
     """
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if ties == "exact":
+            if weights is not None or robust or cluster is not None:
+                raise InputError("cox_fit: ties='exact' takes no weights, robust or cluster "
+                                 "(as R's coxph)")
+            design = _ExactDesign(X, time, event, strata_codes, entry)
+            return _newton(design, X.shape[1], max_iter, tol, names)
         if entry is None and weights is None:
             design = _Design(X, time, event, strata_codes, ties == "efron")
         else:

@@ -183,6 +183,13 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+def check_flag(value, name: str) -> bool:
+    """A ``True`` / ``False`` keyword (numpy booleans accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name}: must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_choice(value, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise InputError(f"{name}: must be one of {', '.join(map(repr, choices))}; got {value!r}")

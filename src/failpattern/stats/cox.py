@@ -13,6 +13,13 @@ ratio, score and Wald tests and the covariance matrix
 (``tests/reference/cox.R``; the suite checks them to 1e-10 relative, and they agree
 to about 1e-12).
 
+``ties="exact"`` (R's exact partial likelihood, the discrete / conditional
+logistic model, by Gail, Lubin and Rubinstein's recursion) is checked against
+``coxph(..., ties = "exact")`` on lung in months, veteran, strata and
+(start, stop] rows (``tests/reference/cox_exact.R``, 1e-9). By default times
+that differ only by floating-point rounding are merged first, as R's ``timefix``
+(:mod:`failpattern.stats.timefix`, ``tests/reference/timefix.R``).
+
 Counting-process data ((entry, stop] rows, ``entry=``), case weights
 (``weights=``) and the robust sandwich variance (``robust=True``, ``cluster=``,
 grouped dfbeta residuals) are checked the same way against ``coxph(Surv(start,
@@ -35,6 +42,7 @@ from scipy.special import chdtrc
 from failpattern.errors import InputError
 from failpattern.stats._coxfit import CoxFit, cox_fit
 from failpattern.stats._result import frozen, wald_table
+from failpattern.stats.timefix import fix_times
 from failpattern.stats._validate import (
     as_durations,
     as_events,
@@ -42,6 +50,7 @@ from failpattern.stats._validate import (
     as_numbers,
     check_alpha,
     check_choice,
+    check_flag,
     check_lengths,
     covariate_matrix,
     describe_positions,
@@ -51,7 +60,8 @@ from failpattern.stats._validate import (
 
 __all__ = ["cox", "cox_fit", "CoxResult", "ModelTest", "CoxFit"]
 
-TIES = ("efron", "breslow")
+TIES = ("efron", "breslow")          # the approximations (also those of the PH test)
+COX_TIES = TIES + ("exact",)          # what cox() accepts
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class CoxResult:
     converged : bool
         ``True`` (fits that fail raise :class:`~failpattern.errors.ConvergenceError`).
     ties : str
-        ``"efron"`` or ``"breslow"``.
+        ``"efron"``, ``"breslow"`` or ``"exact"``.
     strata : tuple of str
         Stratification columns (empty when unstratified).
     alpha : float
@@ -237,7 +247,7 @@ def _require_complete(data: pd.DataFrame, roles: dict[str, list[str]]) -> dict[s
 def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[str] | str,
         ties: str = "efron", strata: Sequence[str] | str | None = None,
         alpha: float = 0.05, entry: str | None = None, weights: str | None = None,
-        robust: bool = False, cluster: str | None = None) -> CoxResult:
+        robust: bool = False, cluster: str | None = None, timefix: bool = True) -> CoxResult:
     """Fit a Cox proportional hazards model, as R ``coxph(Surv(duration, event) ~ ...)``.
 
     With ``entry`` it is R's ``coxph(Surv(entry, duration, event) ~ ..., weights = ,
@@ -255,8 +265,15 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
         Column of event indicators (1 = event, 0 = censored).
     covariates : str or sequence of str
         Numeric, non-constant columns; encode categories as 0/1 indicators.
-    ties : {"efron", "breslow"}
-        Approximation for tied event times (R's default is Efron; SPSS COXREG uses Breslow).
+    ties : {"efron", "breslow", "exact"}
+        Handling of tied event times (R's default is Efron; SPSS COXREG uses Breslow).
+        "exact" is R's ``ties = "exact"``: the exact partial likelihood of the discrete
+        (conditional logistic) model, each tied time contributing the probability of its
+        set of events among all equally large subsets of its risk set, computed by the
+        recursion of Gail, Lubin and Rubinstein (1981), O(d x at-risk) per time with ``d``
+        tied events. With strata and (entry, duration] rows as R (whose ``agexact``
+        enumerates the subsets; the likelihood is the same). Not with ``weights``,
+        ``robust`` or ``cluster`` (R refuses these too).
     strata : str or sequence of str, optional
         Column(s) whose combinations define strata with separate baseline hazards.
     alpha : float
@@ -279,6 +296,13 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     cluster : str, optional
         Column identifying correlated rows (e.g. patient id with several rows each) for
         the robust variance; implies ``robust=True`` (as R's ``cluster =``).
+    timefix : bool, default True
+        Treat times that differ only by floating-point rounding as tied, as R's
+        ``coxph(..., control = coxph.control(timefix = TRUE))`` (its default,
+        ``aeqSurv``): distinct values of ``duration`` and ``entry`` (together) closer
+        than ``sqrt(machine eps)``, absolutely or relative to their mean absolute value,
+        become the smallest of them (see :mod:`failpattern.stats.timefix`). ``False``
+        keeps every distinct floating-point value apart.
 
     Returns
     -------
@@ -288,7 +312,8 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     ------
     InputError
         Missing or invalid values, unknown columns, no events, ``entry >= duration``,
-        weights that are not positive and finite.
+        weights that are not positive and finite; ``ties="exact"`` with weights, robust or
+        cluster; with ``timefix``, an (entry, duration] interval whose ends merge.
     ConvergenceError
         Collinear covariates, a coefficient diverging to infinity (separation,
         monotone likelihood), or no convergence.
@@ -298,16 +323,28 @@ def cox(data: pd.DataFrame, *, duration: str, event: str, covariates: Sequence[s
     >>> fit = cox(lung, duration="time", event="event", covariates=["age", "sex"])  # doctest: +SKIP
     >>> fit.summary.loc["sex", "hr"]  # doctest: +SKIP
     """
-    ties = check_choice(ties, "ties", TIES)
+    ties = check_choice(ties, "ties", COX_TIES)
     alpha = check_alpha(alpha)
     if not isinstance(robust, (bool, np.bool_)):
         raise InputError(f"robust must be True or False, got {robust!r}")
+    timefix = check_flag(timefix, "timefix")
+    if ties == "exact" and (weights is not None or robust or cluster is not None):
+        given = ", ".join(k for k, v in (("weights", weights is not None), ("robust", robust),
+                                         ("cluster", cluster is not None)) if v)
+        raise InputError(
+            f"cox: ties='exact' does not support {given}: the exact partial likelihood has "
+            "no case weights and no score residuals for a robust variance (R's coxph refuses "
+            "both); use ties='efron' or 'breslow'")
     time, status, X, codes, names, strata_list = model_inputs(
         data, duration, event, covariates, strata, "a Cox model")
     if entry is None and weights is None and cluster is None and not robust:
+        if timefix:
+            time = fix_times(time)[0]
         fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names)
         return _result(fit, names, ties, tuple(strata_list), alpha, time.size)
     start, w, groups = _counting_inputs(data, time, duration, entry, weights, cluster)
+    if timefix:
+        time, start = fix_times(time, start)
     fit = cox_fit(X, time, status, strata_codes=codes, ties=ties, names=names, entry=start,
                   weights=w, robust=bool(robust), cluster=groups)
     return _result(fit, names, ties, tuple(strata_list), alpha, time.size,

@@ -68,6 +68,7 @@ from scipy.special import ndtri
 from failpattern.errors import InputError
 from failpattern.stats._result import frozen
 from failpattern.stats.km import _pointwise
+from failpattern.stats.timefix import fix_times
 from failpattern.stats._validate import (
     as_durations,
     as_events,
@@ -75,6 +76,7 @@ from failpattern.stats._validate import (
     as_numbers,
     check_alpha,
     check_choice,
+    check_flag,
     covariate_matrix,
     describe_positions,
     frame_column,
@@ -240,7 +242,7 @@ class CoxSurvivalResult:
 
 def cox_survival(data: pd.DataFrame, fit: CoxResult, newdata=None, *, duration: str, event: str,
                  entry: str | None = None, weights: str | None = None, ctype: str | None = None,
-                 conf_type: str = "log", alpha: float | None = None) -> CoxSurvivalResult:
+                 conf_type: str = "log", alpha: float | None = None, timefix: bool = True) -> CoxSurvivalResult:
     """Predicted survival curves of a fitted Cox model, as R ``survfit(fit, newdata)``.
 
     Parameters
@@ -273,6 +275,9 @@ def cox_survival(data: pd.DataFrame, fit: CoxResult, newdata=None, *, duration: 
         Pointwise limits, R's ``conf.type`` (default ``"log"``, R's default).
     alpha : float, optional
         ``1 - alpha`` limits; default the fit's ``alpha``.
+    timefix : bool, default True
+        Merge times that differ only by rounding, as :func:`~failpattern.stats.cox` does
+        (R keeps the fit's own times); pass the value the model was fitted with.
 
     Returns
     -------
@@ -303,6 +308,8 @@ def cox_survival(data: pd.DataFrame, fit: CoxResult, newdata=None, *, duration: 
     alpha = fit.alpha if alpha is None else check_alpha(alpha)
     time, status, X, start, wt, codes, levels = _model_data(data, fit, duration, event, entry,
                                                             weights)
+    if check_flag(timefix, "timefix"):
+        time, start = fix_times(time, start)
     profiles, labels, wanted = _profiles(newdata, fit, X, levels)
     beta = np.asarray(fit.coef, dtype=float)
     means = X.mean(axis=0)                       # R's fit$means: unweighted column means

@@ -66,7 +66,8 @@ FineGrayFit = _fgk.Fit
 def km_fit(time: np.ndarray, event: np.ndarray, *, conf_type: str = "log-log",
            alpha: float = 0.05, entry: np.ndarray | None = None,
            weights: np.ndarray | None = None) -> KaplanMeierResult:
-    """Kaplan-Meier estimate from clean arrays (:func:`~failpattern.stats.km.kaplan_meier` unchecked).
+    """Kaplan-Meier estimate from clean arrays (:func:`~failpattern.stats.km.kaplan_meier` unchecked,
+    times used as given: no ``timefix``).
 
     Parameters
     ----------
@@ -123,7 +124,9 @@ def km_fits(time: np.ndarray, event: np.ndarray, *, conf_types: Sequence[str],
     -------
     tuple of KaplanMeierResult
         One per ``conf_types`` entry, in that order, each identical to
-        ``kaplan_meier(time, event, conf_type=c, alpha=alpha, entry=entry, weights=weights)``.
+        ``kaplan_meier(time, event, conf_type=c, alpha=alpha, entry=entry, weights=weights,
+        timefix=False)`` (the fit layer uses times as given; the validated function first
+        merges times that differ only by rounding, which changes nothing on times from dates).
 
     Notes
     -----
@@ -138,7 +141,8 @@ def km_fits(time: np.ndarray, event: np.ndarray, *, conf_types: Sequence[str],
 def logrank_fit(time: np.ndarray, event: np.ndarray, group: np.ndarray, labels: np.ndarray, *,
                 strata: np.ndarray | None = None, rho: float = 0.0,
                 gamma: float = 0.0) -> LogRankResult:
-    """Log-rank test from clean arrays (:func:`~failpattern.stats.logrank.logrank` unchecked).
+    """Log-rank test from clean arrays (:func:`~failpattern.stats.logrank.logrank` unchecked, times
+    used as given: no ``timefix``).
 
     Parameters
     ----------
@@ -198,8 +202,10 @@ def coxph_fit(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         ``(n,)`` int64 event indicators, 1 = event, 0 = censored; at least one event.
     names : sequence of str, optional
         Covariate names, the result's ``covariates`` (default ``x0, x1, ...``).
-    ties : {"efron", "breslow"}
-        Approximation for tied event times; not checked.
+    ties : {"efron", "breslow", "exact"}
+        Handling of tied event times; not checked. "exact" (the exact partial
+        likelihood) takes no ``weights``, ``robust`` or ``cluster``. No ``timefix``
+        here: times are used as given (``cox`` merges near-equal times first).
     strata : numpy.ndarray, optional
         ``(n,)`` int64 stratum codes; each stratum has its own baseline hazard.
     strata_names : sequence of str

@@ -33,8 +33,9 @@ from failpattern.stats._result import frozen
 from failpattern.stats._tables import step_lookup, time_table
 from failpattern.errors import InputError
 from failpattern.stats._validate import (_labels, as_durations, as_events, as_numbers, check_alpha,
-                                         check_choice, check_lengths, describe_positions,
-                                         plain_value)
+                                         check_choice, check_flag, check_lengths,
+                                         describe_positions, plain_value)
+from failpattern.stats.timefix import fix_times
 
 __all__ = ["KaplanMeierResult", "kaplan_meier"]
 
@@ -139,7 +140,7 @@ class KaplanMeierResult:
 
 
 def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05,
-                 entry=None, weights=None) -> KaplanMeierResult:
+                 entry=None, weights=None, timefix: bool = True) -> KaplanMeierResult:
     """Kaplan-Meier estimate of the survival function.
 
     Parameters
@@ -181,6 +182,13 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
         per row) and so do we; its ``se`` is 0, not NaN, once S reaches 0.
         With "spss" only whole-number weights are accepted (SPSS's WEIGHT BY
         frequency weights, i.e. replicated rows).
+    timefix : bool, default True
+        Treat times that differ only by floating-point rounding as tied, as R's
+        ``survfit(..., timefix = TRUE)`` (its default, ``aeqSurv``): distinct values of
+        ``time`` (and ``entry``) closer than ``sqrt(machine eps)``, absolutely or
+        relative to the mean absolute time, become the smallest of them, so e.g.
+        ``2`` and ``sqrt(2)**2`` are one time (see :mod:`failpattern.stats.timefix`).
+        ``False`` keeps every distinct floating-point value apart.
 
     Returns
     -------
@@ -192,7 +200,8 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
         Times negative, missing or infinite; events not 0/1; lengths differ;
         empty input; unknown ``conf_type``; ``alpha`` outside (0, 1); an entry
         time not below its ``time``; weights negative, missing, infinite or
-        all 0; ``entry`` or fractional ``weights`` with ``conf_type="spss"``.
+        all 0; ``entry`` or fractional ``weights`` with ``conf_type="spss"``; with
+        ``timefix``, an interval whose ends merge; ``timefix`` not a bool.
 
     Notes
     -----
@@ -207,8 +216,11 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
     e = as_events(event, "event")
     check_choice(conf_type, "conf_type", CONF_TYPES)
     alpha = check_alpha(alpha)
+    timefix = check_flag(timefix, "timefix")
     if entry is None and weights is None:
         check_lengths(time=t, event=e)
+        if timefix:
+            t = fix_times(t)[0]
         return _kaplan_meier(t, e, conf_type, alpha)
     start = None if entry is None else as_durations(entry, "entry")
     w = None if weights is None else _as_weights(weights)
@@ -227,6 +239,8 @@ def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05
         if w is not None and _fractional(w):
             raise InputError('weights: "spss" takes whole-number (frequency) weights only; '
                              'use "log", "log-log" or "plain" for fractional weights')
+    if timefix:
+        t, start = fix_times(t, start)
     return _km_result(_km_curve(t, e, start, w), conf_type, alpha)
 
 

@@ -27,8 +27,9 @@ from scipy.special import chdtrc
 from failpattern.errors import InputError
 from failpattern.stats._result import frozen
 from failpattern.stats._tables import time_table
-from failpattern.stats._validate import (as_durations, as_events, as_groups, check_lengths,
-                                         require_events)
+from failpattern.stats._validate import (as_durations, as_events, as_groups, check_flag,
+                                         check_lengths, require_events)
+from failpattern.stats.timefix import fix_times
 
 __all__ = ["LogRankResult", "logrank"]
 
@@ -101,7 +102,7 @@ class LogRankResult:
 
 
 def logrank(time, event, group, *, strata=None, rho: float = 0.0,
-            gamma: float = 0.0) -> LogRankResult:
+            gamma: float = 0.0, timefix: bool = True) -> LogRankResult:
     """Log-rank (Mantel-Cox) test that the survival curves of the groups are equal.
 
     With ``rho`` or ``gamma`` not 0, the Fleming-Harrington G(rho, gamma)
@@ -129,6 +130,12 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0,
         modification of the Wilcoxon test as R computes it; ``gamma > 0``
         weights late differences. ``rho`` is R
         ``survdiff(..., rho = rho)``; R's ``survival`` has no ``gamma``.
+    timefix : bool, default True
+        Treat times that differ only by floating-point rounding as tied, as R's
+        ``survdiff(..., timefix = TRUE)`` (its default, ``aeqSurv``): distinct times
+        closer than ``sqrt(machine eps)``, absolutely or relative to the mean absolute
+        time, become the smallest of them (see :mod:`failpattern.stats.timefix`).
+        ``False`` keeps every distinct floating-point value apart.
 
     Returns
     -------
@@ -138,8 +145,8 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0,
     ------
     InputError
         Bad times or events, lengths differ, fewer than two groups, missing
-        group or stratum labels, no events at all, or ``rho`` / ``gamma``
-        negative, infinite or not a number.
+        group or stratum labels, no events at all, ``rho`` / ``gamma``
+        negative, infinite or not a number, or ``timefix`` not a bool.
 
     Notes
     -----
@@ -167,6 +174,8 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0,
         n_strata = s_labels.size
     check_lengths(time=t, event=e, group=codes, strata=s_codes)
     require_events(e, "the log-rank test")
+    if check_flag(timefix, "timefix"):
+        t = fix_times(t)[0]
     return _logrank(t, e, codes, labels, s_codes, n_strata, rho=rho, gamma=gamma)
 
 
