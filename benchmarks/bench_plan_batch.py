@@ -9,13 +9,19 @@ divided by the chunk size), their ratio, then the wall time of
 ``failpattern study --replicates N --workers 2`` (a fresh interpreter per run:
 start-up, worker pool, chunk files and the summary included; median of
 ``--repeat`` runs). Targets: 10,000 replicates in under 10 s on 2 workers,
-100,000 (``--large``) in under 2 minutes.
-Usage: python benchmarks/bench_plan_batch.py [--repeat 3] [--replicates 10000] [--large]
+100,000 (``--large``) in under 2 minutes. Also the CPU per replicate of
+``run_plan_batch`` alone (the cohorts already drawn), and with ``--rss N`` the
+wall time and the peak resident memory of the main process of a study of ``N``
+replicates (``ru_maxrss`` of the interpreter that runs the command; the worker
+processes are not its children's rusage, they are the forkserver's).
+Usage: python benchmarks/bench_plan_batch.py [--repeat 3] [--replicates 10000] [--large] [--rss N]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +31,9 @@ import numpy as np
 from _harness import load_line, time_command
 
 from failpattern.replicate.store import replicate_rng
-from failpattern.replicate.study import study_chunk_task, study_task
+from failpattern.replicate.study import _card, draw_stacked, study_chunk_task, study_task
+from failpattern.simulate import DEFAULT_PARAMS
+from failpattern.study.plan_batch import run_plan_batch
 
 PER_COHORT = 40   # cohorts timed one by one
 CHUNK = 500       # replicates per batched chunk (the study's chunk for 10,000 replicates)
@@ -53,6 +61,46 @@ def per_replicate() -> dict[str, tuple[float, float]]:
             f"batched (chunks of {CHUNK})": (median(w for w, _ in chunks), median(c for _, c in chunks))}
 
 
+def plan_only() -> tuple[float, float]:
+    """Median (wall, CPU) seconds per replicate of ``run_plan_batch`` on drawn chunks of ``CHUNK``."""
+    import warnings
+
+    card = _card("ni2019")
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(CHUNKS):
+            batch = draw_stacked(DEFAULT_PARAMS, [replicate_rng(2019, k * CHUNK + i) for i in range(CHUNK)], 93)
+            run_plan_batch(batch, card=card) if k == 0 else None  # warm
+            w, c = time.perf_counter(), time.process_time()
+            run_plan_batch(batch, card=card)
+            out.append(((time.perf_counter() - w) / CHUNK, (time.process_time() - c) / CHUNK))
+    return median(w for w, _ in out), median(c for _, c in out)
+
+
+_RSS = """
+import resource, runpy, sys, time
+sys.argv = ["failpattern"] + sys.argv[1:]
+start = time.perf_counter()
+try:
+    runpy.run_module("failpattern", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if exc.code:
+        raise
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def study_rss(n: int) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of the main process of ``failpattern study --replicates n --workers 2``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-c", _RSS, "study", "--replicates", str(n), "--workers", "2",
+                               "--out", str(Path(tmp) / "run"), "--quiet"],
+                              check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall, kb = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(kb) / 1024.0
+
+
 def study_wall(n: int, repeat: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         return time_command(lambda k: ["-m", "failpattern", "study", "--replicates", str(n), "--workers", "2",
@@ -65,8 +113,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--replicates", type=int, default=10_000)
     parser.add_argument("--large", action="store_true", help="also 100,000 replicates (one run)")
+    parser.add_argument("--rss", type=int, default=0, help="also a study of N replicates: wall and peak RSS "
+                        "of the main process (one run)")
     args = parser.parse_args()
     print(load_line())
+    wall, cpu = plan_only()
+    print(f"run_plan_batch alone, chunks of {CHUNK}, median per replicate: wall {wall * 1e3:.3f} ms, "
+          f"CPU {cpu * 1e3:.3f} ms")
     times = per_replicate()
     print("per replicate (one process), median:")
     for k, (wall, cpu) in times.items():
@@ -79,6 +132,10 @@ def main() -> None:
     if args.large:
         wall, cpu, _ = study_wall(100_000, 1)
         print(f"failpattern study --replicates 100000 --workers 2: wall {wall:.1f} s (CPU {cpu:.1f} s; 1 run)")
+    if args.rss:
+        wall, mb = study_rss(args.rss)
+        print(f"failpattern study --replicates {args.rss} --workers 2: wall {wall:.1f} s, main process peak RSS "
+              f"{mb:.0f} MB (1 run)")
     print(load_line())
 
 

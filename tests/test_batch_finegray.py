@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from failpattern.errors import ConvergenceError
+from failpattern.errors import ConvergenceError, InputError
 from failpattern.stats import batch_finegray
 from failpattern.stats.batch_finegray import FineGrayBatchResult, finegray_batch
 from failpattern.stats.fit import finegray_fit, finegray_prepare
@@ -162,3 +162,54 @@ def test_shapes_and_variance_are_checked():
         finegray_batch(np.zeros((2, 5, 1)), np.ones((2, 4)), np.ones((2, 5)))
     with pytest.raises(ValueError, match="mask"):
         finegray_batch(np.zeros((2, 5, 1)), np.ones((2, 5)), np.ones((2, 5)), mask=np.ones((5, 2)))
+
+
+# ----------------------------------------------------------------------------- one-covariate models
+from failpattern.stats.batch_finegray import finegray_univariate_batch  # noqa: E402
+
+
+@pytest.mark.parametrize("variance", ["crr", "stata"])
+def test_univariate_models_equal_the_one_covariate_fit(variance):
+    """Each (row, covariate) of finegray_univariate_batch is the one-cohort fit of that covariate alone
+    on the row's patients; where that fit raises, the model is not converged (NaN)."""
+    rng = np.random.default_rng(21)
+    X, time, cause = _cohorts(rng, 25, 60, 4)
+    mask = rng.random(time.shape) < 0.9
+    which = rng.random((25, 4)) < 0.9
+    res = finegray_univariate_batch(X, time, cause, mask=mask, which=which, variance=variance)
+    fitted = 0
+    for r in range(25):
+        m = mask[r]
+        for j in range(4):
+            if not which[r, j]:
+                assert not res.converged[r, j] and np.isnan(res.coef[r, j])
+                continue
+            try:
+                one = finegray_fit(finegray_prepare(time[r][m], cause[r][m], X[r][m][:, [j]]), variance=variance)
+            except ConvergenceError:
+                assert not res.converged[r, j]
+                continue
+            assert res.converged[r, j]
+            np.testing.assert_allclose(res.coef[r, j], one.coef[0], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(res.se[r, j], one.se[0], rtol=1e-10)
+            np.testing.assert_allclose(res.loglik[r, j], one.loglik, rtol=1e-10)
+            fitted += 1
+    assert fitted > 50
+
+
+def test_univariate_models_do_not_depend_on_their_batch_mates():
+    """Bit for bit the same numbers for a row alone, in a few rows or in many (the sums over the
+    failure times are in order, so the padding to the batch's widest row adds nothing)."""
+    rng = np.random.default_rng(22)
+    X, time, cause = _cohorts(rng, 30, 50, 5)
+    whole = finegray_univariate_batch(X, time, cause, variance="stata")
+    for lo, hi in ((0, 1), (3, 4), (5, 12), (29, 30)):
+        part = finegray_univariate_batch(X[lo:hi], time[lo:hi], cause[lo:hi], variance="stata")
+        for name in ("coef", "se", "loglik", "converged", "iterations"):
+            assert np.array_equal(getattr(part, name), getattr(whole, name)[lo:hi], equal_nan=True), name
+
+
+def test_univariate_models_refuse_other_covariates():
+    X, time, cause = _cohorts(np.random.default_rng(1), 2, 10, 2)
+    with pytest.raises(InputError, match="0/1"):
+        finegray_univariate_batch(X * 2.0, time, cause)

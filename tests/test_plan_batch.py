@@ -185,3 +185,22 @@ def test_chunked_task_failure_names_the_chunk(tmp_path):
         run_replicates(_failing_chunk, 6, seed=1, out_dir=tmp_path / "f", workers=1, progress=False,
                        chunk_size=3)
     assert err.value.index == 0 and "boom" in str(err.value)
+
+
+def test_study_results_are_not_held_and_stored_chunks_read_as_strings(tmp_path):
+    """replicate_study reads its results from the folder when asked (not held), the chunk task hands
+    ids over as categories, and a stored chunk reads back as the per-cohort path's strings."""
+    from failpattern.replicate import store
+
+    out = study_chunk_task([replicate_rng(3, i) for i in range(4)], np.arange(4))
+    assert isinstance(out["id"].dtype, pd.CategoricalDtype)
+    store.write_chunk(tmp_path / "c", 0, out, "parquet")
+    back = store.read_chunk(tmp_path / "c", 0, "parquet")
+    assert back["id"].dtype == object
+    pd.testing.assert_frame_equal(back, out.assign(id=out["id"].astype(object)))
+    s = replicate_study(6, seed=2, out_dir=tmp_path / "s", workers=1, progress=False)
+    assert "results" not in vars(s)
+    pd.testing.assert_frame_equal(s.results, run_replicates(
+        functools.partial(study_chunk_task, study="ni2019", n_patients=None), 6, seed=2,
+        out_dir=tmp_path / "s" / "replicates", workers=1, progress=False,
+        task_version="1;study=ni2019;n_patients=None"))

@@ -124,3 +124,24 @@ def test_bad_input_is_refused():
 def test_single_replicate_has_no_sd_and_no_warning():
     s = summarise(pd.DataFrame({"replicate": [0], "id": ["a"], "value": [1.5]}))
     assert s.loc[0, "n"] == 1 and np.isnan(s.loc[0, "sd"]) and s.loc[0, "median"] == 1.5
+
+
+def test_chunks_summarised_one_at_a_time_equal_the_whole():
+    """summarise_chunks (a study's chunk files, ids as categories) gives summarise's table bit for bit,
+    and summarise gives the same whether rows are by replicate (matrix path) or not (grouped path)."""
+    from failpattern.replicate import summary
+
+    res = toy_results(n=300)
+    pub = {"hr": 1.2, "p": {"value": 0.04, "is_p_value": True}, "absent": 3.0}
+    whole = summarise(res, pub)
+    chunks = [res[(res["replicate"] >= lo) & (res["replicate"] < lo + 70)].astype({"id": "category"})
+              for lo in range(0, 300, 70)]
+    pd.testing.assert_frame_equal(summary.summarise_chunks(chunks, pub), whole)
+    grouped = summarise(res.assign(replicate=-res["replicate"]), pub)  # same row order, not by replicate
+    pd.testing.assert_frame_equal(grouped, whole)
+    acc = summary.Accumulator(keep={"hr"})
+    for c in chunks:
+        acc.add(c)
+    assert acc.ids == ["hr"] and acc.summary().loc[0, "n_missing"] == 0
+    with pytest.raises(InputError, match="more than once"):
+        summary.summarise_chunks([pd.concat([chunks[0], chunks[0].iloc[:1]])])

@@ -122,7 +122,7 @@ def _prepare(out: Path, requested: store.Manifest, chunk_size_given: bool) -> st
 def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | os.PathLike,
                    workers: int | None = None, scheduler: Any = None,
                    chunk_size: int | None = None, progress: bool = True,
-                   task_version: str | None = None) -> pd.DataFrame:
+                   task_version: str | None = None, load: bool = True) -> pd.DataFrame | None:
     """Run ``task`` for ``n_replicates`` replicates and store the results under ``out_dir``.
 
     Replicate ``i`` calls ``task(rng, i)`` with
@@ -166,11 +166,15 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
     task_version : str, optional
         Recorded in the manifest and checked on resume; change it when the
         task's behaviour (or a ``partial``'s arguments) changes.
+    load : bool, default True
+        Return the results. ``False`` returns None: a large study's results (tens of millions of
+        rows) are then read from ``out_dir`` a chunk at a time
+        (:func:`~failpattern.replicate.store.iter_chunks`) instead of held at once.
 
     Returns
     -------
-    pandas.DataFrame
-        All results, as :func:`load_replicates` returns them.
+    pandas.DataFrame or None
+        All results, as :func:`load_replicates` returns them (None with ``load=False``).
 
     Raises
     ------
@@ -229,7 +233,7 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
             error_message=f.error_message, worker_traceback=f.traceback)
     bar.close(f"{n} replicates in {out} ({sink.computed} chunk(s) computed, "
               f"{len(done)} already on disk)")
-    return load_replicates(out)
+    return load_replicates(out) if load else None
 
 
 def load_replicates(out_dir: str | os.PathLike, *, allow_incomplete: bool = False) -> pd.DataFrame:

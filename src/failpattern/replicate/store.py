@@ -55,7 +55,7 @@ from failpattern.output import TMP_PREFIX, write_file_atomic
 
 __all__ = ["Manifest", "SCHEMA", "SEED_SCHEME", "replicate_seed", "replicate_rng", "task_name", "chunk_bounds",
            "n_chunks", "chunk_path", "completed_chunks", "read_manifest", "write_manifest",
-           "write_chunk", "read_chunk", "remove_temporary", "default_format"]
+           "write_chunk", "read_chunk", "iter_chunks", "remove_temporary", "default_format"]
 
 #: Version tag of the folder layout, stored in the manifest.
 SCHEMA = "failpattern-replicates/1"
@@ -248,25 +248,87 @@ def read_manifest(out_dir: Path) -> Manifest | None:
         raise InputError(f"out_dir: {path} is not a readable replicate manifest ({exc})") from None
 
 
+def _as_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each categorical column of strings as the strings it holds (object)."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)
+            and frame[c].cat.categories.dtype == object]
+    if not cats:
+        return frame
+    return frame.assign(**{c: frame[c].astype(object) for c in cats})
+
+
+def _parquet_table(frame: pd.DataFrame):
+    """The Arrow table ``frame.to_parquet`` writes, a categorical column of strings as its strings.
+
+    Why: a chunk of the replicate study repeats some 700 ids in hundreds of thousands of rows;
+    handed over as a categorical (codes), it is decoded to strings inside Arrow (no Python string
+    per row), and stored, and read back, exactly as the same frame with an object column."""
+    import pyarrow as pa
+
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)
+            and frame[c].cat.categories.dtype == object]
+    if not cats or not len(frame):
+        return pa.Table.from_pandas(_as_values(frame), preserve_index=False)
+    # the schema (and pandas metadata) of the frame with strings, from its first row
+    schema = pa.Schema.from_pandas(_as_values(frame.iloc[:1]), preserve_index=False)
+    columns = []
+    for field in schema:
+        col = frame[field.name]
+        if field.name in cats:
+            codes = pa.array(col.cat.codes.to_numpy(), mask=col.isna().to_numpy())
+            columns.append(pa.DictionaryArray.from_arrays(codes, pa.array(col.cat.categories.to_numpy(),
+                                                                          type=pa.string()))
+                           .dictionary_decode())
+        else:
+            columns.append(pa.Array.from_pandas(col))
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata()).replace_schema_metadata(schema.metadata)
+
+
 def write_chunk(out_dir: Path, chunk: int, frame: pd.DataFrame, fmt: str) -> Path:
-    """Write one chunk's results atomically; return its path."""
+    """Write one chunk's results atomically; return its path.
+
+    A categorical column of strings is stored as its strings (read back as an object column,
+    as the same frame with strings would be)."""
     target = chunk_path(out_dir, chunk, fmt)
     buf = io.BytesIO()
     if fmt == "parquet":
-        frame.to_parquet(buf, index=False)
+        import pyarrow.parquet as pq
+
+        pq.write_table(_parquet_table(frame), buf)
     else:
-        buf.write(frame.to_csv(index=False, float_format="%.17g").encode())
+        buf.write(_as_values(frame).to_csv(index=False, float_format="%.17g").encode())
     _write_atomic(target, buf.getvalue())
     return target
 
 
-def read_chunk(out_dir: Path, chunk: int, fmt: str) -> pd.DataFrame:
-    """Read one chunk file."""
+def read_chunk(out_dir: Path, chunk: int, fmt: str, *, categories=()) -> pd.DataFrame:
+    """Read one chunk file.
+
+    ``categories``: string columns to read as pandas categoricals. A chunk of the replicate study
+    repeats each of some 700 ids once per replicate; as categories they are read without making
+    a Python string per row (the values are the same).
+    """
     path = chunk_path(out_dir, chunk, fmt)
     if fmt == "parquet":
         try:
+            if categories:
+                import pyarrow.parquet as pq
+
+                names = set(pq.read_schema(path).names)
+                return pq.read_table(path, read_dictionary=[c for c in categories if c in names]).to_pandas()
             return pd.read_parquet(path)
         except ImportError as exc:
             raise InputError(f"out_dir: chunks of {path.parent.parent} are Parquet; install "
                              f"pyarrow (the failpattern[io] extra) to read them ({exc})") from None
-    return pd.read_csv(path, **exact_float_csv_options())
+    frame = pd.read_csv(path, **exact_float_csv_options())
+    for c in categories:
+        if c in frame.columns:
+            frame[c] = frame[c].astype("category")
+    return frame
+
+
+def iter_chunks(out_dir: Path, manifest: Manifest, *, categories=()):
+    """The chunk files of a complete study, read one at a time in chunk (so replicate) order
+    (:func:`read_chunk` with ``categories``): a study's results without holding them all."""
+    for c in range(manifest.n_chunks):
+        yield read_chunk(out_dir, c, manifest.format, categories=categories)

@@ -53,8 +53,8 @@ import pandas as pd
 
 from failpattern.errors import InputError
 from failpattern.replicate import store
-from failpattern.replicate.engine import run_replicates
-from failpattern.replicate.summary import summarise
+from failpattern.replicate.engine import load_replicates, run_replicates
+from failpattern.replicate.summary import Accumulator, summarise
 
 __all__ = [
     "REPLICATES_DIR",
@@ -307,7 +307,8 @@ def study_chunk_task(rngs: list, indices, *, study: str = "ni2019",
     batch = draw_stacked(DEFAULT_PARAMS, list(rngs), n)
     with warnings.catch_warnings():  # a degenerate fit in one cohort gives NaN, counted as missing
         warnings.simplefilter("ignore", RuntimeWarning)
-        return run_plan_batch(batch, card=card).long(np.asarray(indices, dtype=np.int64))
+        # ids as categories: cheap to send to the main process; stored as strings (store.write_chunk)
+        return run_plan_batch(batch, card=card).long(np.asarray(indices, dtype=np.int64), categorical=True)
 
 
 #: The engine runs :func:`study_chunk_task` a chunk at a time (``task(rngs, indices)``).
@@ -322,8 +323,6 @@ class StudySummary:
     ----------
     table : pandas.DataFrame
         One row per published number the plan reproduces (:func:`summary_table`).
-    results : pandas.DataFrame
-        Every replicate's values: ``replicate``, ``id``, ``value``.
     n_replicates, seed : int
     study : str
         Card name or path.
@@ -332,15 +331,23 @@ class StudySummary:
     generator : str
         Where the cohorts came from, in words: the calibrated model, or bootstrap
         resamples of a named cohort file.
+    results : pandas.DataFrame
+        Every replicate's values: ``replicate``, ``id``, ``value``, read from ``out_dir`` when
+        asked for (:func:`~failpattern.replicate.load_replicates`). Not held: for 100,000
+        replicates that is some 70 million rows, several GB as a DataFrame.
     """
 
     table: pd.DataFrame
-    results: pd.DataFrame
     n_replicates: int
     seed: int
     study: str
     out_dir: Path
     generator: str = "the calibrated model (random mode)"
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """Every replicate's values, read from the study folder (a new frame on each access)."""
+        return load_replicates(self.out_dir / REPLICATES_DIR)
 
 
 def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -348,8 +355,10 @@ def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.Dat
 
     Parameters
     ----------
-    results : pandas.DataFrame
-        ``replicate``, ``id``, ``value`` (from :func:`~failpattern.replicate.load_replicates`).
+    results : pandas.DataFrame or iterable of pandas.DataFrame
+        ``replicate``, ``id``, ``value`` (from :func:`~failpattern.replicate.load_replicates`), or
+        the same rows as chunk frames of disjoint replicates, each by replicate
+        (:func:`~failpattern.replicate.store.iter_chunks`), summarised one at a time: the same table.
     card : StudyCard
     alpha : float
         Significance level of ``power``.
@@ -366,8 +375,15 @@ def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.Dat
     """
     nums = card.numbers
     nums = nums[~nums["method"].isin(_NOT_DATA)]
-    s = summarise(results, published=nums[["id", "value", "method"]], alpha=alpha)
-    produced = set(results["id"].unique())
+    if isinstance(results, pd.DataFrame):
+        s = summarise(results, published=nums[["id", "value", "method"]], alpha=alpha)
+        produced = set(results["id"].unique())
+    else:  # chunk frames, taken one at a time (a large study's results are not held at once)
+        acc = Accumulator(keep=set(nums["id"]))  # only the card's numbers: the others are not reported
+        for frame in results:
+            acc.add(frame)
+        s = acc.summary(nums[["id", "value", "method"]], alpha=alpha)
+        produced = set(acc.ids)
     s = s[s["id"].isin(produced) & s["id"].isin(set(nums["id"]))]
     meta = nums[["id", "method", "section"]]
     out = meta.merge(s, on="id", how="inner")
@@ -496,11 +512,13 @@ def replicate_study(n_replicates: int, *, seed: int = 2019, out_dir: str | os.Pa
             chunk_size = batched_chunk_size(n_replicates)
         version = f"{TASK_VERSION};study={key};n_patients={n_patients}"
         described = "the calibrated model (random mode)"
-    results = run_replicates(task, n_replicates, seed=seed, out_dir=out / REPLICATES_DIR,
-                             workers=workers, scheduler=scheduler, chunk_size=chunk_size,
-                             progress=progress, task_version=version)
-    table = summary_table(results, card_obj, alpha=alpha)
-    return StudySummary(table, results, int(n_replicates), int(seed), key, out, described)
+    folder = out / REPLICATES_DIR
+    run_replicates(task, n_replicates, seed=seed, out_dir=folder, workers=workers, scheduler=scheduler,
+                   chunk_size=chunk_size, progress=progress, task_version=version, load=False)
+    # summarised a chunk at a time: the main process holds each id's values, not the long rows
+    chunks = store.iter_chunks(folder, store.read_manifest(folder), categories=("id",))
+    table = summary_table(chunks, card_obj, alpha=alpha)
+    return StudySummary(table, int(n_replicates), int(seed), key, out, described)
 
 
 def _bootstrap_source(cohort, card) -> tuple[Path, str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from failpattern.errors import InputError
 
-__all__ = ["summarise", "published_frame", "is_p_value_method"]
+__all__ = ["summarise", "summarise_chunks", "Accumulator", "published_frame", "is_p_value_method"]
 
 _STATS = ["n", "n_missing", "mean", "sd", "median", "p05", "p95"]
 
@@ -153,28 +153,37 @@ def summarise(results: pd.DataFrame, published: pd.DataFrame | Mapping | pd.Seri
         raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
     has_rep = "replicate" in results.columns
     if has_rep:
+        reps = results["replicate"].to_numpy()
+        if not results["replicate"].isna().any() and (len(reps) < 2 or bool((reps[1:] >= reps[:-1]).all())):
+            # rows by replicate (as a study stores them): each id's values in the same order as
+            # grouped row by row, so the same numbers, from one float64 matrix
+            acc = Accumulator()
+            acc.add(results)
+            return acc.summary(published, alpha=alpha)
         dup = results.duplicated(["replicate", "id"])
         if dup.any():
             r = results.loc[dup].iloc[0]
             raise InputError(f"results: replicate {r['replicate']} reports id {r['id']!r} more than "
                              "once")
         n_rep = results["replicate"].nunique()
-
     rows = []
-    for id_, group in results.groupby("id", sort=False)["value"]:
+    for id_, group in results.groupby("id", sort=False, observed=True)["value"]:
         v = group.to_numpy(dtype=float)
         v = v[~np.isnan(v)]
-        n_missing = (n_rep if has_rep else group.size) - v.size
-        rows.append({"id": id_, "n": v.size, "n_missing": n_missing, **_describe(v), "_v": v})
+        rows.append((id_, v, (n_rep if has_rep else group.size) - v.size))
+    return _table(rows, n_rep if has_rep else 0, published, alpha)
 
+
+def _table(rows, n_rep: int, published, alpha: float) -> pd.DataFrame:
+    """The summary frame from ``(id, values without NaN, n_missing)`` per id, in order."""
+    out = [{"id": id_, "n": v.size, "n_missing": miss, **_describe(v), "_v": v} for id_, v, miss in rows]
     pub = None if published is None else published_frame(published)
     if pub is not None:
-        seen = {r["id"] for r in rows}
+        seen = {r["id"] for r in out}
         for id_ in pub["id"]:
             if id_ not in seen:
-                rows.append({"id": id_, "n": 0, "n_missing": n_rep if has_rep else 0,
-                             **_describe(np.empty(0)), "_v": np.empty(0)})
-    frame = pd.DataFrame(rows, columns=["id", *_STATS, "_v"])
+                out.append({"id": id_, "n": 0, "n_missing": n_rep, **_describe(np.empty(0)), "_v": np.empty(0)})
+    frame = pd.DataFrame(out, columns=["id", *_STATS, "_v"])
     if pub is None:
         return frame.drop(columns="_v").astype({"n": np.int64, "n_missing": np.int64})
 
@@ -190,3 +199,110 @@ def summarise(results: pd.DataFrame, published: pd.DataFrame | Mapping | pd.Seri
     frame["published_percentile"] = pct
     frame["power"] = power
     return frame.drop(columns="_v").astype({"n": np.int64, "n_missing": np.int64})
+
+
+class Accumulator:
+    """Replicate results taken a chunk at a time, kept as each id's values, for :meth:`summary`.
+
+    Why: a study of 100,000 replicates has some 70 million ``(replicate, id, value)`` rows; as one
+    long DataFrame (an object column of ids, then grouped) that is several GB. Exact percentiles
+    need every value of an id, but not the rows: each chunk is turned into a float64 block
+    ``(ids, replicates)`` (NaN where a replicate has no value) and dropped, so the memory is 8
+    bytes per value plus one chunk. Chunks must hold disjoint replicates, each in order (a study's
+    chunk files do); each id's values are then in replicate order, as :func:`summarise` groups
+    them, so the summary is the same, bit for bit.
+    """
+
+    def __init__(self, keep=None):
+        """``keep``: the ids to summarise (default: every id); the others' rows are dropped as read."""
+        self.ids: list = []            # in order of first appearance
+        self._col: dict = {}
+        self._keep = None if keep is None else set(keep)
+        self._blocks: list[np.ndarray] = []
+        self.n_replicates = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Take one chunk: ``replicate``, ``id`` and ``value`` columns (``id`` may be categorical).
+
+        Raises
+        ------
+        InputError
+            Missing columns, a non-numeric ``value``, or an id reported twice by one replicate.
+        """
+        missing = [c for c in ("replicate", "id", "value") if c not in frame.columns]
+        if missing:
+            raise InputError(f"results: missing column(s) {missing}")
+        if not pd.api.types.is_numeric_dtype(frame["value"]) and len(frame):
+            raise InputError(f"results: column 'value' must be numeric, has dtype {frame['value'].dtype}")
+        if not len(frame):
+            return
+        rep, reps = pd.factorize(frame["replicate"], sort=False)
+        code, uniques = pd.factorize(frame["id"], sort=False)
+        key = rep.astype(np.int64) * len(uniques) + code
+        dup = pd.Series(key).duplicated().to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise InputError(f"results: replicate {frame['replicate'].iloc[i]} reports id "
+                             f"{frame['id'].iloc[i]!r} more than once")
+        cols = np.empty(len(uniques), dtype=np.int64)
+        for k, id_ in enumerate(np.asarray(uniques, dtype=object)):
+            j = self._col.get(id_)
+            if j is None:
+                if self._keep is not None and id_ not in self._keep:
+                    cols[k] = -1
+                    continue
+                j = self._col[id_] = len(self.ids)
+                self.ids.append(id_)
+            cols[k] = j
+        block = np.full((len(self.ids), len(reps)), np.nan)
+        at = cols[code]
+        kept = at >= 0
+        block[at[kept], rep[kept]] = frame["value"].to_numpy(dtype=np.float64)[kept]
+        self._blocks.append(block)
+        self.n_replicates += len(reps)
+
+    def values(self, j: int) -> np.ndarray:
+        """The values of ``ids[j]`` in replicate order, NaN where missing."""
+        parts = [b[j] if j < b.shape[0] else np.full(b.shape[1], np.nan) for b in self._blocks]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def summary(self, published=None, *, alpha: float = 0.05) -> pd.DataFrame:
+        """:func:`summarise` of everything added (same parameters and result)."""
+        if not (isinstance(alpha, Real) and 0 < alpha < 1):
+            raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
+        rows = []
+        for j, id_ in enumerate(self.ids):
+            v = self.values(j)
+            v = v[~np.isnan(v)]
+            rows.append((id_, v, self.n_replicates - v.size))
+        return _table(rows, self.n_replicates, published, alpha)
+
+
+def summarise_chunks(chunks, published: pd.DataFrame | Mapping | pd.Series | None = None,
+                     *, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`summarise` of the rows of several frames, taken one at a time.
+
+    Parameters
+    ----------
+    chunks : iterable of pandas.DataFrame
+        ``replicate``, ``id``, ``value``; disjoint replicates, each frame by replicate (as a
+        study's chunk files, :func:`failpattern.replicate.store.read_chunk`).
+    published, alpha
+        As :func:`summarise`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`summarise` of their concatenation, without holding it.
+
+    Raises
+    ------
+    InputError
+        As :func:`summarise`.
+    """
+    if not (isinstance(alpha, Real) and 0 < alpha < 1):
+        raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
+    acc = Accumulator()
+    for frame in chunks:
+        acc.add(frame)
+    return acc.summary(published, alpha=alpha)

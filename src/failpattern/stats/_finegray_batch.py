@@ -39,7 +39,91 @@ from failpattern.stats._finegray_kernel import (
     sandwich,
 )
 
-__all__ = ["fit_univariate"]
+__all__ = ["HALVINGS", "fit_univariate", "newton_univariate"]
+
+#: Step halvings tried before a line search fails, as the one-fit kernel.
+HALVINGS = 21
+
+
+def newton_univariate(evaluate, loglik, score, info, *, max_iter: int, tol: float):
+    """Newton-Raphson of many one-coefficient fits at once, with the one-fit kernel's rules.
+
+    The steps, tests and halvings of :func:`~failpattern.stats._finegray_kernel._iterate`,
+    fit by fit: a Newton step, a full step in the quadratic region (then converged if the
+    score is small), otherwise a line search halving the step until the log pseudo-likelihood
+    rises by a share of the predicted gain. A fit that would fail there (no information at
+    the start or an information collapsing against it, a non-finite step, :data:`HALVINGS`
+    halvings, ``max_iter``) is marked not converged, for the caller to refit with the kernel.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(beta, active) -> (loglik, score, info)``, arrays ``(M,)``, at ``beta`` for
+        the fits where ``active`` is True (the others' values are not read).
+    loglik, score, info : numpy.ndarray
+        ``(M,)`` values at ``beta = 0``.
+    max_iter : int
+        Newton iterations allowed.
+    tol : float
+        Convergence tolerance of the kernel.
+
+    Returns
+    -------
+    tuple
+        ``beta``, the null log pseudo-likelihood, the iterations and which fits converged.
+    """
+    M = loglik.shape[0]
+    sqrt_tol = math.sqrt(tol)
+    loglik, score, info = loglik.copy(), score.copy(), info.copy()
+    null = loglik.copy()
+    beta, step, gain = np.zeros(M), np.zeros(M), np.zeros(M)
+    iterations, tries = np.zeros(M, dtype=np.int64), np.zeros(M, dtype=np.int64)
+    active = np.isfinite(info) & (info > 0)     # the kernel's check of the start (1 x 1)
+    fallback = ~active
+    start = info.copy()
+    searching = np.zeros(M, dtype=bool)         # in a line search: halving the step
+    first = True
+    while active.any():
+        fresh = active & ~searching             # at a new point: Newton step and tests
+        if not first:  # an information collapsing against the start: separation
+            bad = fresh & ~(info > 1e-8 * start)
+            fallback |= bad
+            active &= ~bad
+            fresh &= ~bad
+        first = False
+        step = np.where(fresh, score / info, step)
+        bad = fresh & ~np.isfinite(step)
+        limit = np.maximum(np.abs(loglik), 1.0) * tol
+        scale = np.maximum(np.abs(beta), 1.0)
+        small = np.abs(score) * scale < limit
+        rel = np.abs(step) / scale
+        bad |= fresh & (iterations == max_iter) & ~(small & (rel < sqrt_tol))
+        fallback |= bad
+        active &= ~bad
+        fresh &= ~bad
+        active &= ~(fresh & small & (rel < 1e-12))  # already exact to rounding: converged
+        fresh &= active
+        quad = fresh & (rel < sqrt_tol)             # full step, then converged if small
+        search = fresh & ~quad                      # a new line search from this point
+        gain = np.where(search, step * score, gain)  # twice the predicted gain, fixed
+        tries[search] = 0
+        searching |= search
+        if not active.any():
+            break
+        t_loglik, t_score, t_info = evaluate(np.where(active, beta + step, beta), active)
+        accept = quad | (searching & np.isfinite(t_loglik) & (t_loglik >= loglik + 1e-4 * gain))
+        reject = active & ~accept                   # halve the step and try again
+        tries += reject
+        step = np.where(reject, step * 0.5, step)
+        fallback |= reject & (tries >= HALVINGS)    # the kernel's "step halving failed"
+        move = active & accept
+        beta = np.where(move, beta + step, beta)
+        iterations += move
+        loglik, score, info = (np.where(move, new, old) for new, old in
+                               zip((t_loglik, t_score, t_info), (loglik, score, info)))
+        searching &= ~move
+        active = (move & ~(quad & small)) | (reject & ~fallback)
+    return beta, null, iterations, ~fallback
 
 
 def _evaluate(times: Times, x: np.ndarray, x2: np.ndarray, x_fail_sum: np.ndarray,
@@ -72,59 +156,15 @@ def fit_univariate(times: Times, preps: list[Prepared], tol: float = 1e-9,
     x2 = np.column_stack([p.z[:, 2] for p in preps])   # x * x, as the kernel's z
     x_fail_sum = np.array([p.x_fail_sum[0] for p in preps])
     k = x.shape[1]
-    sqrt_tol = math.sqrt(tol)
     with np.errstate(all="ignore"):  # as the kernel: overflow shows as a non-finite loglik
-        loglik, score, info, r, lam, xbar = _evaluate(times, x, x2, x_fail_sum, np.zeros(k))
-        null = loglik.copy()
-        beta, step, gain = np.zeros(k), np.zeros(k), np.zeros(k)
-        iterations, tries = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
-        active = np.isfinite(info) & (info > 0)   # the kernel's check of the start (1 x 1)
-        fallback = ~active
-        start = info.copy()
-        searching = np.zeros(k, dtype=bool)       # in a line search: halving the step
-        first = True
-        while active.any():
-            fresh = active & ~searching           # at a new point: Newton step and tests
-            if not first:  # an information collapsing against the start: separation
-                bad = fresh & ~(info > 1e-8 * start)
-                fallback |= bad
-                active &= ~bad
-                fresh &= ~bad
-            first = False
-            step = np.where(fresh, score / info, step)
-            bad = fresh & ~np.isfinite(step)
-            limit = np.maximum(np.abs(loglik), 1.0) * tol
-            scale = np.maximum(np.abs(beta), 1.0)
-            small = np.abs(score) * scale < limit
-            rel = np.abs(step) / scale
-            bad |= fresh & (iterations == max_iter) & ~(small & (rel < sqrt_tol))
-            fallback |= bad
-            active &= ~bad
-            fresh &= ~bad
-            active &= ~(fresh & small & (rel < 1e-12))  # already exact to rounding: converged
-            fresh &= active
-            quad = fresh & (rel < sqrt_tol)             # full step, then converged if small
-            search = fresh & ~quad                      # a new line search from this point
-            gain = np.where(search, step * score, gain)  # twice the predicted gain, fixed
-            tries[search] = 0
-            searching |= search
-            if not active.any():
-                break
-            trial = _evaluate(times, x, x2, x_fail_sum, np.where(active, beta + step, beta))
-            t_loglik = trial[0]
-            accept = quad | (searching & np.isfinite(t_loglik) & (t_loglik >= loglik + 1e-4 * gain))
-            reject = active & ~accept                   # halve the step and try again
-            tries += reject
-            step = np.where(reject, step * 0.5, step)
-            fallback |= reject & (tries >= 21)          # the kernel's "step halving failed"
-            move = active & accept
-            beta = np.where(move, beta + step, beta)
-            iterations += move
-            loglik, score, info = (np.where(move, new, old) for new, old in
-                                   zip(trial[:3], (loglik, score, info)))
-            r, lam, xbar = (np.where(move, new, old) for new, old in zip(trial[3:], (r, lam, xbar)))
-            searching &= ~move
-            active = (move & ~(quad & small)) | (reject & ~fallback)
+        loglik, score, info = _evaluate(times, x, x2, x_fail_sum, np.zeros(k))[:3]
+
+        def evaluate(trial, active):  # every fit at once: one matrix product
+            return _evaluate(times, x, x2, x_fail_sum, trial)[:3]
+
+        beta, null, iterations, converged = newton_univariate(evaluate, loglik, score, info, max_iter=max_iter,
+                                                              tol=tol)
+    fallback = ~converged
     done = [j for j in range(k) if not fallback[j]]
     out: list[Fit | None] = [None] * k
     if not done:

@@ -38,6 +38,10 @@ errors and log pseudo-likelihood agree with
 :func:`~failpattern.stats.fit.finegray_fit` to about 1e-13. Memory is
 ``O(n p)`` per replicate; replicates are fitted in blocks of about 2 MB.
 
+:func:`finegray_univariate_batch` fits many one-covariate models of 0/1 covariates on the same
+patients (Table 3 of the plan: 17 per cohort) from one sort and one set of censoring weights per
+replicate, each Newton step in O(failure times) (see its notes).
+
 Where the one-cohort fit's outcome is decided by rounding (a separated
 replicate whose coefficients ran off to about +-37 before the score
 underflowed, which :func:`~failpattern.stats.fit.finegray_fit` sometimes
@@ -55,11 +59,11 @@ import numpy as np
 
 from failpattern.errors import InputError
 from failpattern.stats._batch_models import CELLS, BatchFitResult, check_inputs, empty_fits, solve_rows, with_wald
+from failpattern.stats._finegray_batch import HALVINGS, newton_univariate
 
 
-__all__ = ["finegray_batch", "FineGrayBatchResult"]
+__all__ = ["finegray_batch", "FineGrayBatchResult", "finegray_univariate_batch", "UnivariateBatchResult"]
 
-_HALVINGS = 21       # as the kernel: step halvings tried before giving up
 
 
 @dataclass(frozen=True)
@@ -346,7 +350,7 @@ def _fit_chunk(chunk: _Chunk, max_iter: int, tol: float):
         reject = rows[~accept]
         step[reject] /= 2.0
         tries[reject] += 1
-        active[reject[tries[reject] >= _HALVINGS]] = False    # step halving failed
+        active[reject[tries[reject] >= HALVINGS]] = False    # step halving failed
         move = rows[accept]
         beta[move] += step[move]
         iterations[move] += 1
@@ -456,3 +460,233 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
             null[out] = ll0[rows[keep]]
             converged[out] = True
     return FineGrayBatchResult(**with_wald(fits), variance=variance)
+
+
+# ----------------------------------------------------------------------------- one-covariate models
+#: Replicates per block of :func:`finegray_univariate_batch` (its sorted arrays are ``K`` times
+#: wider than a model's); the results do not depend on it.
+_UNI_BLOCK = 128
+
+
+@dataclass(frozen=True)
+class UnivariateBatchResult:
+    """One-covariate Fine-Gray models, ``K`` per replicate, fitted by :func:`finegray_univariate_batch`.
+
+    Attributes
+    ----------
+    coef, se : numpy.ndarray
+        ``(R, K)`` log subdistribution hazard ratio of each model and its robust standard error.
+    loglik, loglik_null : numpy.ndarray
+        ``(R, K)`` log pseudo-likelihood at ``coef`` and at 0.
+    converged : numpy.ndarray
+        ``(R, K)`` bool; False (and NaN elsewhere) where the model was not asked for, or where
+        the one-covariate kernel must decide (a start without information, separation, a failed
+        line search, ``max_iter``): the caller refits those with the one-cohort fit.
+    iterations : numpy.ndarray
+        ``(R, K)`` Newton-Raphson iterations, the polishing step included.
+    """
+
+    coef: np.ndarray
+    se: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+
+
+def _down(a: np.ndarray) -> np.ndarray:
+    """Sums down axis 0 of an ``(F, M)`` array, in order: padding zeros then add nothing, so a
+    model's sums do not depend on how many failure times its batch-mates have. numpy reduces an
+    outer axis of a C-ordered array row after row (in order); a single column, or another layout,
+    it may sum pairwise, so those are summed as a running sum (``tests/test_batch_finegray.py``
+    checks the invariance)."""
+    if a.shape[1] > 1 and a.flags.c_contiguous:
+        return a.sum(axis=0)
+    return np.cumsum(a, axis=0)[-1]
+
+
+def _binary_moments(W1, W0, x1, x0, xx1, xx0, d, nf1, nf0, beta):
+    """Log pseudo-likelihood, score, information, ``lam`` and ``xbar`` of one-covariate 0/1
+    models at ``beta``: arrays ``(F, M)`` (failure times down, models across; sums over the
+    failure times run down axis 0, in order, so the padding of short models adds exact zeros)."""
+    e1, e0 = beta * x1, beta * x0
+    top = np.maximum(e1, e0)                    # the largest linear predictor (both groups present)
+    e1 -= top
+    e0 -= top
+    r1, r0 = np.exp(e1), np.exp(e0)
+    a1, a0 = r1 * W1, r0 * W0                   # the risk sets' weighted sums of r, per group
+    s0 = a1 + a0
+    lam = d / s0
+    xbar = (x1 * a1 + x0 * a0) / s0
+    s2 = xx1 * a1 + xx0 * a0
+    loglik = nf1 * e1 + nf0 * e0 - _down(d * np.log(s0))
+    dx = d * xbar
+    score = nf1 * x1 + nf0 * x0 - _down(dx)
+    info = _down(lam * s2) - _down(dx * xbar)
+    return loglik, score, info, lam, xbar, r1, r0
+
+
+def _newton_binary(args, max_iter: int, tol: float):
+    """:func:`~failpattern.stats._finegray_batch.newton_univariate` on :func:`_binary_moments`; only
+    the models still iterating are evaluated at each step. Returns ``beta``, the null log
+    pseudo-likelihood, the iterations and which converged."""
+    M = args[0].shape[1]
+
+    def evaluate(trial, active):
+        idx = np.flatnonzero(active)
+        out = [np.full(M, np.nan) for _ in range(3)]
+        part = _binary_moments(*(a.take(idx, axis=1) if a.ndim == 2 else a[idx] for a in args), trial[idx])[:3]
+        for o, v in zip(out, part):
+            o[idx] = v
+        return out
+
+    loglik, score, info = _binary_moments(*args, np.zeros(M))[:3]
+    return newton_univariate(evaluate, loglik, score, info, max_iter=max_iter, tol=tol)
+
+
+def _binary_block(X, time, cause, mask, which, coi, variance, max_iter, tol):
+    """:func:`finegray_univariate_batch` of one block of replicates."""
+    R, n, K = X.shape
+    ch = _Chunk(X, time, cause, mask, coi)       # the sort, censoring weights and failure times, once
+    x = ch.x                                     # (R, K, n) sorted, centred at each model's mean
+    ind1, ind0 = x > 0, x < 0                    # 0/1 covariate: 1 - mean > 0 > -mean (members only)
+    x1 = np.where(ind1, x, -np.inf).max(axis=2)  # the centred values of the two groups
+    x0 = np.where(ind0, x, np.inf).min(axis=2)
+    fit = which & ind1.any(axis=2) & ind0.any(axis=2)
+    # the weighted number of each group in the risk set of each failure time (no beta in it)
+    W = []
+    for ind in (ind1, ind0):
+        g = ind.astype(float)
+        tail = _take_last(np.cumsum(g[:, :, ::-1], axis=2), ch.fmirror)
+        g *= ch.inv_g
+        tail += ch.Gc[:, None, :] * _take_last(np.cumsum(g, axis=2), ch.fprev)
+        W.append(np.where(ch.d[:, None, :] > 0, tail, 1.0))     # padding: a harmless S0 > 0
+    fail = ch.fail[:, None, :] > 0
+    nf1, nf0 = (ind1 & fail).sum(axis=2), (ind0 & fail).sum(axis=2)
+    rr, kk = np.nonzero(fit)                     # the models fitted, (row, covariate)
+    F = ch.d.shape[1]
+    down = [np.ascontiguousarray(w[rr, kk].T) for w in W]        # (F, M)
+    d = np.ascontiguousarray(ch.d[rr].T)
+    a1, a0 = x1[rr, kk], x0[rr, kk]
+    args = (down[0], down[1], a1, a0, a1 * a1, a0 * a0, d, nf1[rr, kk].astype(float), nf0[rr, kk].astype(float))
+    shape = (R, K)
+    out = {k: np.full(shape, np.nan) for k in ("coef", "se", "loglik", "loglik_null")}
+    out["converged"], out["iterations"] = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64)
+    if not rr.size:
+        return out
+    beta, null, its, good = _newton_binary(args, max_iter, tol)
+    out["iterations"][rr, kk] = its
+    rr, kk, beta, null = rr[good], kk[good], beta[good], null[good]
+    if not rr.size:
+        return out
+    args = tuple(np.ascontiguousarray(a[:, good]) if a.ndim == 2 else a[good] for a in args)
+    loglik, _, info, lam, xbar, r1, r0 = _binary_moments(*args, beta)
+    lam, xbar = np.ascontiguousarray(lam.T), np.ascontiguousarray(xbar.T)         # (M, F)
+    # the score residuals (_Chunk.influence with one covariate), model by model
+    xm = x[rr, kk]                                                                 # (M, n)
+    r = np.where(ind1[rr, kk], r1[:, None], np.where(ind0[rr, kk], r0[:, None], 0.0))
+    inv_g = ch.inv_g[rr, 0]
+    n_le, n_lt = ch.n_le[rr], ch.n_lt[rr]
+    lamx = lam * xbar
+    lg = lam * ch.Gk[rr]
+    lgx = lg * xbar
+    rlg, rlgx = np.zeros((rr.size, F + 1)), np.zeros((rr.size, F + 1))
+    rlg[:, :-1] = np.cumsum(lg[:, ::-1], axis=1)[:, ::-1]
+    rlgx[:, :-1] = np.cumsum(lgx[:, ::-1], axis=1)[:, ::-1]
+    a = _gather(_cum0(lam), n_le) + inv_g * _gather(rlg, n_le)
+    b = _gather(_cum0(lamx), n_le) + inv_g * _gather(rlgx, n_le)
+    res = -r * (xm * a - b)
+    res += ch.fail[rr] * (xm - _gather(xbar, np.maximum(n_le - 1, 0)))
+    rg = r * inv_g
+    first = ch.first[rr]
+    q = (_gather(_cum0(rg * xm), first) * _gather(rlg, n_lt)
+         - _gather(_cum0(rg), first) * _gather(rlgx, n_lt))
+    cens = ch.cens[rr]
+    safe = np.where(cens, ch.risk[rr], 1.0)
+    res -= _gather(_cum0(np.where(cens, 1.0 / safe ** 2, 0.0) * q), ch.last[rr] + 1)
+    res += np.where(cens, 1.0 / safe, 0.0) * q
+    res *= ch.m[rr]
+    meat = (res * res).sum(axis=1)               # over the n patients: the same length in every call
+    inv = 1.0 / info
+    cov = inv * meat * inv
+    if variance == "stata":
+        k = ch.n_in[rr].astype(float)
+        cov *= np.where(k > 1, k / (k - 1.0), 1.0)
+    ok = np.isfinite(cov) & (cov > 0) & np.isfinite(beta)
+    rr, kk = rr[ok], kk[ok]
+    out["coef"][rr, kk], out["se"][rr, kk] = beta[ok], np.sqrt(cov[ok])
+    out["loglik"][rr, kk], out["loglik_null"][rr, kk] = loglik[ok], null[ok]
+    out["converged"][rr, kk] = True
+    return out
+
+
+def finegray_univariate_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
+                              mask: np.ndarray | None = None, which: np.ndarray | None = None,
+                              cause_of_interest: int = 1, variance: str = "crr", max_iter: int = 50,
+                              tol: float = 1e-9) -> UnivariateBatchResult:
+    """Fit ``K`` one-covariate Fine-Gray models of 0/1 covariates on the same patients, for ``R``
+    replicate cohorts at once.
+
+    Why: Table 3 of the plan is 17 such models per cohort. Fitted one model at a time
+    (:func:`finegray_batch`), each repeats the sort, the censoring weights and the layout of the
+    failure times, and every Newton step sums over all patients. Here those are computed once per
+    cohort; and with a 0/1 covariate ``exp(x b)`` takes two values, so each risk-set sum is
+    ``r_1 W_1 + r_0 W_0``, the weighted numbers of each group in the risk set (which do not
+    depend on ``b``): a Newton step costs O(failure times), not O(patients). The score
+    residuals of the sandwich variance are then computed once, at the estimate, for all models.
+
+    Model ``(r, j)`` equals ``finegray_fit(finegray_prepare(time[r][m], cause[r][m],
+    X[r][m][:, [j]]), variance=variance, tol=tol, max_iter=max_iter)`` with ``m = mask[r]`` to
+    rounding (the sums run in another order; the estimate is the root of the score either way),
+    and follows the steps of :func:`~failpattern.stats.fit.finegray_fit_univariate`. Each model's
+    numbers depend on its own replicate only, bit for bit, whatever the other rows.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        ``(R, n, K)`` 0/1 covariates, one model per column.
+    time, cause : numpy.ndarray
+        ``(R, n)`` follow-up times and causes (0 censored, ``cause_of_interest``, others competing).
+    mask : numpy.ndarray, optional
+        ``(R, n)`` bool, the patients of every model of the row. Default: all.
+    which : numpy.ndarray, optional
+        ``(R, K)`` bool, the models to fit. Default: all.
+    cause_of_interest : int
+        Code of the modelled failure.
+    variance : {"crr", "stata"}
+        As :func:`finegray_batch`.
+    max_iter : int
+        Most Newton-Raphson iterations per model.
+    tol : float
+        crr's ``gtol`` convergence criterion.
+
+    Returns
+    -------
+    UnivariateBatchResult
+        Models not fitted here (not asked for, a covariate not varying, or one the one-covariate
+        kernel fails or decides by its own rounding) have ``converged`` False.
+
+    Raises
+    ------
+    InputError
+        Arrays of inconsistent shapes, covariates other than 0/1, or an unknown ``variance``.
+    """
+    if variance not in ("crr", "stata"):
+        raise InputError(f"variance must be 'crr' or 'stata', not {variance!r}")
+    X, time, cause, mask = check_inputs(X, time, cause, mask, "cause")
+    R, n, K = X.shape
+    which = np.ones((R, K), dtype=bool) if which is None else np.asarray(which, dtype=bool)
+    if which.shape != (R, K):
+        raise InputError(f"which must be (R, K) = {(R, K)}, got {which.shape}")
+    X = np.where(mask[:, :, None], X, 0.0)
+    if not np.isin(X, (0.0, 1.0)).all():
+        raise InputError("X: finegray_univariate_batch takes 0/1 covariates only")
+    cause = np.where(mask, cause, 0)
+    time = np.where(mask, time, 0.0)
+    parts = []
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        for lo in range(0, R, _UNI_BLOCK):
+            s = slice(lo, min(R, lo + _UNI_BLOCK))
+            parts.append(_binary_block(X[s], time[s], cause[s], mask[s], which[s], cause_of_interest,
+                                       variance, max_iter, tol))
+    return UnivariateBatchResult(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})

@@ -41,7 +41,9 @@ failure times) to the widest subgroup of their batch and sum over it, and
 numpy's pairwise sums depend on that length; so every kernel call here carries
 a sentinel row that fixes the width (:func:`_widest`, the 2 x 2 table of every
 patient, :func:`_finegray_sentinel` from the row's own count of failure times);
-``cox_batch`` is row-independent as it is.
+``cox_batch`` is row-independent as it is, and so is ``finegray_univariate_batch`` (Table 3's
+one-covariate models, all fitted at once from each cohort's shared risk sets: its sums over the
+failure times run in order, so padding adds nothing).
 
 Everything the plan decides is taken from the plan's own modules, not
 retyped: the groupings and cut-offs (:data:`~failpattern.study.design.BINARIES`
@@ -91,7 +93,7 @@ from failpattern.simulate.generate import DPM, SITES, Batch
 from failpattern.stats.batch import contingency_batch, km_median_batch, logrank_batch
 from failpattern.stats.batch_cif import cif_at_batch
 from failpattern.stats.batch_cox import cox_batch
-from failpattern.stats.batch_finegray import finegray_batch
+from failpattern.stats.batch_finegray import finegray_batch, finegray_univariate_batch
 from failpattern.stats.contingency import contingency_test
 from failpattern.stats.fit import (
     coxph_fit,
@@ -196,13 +198,17 @@ class PlanBatch:
         return pd.DataFrame({"id": np.asarray(self.ids, dtype=object)[keep],
                              "value": self.values[r, keep].astype(np.float64)})
 
-    def long(self, replicates=None) -> pd.DataFrame:
+    def long(self, replicates=None, *, categorical: bool = False) -> pd.DataFrame:
         """All cohorts as one table ``replicate``, ``id``, ``value`` (by replicate, then the plan's order).
 
         Parameters
         ----------
         replicates : array_like of int, optional
             The replicate number of each row of the batch (default ``0 .. R - 1``).
+        categorical : bool, default False
+            ``id`` as a pandas categorical (categories :attr:`ids`) instead of strings: the
+            same values, without a Python reference per row, so a chunk of a replicate study
+            (hundreds of thousands of rows) pickles to the main process and is stored cheaply.
 
         Returns
         -------
@@ -212,8 +218,9 @@ class PlanBatch:
         R = self.values.shape[0]
         reps = np.arange(R, dtype=np.int64) if replicates is None else np.asarray(replicates, dtype=np.int64)
         rr, kk = np.nonzero(self.present)
-        return pd.DataFrame({"replicate": reps[rr], "id": np.asarray(self.ids, dtype=object)[kk],
-                             "value": self.values[rr, kk].astype(np.float64)})
+        ids = (pd.Categorical.from_codes(kk, categories=pd.Index(self.ids, dtype=object)) if categorical
+               else np.asarray(self.ids, dtype=object)[kk])
+        return pd.DataFrame({"replicate": reps[rr], "id": ids, "value": self.values[rr, kk].astype(np.float64)})
 
 
 def stack_batches(batches) -> Batch:
@@ -1049,22 +1056,58 @@ def _finegray_fit(ctx: _Ctx, sel, X, t, c, ok, uni: bool):
             coef[rows[group]], se[rows[group]], converged[group] = _fit_rows(
                 finegray_batch, _finegray_sentinel(ctx.n, p, w), 3 * p + 6, rows[group], X, t, c, sel,
                 cause_of_interest=1, variance="stata", max_iter=50, tol=1e-9)
-        for k in np.flatnonzero(~converged | _degenerate(coef[rows], se[rows])):  # the plan's one-cohort fit decides
-            r = rows[k]
-            m = sel[r]
-            try:
-                times = finegray_prepare_times(t[r][m], c[r][m], cause_of_interest=1)
-                prep = finegray_prepare(t[r][m], c[r][m], X[r][m], cause_of_interest=1, times=times)
-                # the plan fits its one-covariate models together (finegray_fit_univariate)
-                fitted = (finegray_fit_univariate(times, [prep], tol=1e-9, max_iter=50)[0]
-                          if uni and times.dense is not None else None)
-                res = finegray_fit(prep, cause_of_interest=1, variance="stata", alpha=0.05, tol=1e-9,
-                                   max_iter=50, fitted=fitted)
-            except (ConvergenceError, InputError):
-                ok[r] = False
-                continue
-            coef[r], se[r] = res.coef, res.se
+        _finegray_refit(rows[~converged | _degenerate(coef[rows], se[rows])], sel, X, t, c, coef, se, ok, uni)
     return coef, se, ok
+
+
+def _finegray_refit(rows, sel, X, t, c, coef, se, ok, uni: bool):
+    """The plan's one-cohort fit of the models of ``rows`` (in place): those the batched kernels left
+    unconverged, or fitted to a degenerate result, are decided by the plan's own kernel."""
+    for r in rows:
+        m = sel[r]
+        try:
+            times = finegray_prepare_times(t[r][m], c[r][m], cause_of_interest=1)
+            prep = finegray_prepare(t[r][m], c[r][m], X[r][m], cause_of_interest=1, times=times)
+            # the plan fits its one-covariate models together (finegray_fit_univariate)
+            fitted = (finegray_fit_univariate(times, [prep], tol=1e-9, max_iter=50)[0]
+                      if uni and times.dense is not None else None)
+            res = finegray_fit(prep, cause_of_interest=1, variance="stata", alpha=0.05, tol=1e-9,
+                               max_iter=50, fitted=fitted)
+        except (ConvergenceError, InputError):
+            ok[r] = False
+            continue
+        coef[r], se[r] = res.coef, res.se
+
+
+def _finegray_univariate(ctx: _Ctx, designs):
+    """coef, se and ok of Table 3's one-covariate models (one design per covariate).
+
+    Why not one model at a time: in a simulated cohort every covariate is known for every patient,
+    so the models of a cohort are on the same patients and share the sort, the censoring weights
+    and the risk sets; :func:`~failpattern.stats.batch_finegray.finegray_univariate_batch` fits
+    them all at once from those (and, the covariates being 0/1, each Newton step in O(failure
+    times)). A model whose patients differ from its cohort's first model's (a decision on the
+    row's own data, so each row's path does not depend on its batch-mates) goes through
+    :func:`_finegray_fit`; either way a model the batch leaves unconverged or degenerate is
+    refitted by the plan's kernel."""
+    base = designs[0][0]
+    shared = np.stack([(sel == base).all(axis=1) & ok for sel, _x, _t, _c, ok in designs], axis=1)
+    X = np.stack([x[:, :, 0] for _s, x, _t, _c, _ok in designs], axis=2)
+    _s, _x, t, c, _ok = designs[0]
+    fit = finegray_univariate_batch(X, t, c, mask=base, which=shared, cause_of_interest=1, variance="stata",
+                                    max_iter=50, tol=1e-9)
+    rest = [(sel, x, tt, cc, ok & ~shared[:, j]) for j, (sel, x, tt, cc, ok) in enumerate(designs)]
+    out = []
+    for j, (coef, se, ok) in enumerate(_stacked(ctx, _finegray_fit, rest, True)):
+        sel, x, tt, cc, _ok = designs[j]
+        s = shared[:, j]
+        coef, se, ok = coef.copy(), se.copy(), ok | s
+        coef[s, 0], se[s, 0] = fit.coef[s, j], fit.se[s, j]
+        rows = np.flatnonzero(s)
+        _finegray_refit(rows[~fit.converged[rows, j] | _degenerate(coef[rows], se[rows])], sel, x, tt, cc,
+                        coef, se, ok, True)
+        out.append((coef, se, ok))
+    return out
 
 
 def _competing(ctx: _Ctx):
@@ -1078,7 +1121,7 @@ def _competing(ctx: _Ctx):
     cause = codemap[fp.codes]
     models = [("uni", [BINARIES[name]]) for name in T3_COVARIATES]
     multi = [BINARIES[n] for n in ctx.settings.t3_multi]
-    fits = _stacked(ctx, _finegray_fit, [_finegray_design(ctx, b, cause) for _, b in models], True)
+    fits = _finegray_univariate(ctx, [_finegray_design(ctx, b, cause) for _, b in models])
     if multi:
         models.append(("multi", multi))
         fits += _stacked(ctx, _finegray_fit, [_finegray_design(ctx, multi, cause)], False)
