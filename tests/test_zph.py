@@ -145,3 +145,53 @@ def test_strata_runs_and_matches_unstratified_shape():
     assert res.strata == ("inst",)
     assert res.residuals.shape == (int(lung["event"].sum()), 2 + len(LUNG))
     assert np.isfinite(res.summary.to_numpy()).all()
+
+
+# --- near-tied times: timefix (as coxph's default, whose merged times cox.zph uses) --------
+
+def _lung_years() -> pd.DataFrame:
+    """lung with follow-up in years from "dates", as tests/reference/zph.R and timefix.R:
+    equal day counts differ in the last bits."""
+    lung = _lung()
+    d0 = 13.0 * np.arange(1, len(lung) + 1)
+    return lung.assign(yrs=(d0 + lung["time"]) / 365.25 - d0 / 365.25)
+
+
+YEARS = {"lung_years_efron_km": ("efron", "km", True),
+         "lung_years_efron_identity": ("efron", "identity", True),
+         "lung_years_breslow_rank": ("breslow", "rank", True),
+         "lung_years_efron_km_nofix": ("efron", "km", False),
+         "lung_years_efron_identity_nofix": ("efron", "identity", False)}
+
+
+@pytest.mark.parametrize("case", sorted(YEARS))
+def test_near_tied_times_match_r(case):
+    ties, tr, fix = YEARS[case]
+    lung = _lung_years()
+    assert np.unique(lung["yrs"]).size > np.unique(lung["time"]).size   # near ties present
+    res = proportional_hazards_test(lung, duration="yrs", event="event", covariates=LUNG,
+                                    ties=ties, transform=tr, timefix=fix)
+    summary, resid = res.summary, res.residuals
+    assert _rel(summary["chisq"], reference("zph", case, "chisq")) < RTOL
+    assert _rel(summary["p"], reference("zph", case, "p")) < RTOL
+    assert _rel(resid["time"], reference("zph", case, "time")) == 0
+    assert _rel(resid["transformed_time"], reference("zph", case, "x")) < 1e-12
+    for name in LUNG:
+        assert _rel(resid[name], reference("zph", case, f"y_{name}")) < RTOL, name
+
+
+def test_timefix_years_equal_days():
+    # merged, the years carry exactly the ties of the day counts: the same tests as in days
+    lung = _lung_years()
+    years = proportional_hazards_test(lung, duration="yrs", event="event", covariates=LUNG)
+    days = proportional_hazards_test(lung, duration="time", event="event", covariates=LUNG)
+    np.testing.assert_allclose(years.summary.to_numpy(), days.summary.to_numpy(), rtol=1e-9)
+    unfixed = proportional_hazards_test(lung, duration="yrs", event="event", covariates=LUNG,
+                                        timefix=False)
+    assert abs(unfixed.chisq[-1] - days.chisq[-1]) > 1e-6 * days.chisq[-1]
+
+
+def test_timefix_must_be_bool():
+    with pytest.raises(InputError, match="timefix"):
+        proportional_hazards_test(_lung(), duration="time", event="event", covariates=LUNG,
+                                  timefix="yes")

@@ -105,6 +105,11 @@ SUPPORTING = (
     ("failpattern.simulate.plausibility.plausibility", "Analysis plan and simulation"),
     ("failpattern.simulate.plausibility.PlausibilityResult", "Analysis plan and simulation"),
     ("failpattern.replicate.study.bootstrap_task", "Analysis plan and simulation"),
+    ("failpattern.study.audit.MethodsAudit", "Analysis plan and simulation"),
+    ("failpattern.study.audit.ExposureAudit", "Analysis plan and simulation"),
+    ("failpattern.study.audit.analyse_exposure", "Statistics"),
+    ("failpattern.study.audit.ExposureAnalysis", "Statistics"),
+    ("failpattern.study.audit.split_at_exposure", "Statistics"),
 )
 
 SECTION_ORDER = ("Parameters", "Returns", "Yields", "Raises", "Warns", "Attributes",

@@ -9,6 +9,11 @@
 #   lung_strata_efron_<transform>     lung on (age, ph_ecog), strata(sex).
 #   veteran_strata_breslow_<transform> veteran on (trt, karno, age), strata(celltype).
 #   <transform> is km, rank or identity (lung_efron also log).
+#   lung_years_<ties>_<transform>[_nofix]  lung with follow-up in years from "dates"
+#               (as timefix.R: yrs = (d0 + time) / 365.25 - d0 / 365.25, d0 = 13 * row),
+#               so equal day counts are near-tied: coxph's default timefix = TRUE merges
+#               them (cox.zph then sees the merged times); _nofix: timefix = FALSE.
+#               efron: km, identity (with and without timefix); breslow: rank (timefix).
 # Every case emits, per term and then GLOBAL: chisq, df, p; and the scaled
 # Schoenfeld residuals: time, x (transformed time) and y_<term>.
 # Usage: cd tests/reference && Rscript zph.R .
@@ -46,5 +51,19 @@ for (tr in c("km", "rank", "identity")) emit_zph(paste0("lung_strata_efron_", tr
 fit <- coxph(Surv(time, event) ~ trt + karno + age + strata(celltype), data = veteran, ties = "breslow",
              control = ctrl)
 for (tr in c("km", "identity")) emit_zph(paste0("veteran_strata_breslow_", tr), fit, tr)
+
+# near-tied times (follow-up in years from dates), timefix on (coxph's default) and off
+d0 <- 13 * seq_len(nrow(lung))
+lung$yrs <- (d0 + lung$time) / 365.25 - d0 / 365.25
+for (fix in c(TRUE, FALSE)) {
+  cfix <- coxph.control(eps = 1e-12, iter.max = 100, toler.chol = .Machine$double.eps^0.85,
+                        timefix = fix)
+  for (ties in c("efron", "breslow")) {
+    fit <- coxph(Surv(yrs, event) ~ age + sex + ph_ecog, data = lung, ties = ties, control = cfix)
+    transforms <- if (ties == "efron") c("km", "identity") else if (fix) "rank" else character(0)
+    for (tr in transforms)
+      emit_zph(paste0("lung_years_", ties, "_", tr, if (fix) "" else "_nofix"), fit, tr)
+  }
+}
 
 write_fixture("zph", pkgs = c("survival"))

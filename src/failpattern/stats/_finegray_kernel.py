@@ -17,7 +17,7 @@ O(n log n) sort done by :func:`prepare`. The derivation is in the docstring of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
@@ -74,6 +74,38 @@ class Prepared:
     z: np.ndarray | None = None      # (n, 1 + p + p(p+1)/2) [1, x, upper triangle of x x']
     full: np.ndarray | None = None   # (p * p,) position of each cell of a p x p matrix in it
     groups: CensoringGroups | None = None  # crr's cengroup (None: one censoring distribution)
+    tv: TimeVarying | None = None    # crr's cov2 / tf (None: every effect constant in time)
+
+
+@dataclass(frozen=True)
+class TimeVarying:
+    """crr's ``cov2`` / ``tf``: coefficient ``j`` multiplies ``x_j * T[k, j]`` at failure time
+    ``k``, ``T`` 1 for the constant effects (crr's ``cov1``) and ``tf(t_k)`` for the others.
+
+    The risk scores then differ at every failure time, so the sums are taken over an
+    ``(f, n)`` matrix of risk-set weights times scores, in blocks of failure times
+    (:func:`_tv_blocks`): O(n f p^2) per Newton step, vectorised within a block.
+    Censoring-group arrays are the single distribution's as one group when there are none.
+    """
+
+    tf: np.ndarray          # (f, p) time factor of each coefficient at each failure time
+    tfz: np.ndarray         # (f, p + p(p+1)/2) [T, T_a T_b] (scales the moments A @ z)
+    z: np.ndarray           # (n, 1 + p + p(p+1)/2) [1, x, upper triangle of x x']
+    full: np.ndarray        # (p * p,) position of each cell of a p x p matrix in the triangle
+    fail_k: np.ndarray      # (failures,) failure-time index of each failing row
+    z_fail_sum: np.ndarray  # (p,) sum over failing rows of x_i * T[k_i]
+    comp_rows: np.ndarray   # competing rows (sorted order)
+    comp_before: np.ndarray  # (c,) competing rows with time < each censoring time
+    code: np.ndarray        # (n,) censoring group of each row (zeros with one group)
+    G: np.ndarray           # (ncg, f) G_g just before each failure time
+    d: np.ndarray           # (ncg, f) failures of interest of each group there
+    c_count: np.ndarray     # (c, ncg) censored of each group at each censoring time
+    c_risk: np.ndarray      # (c, ncg) rows of each group with time >= it
+    block: int              # failure times per block
+    n_varying: int          # time-varying coefficients (the last ones)
+
+
+_TV_CELLS = 1 << 19  # cells of one block of the time-varying path (f_block x n x columns)
 
 
 _DENSE_CELLS = 30_000  # failure times x rows at or below which risk sets are a dense matrix
@@ -235,6 +267,136 @@ def prepare(time: np.ndarray, cause: np.ndarray, x: np.ndarray, cause_of_interes
                     **shared)
 
 
+def prepare_time_varying(time: np.ndarray, cause: np.ndarray, x: np.ndarray, x2: np.ndarray,
+                         tfs: np.ndarray, cause_of_interest: int,
+                         cengroup: np.ndarray | None = None) -> Prepared:
+    """:func:`prepare` for crr's time-varying effects: ``x`` (n, p1) constant effects
+    (crr's ``cov1``, may have 0 columns), ``x2`` (n, p2) covariates whose effects are
+    multiplied by ``tfs`` (f, p2), the time functions at the sorted distinct failure times
+    of interest (crr's ``cov2`` and ``tf(uft)``). Coefficients: those of ``x``, then ``x2``."""
+    prep = prepare(time, cause, np.concatenate([x, x2], axis=1), cause_of_interest,
+                   cengroup=cengroup)
+    xs = prep.x
+    n, p = xs.shape
+    f = prep.events.size
+    tf = np.ones((f, p))
+    tf[:, x.shape[1]:] = tfs
+    i0, i1, full = triangle(p)
+    z = np.empty((n, 1 + p + i0.size))
+    z[:, 0] = 1.0
+    z[:, 1:p + 1] = xs
+    np.multiply(xs[:, i0], xs[:, i1], out=z[:, p + 1:])
+    tfz = np.concatenate([tf, tf[:, i0] * tf[:, i1]], axis=1)
+    fail_k = prep.n_le[prep.fail_rows] - 1
+    comp_rows = np.flatnonzero(prep.inv_g != 0.0)
+    comp_before = np.searchsorted(comp_rows, prep.starts[prep.cens_times])
+    if prep.groups is None:
+        code = np.zeros(n, dtype=np.int64)
+        G, d = prep.G[None, :], prep.d[None, :]
+        c_count, c_risk = prep.c_count[:, None], prep.c_risk[:, None]
+    else:
+        cg = prep.groups
+        code, G, d, c_count, c_risk = cg.code, cg.G, cg.d, cg.c_count, cg.c_risk
+    width = max(n, (comp_rows.size + 1 + prep.cens_times.size) * (p + 1))
+    tv = TimeVarying(tf=tf, tfz=tfz, z=z, full=full, fail_k=fail_k,
+                     z_fail_sum=np.add.reduce(xs[prep.fail_rows] * tf[fail_k], axis=0),
+                     comp_rows=comp_rows, comp_before=comp_before, code=code, G=G, d=d,
+                     c_count=c_count, c_risk=c_risk, block=max(1, _TV_CELLS // width),
+                     n_varying=x2.shape[1])
+    return replace(prep, dense=None, z=None, full=None, tv=tv)
+
+
+def _tv_blocks(prep: Prepared, beta: np.ndarray):
+    """Blocks of failure times ``k0:k1`` with the risk-set matrix ``A`` (k1 - k0, n):
+    ``A[k, i]`` = risk-set weight of row ``i`` at failure time ``k`` (1 if ``t_i >= tau_k``,
+    ``G_g(tau_k) / G_g(t_i-)`` for a competing row before, else 0) times
+    ``exp(x_i (T_k * b) - shift_k)``, ``shift_k`` the largest such exponent in the risk set."""
+    tv, x = prep.tv, prep.x
+    n = x.shape[0]
+    cols = np.arange(n)
+    bt = tv.tf * beta                                     # (f, p) coefficient at each time
+    for k0 in range(0, bt.shape[0], tv.block):
+        k1 = min(bt.shape[0], k0 + tv.block)
+        eta = bt[k0:k1] @ x.T                             # (fb, n)
+        if tv.G.shape[0] == 1:
+            W = tv.G[0, k0:k1, None] * prep.inv_g
+        else:
+            W = tv.G[:, k0:k1].T[:, tv.code] * prep.inv_g
+        W[cols >= prep.starts[prep.events[k0:k1]][:, None]] = 1.0
+        shift = np.where(W > 0.0, eta, -np.inf).max(axis=1)
+        eta -= shift[:, None]
+        np.exp(eta, out=eta)
+        eta *= W
+        yield k0, k1, eta, shift
+
+
+def _evaluate_tv(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    """:func:`_evaluate` with time-varying effects: the moments ``A @ [1, x, x x']`` at each
+    failure time, scaled by the time factors of the coefficients."""
+    tv = prep.tv
+    p = prep.x.shape[1]
+    f = tv.tf.shape[0]
+    moments = np.empty((f, tv.z.shape[1]))
+    shifts = np.empty(f)
+    for k0, k1, A, shift in _tv_blocks(prep, beta):
+        np.matmul(A, tv.z, out=moments[k0:k1])
+        shifts[k0:k1] = shift
+    moments[:, 1:] *= tv.tfz
+    s0 = moments[:, 0]
+    lam = prep.d / s0
+    xbar = moments[:, 1:p + 1] / s0[:, None]
+    loglik = float(tv.z_fail_sum @ beta - prep.d @ (shifts + np.log(s0)))
+    score = tv.z_fail_sum - prep.d @ xbar
+    info = None
+    if information:
+        second = lam @ moments[:, p + 1:]
+        info = second[tv.full].reshape(p, p) - (xbar.T * prep.d) @ xbar
+    return Evaluation(loglik, score, info, None, lam, xbar, None, beta=np.array(beta, dtype=float))
+
+
+def _influence_tv(prep: Prepared, ev: Evaluation) -> np.ndarray:
+    """:func:`influence` with time-varying effects (crr's ``crrvv`` with ``cov2``): each
+    row's covariates at failure time ``k`` are ``x_i * T_k``."""
+    tv, x = prep.tv, prep.x
+    n, p = x.shape
+    ncg, c = tv.G.shape[0], prep.cens_times.size
+    lam, xbar = ev.lam, ev.xbar
+    lam_t = lam[:, None] * tv.tf
+    lam_x = lam[:, None] * xbar
+    per_failure = lam / prep.d                               # 1 / S0_k
+    comp = np.zeros((n, p))
+    qu = np.zeros((c, ncg, p))
+    ones_x = np.concatenate([np.ones((tv.comp_rows.size, 1)), x[tv.comp_rows]], axis=1)
+    comp_code = tv.code[tv.comp_rows]
+    for k0, k1, A, _ in _tv_blocks(prep, ev.beta):
+        # compensator part of eta_i: sum_k lam_k A_ki (x_i T_k - xbar_k)
+        comp += x * (A.T @ lam_t[k0:k1]) - A.T @ lam_x[k0:k1]
+        if c == 0 or tv.comp_rows.size == 0:
+            continue
+        # q(u): failures at tau_k >= u, competing rows (same group) with t < u
+        Ac = A[:, tv.comp_rows]
+        later = np.arange(k0, k1)[:, None] >= prep.n_before[None, :]       # (fb, c)
+        for g in range(ncg):
+            Ag = Ac if ncg == 1 else Ac * (comp_code == g)
+            cum = np.zeros((k1 - k0, Ag.shape[1] + 1, p + 1))
+            np.cumsum(Ag[:, :, None] * ones_x, axis=1, out=cum[:, 1:])
+            C = cum[:, tv.comp_before]                                      # (fb, c, p + 1)
+            M = later * (tv.d[g, k0:k1] * per_failure[k0:k1])[:, None]      # (fb, c)
+            qu[:, g] += (np.einsum("kc,kp,kcp->cp", M, tv.tf[k0:k1], C[:, :, 1:])
+                         - (M * C[:, :, 0]).T @ xbar[k0:k1])
+    out = -comp
+    rows = prep.fail_rows
+    out[rows] += x[rows] * tv.tf[tv.fail_k] - xbar[tv.fail_k]
+    if c:
+        frac = np.divide(tv.c_count, tv.c_risk ** 2, out=np.zeros_like(tv.c_count),
+                         where=tv.c_count > 0)
+        out -= _cum0(qu * frac[:, :, None])[prep.c_le, tv.code]
+        rows = prep.cens_rows
+        j = prep.c_le[rows] - 1
+        out[rows] += qu[j, tv.code[rows]] / tv.c_risk[j, tv.code[rows]][:, None]
+    return out
+
+
 def _cum0(a: np.ndarray) -> np.ndarray:
     """``out[j]`` = sum of the first ``j`` rows of ``a`` (length ``len(a) + 1``)."""
     out = np.zeros((a.shape[0] + 1,) + a.shape[1:])
@@ -261,6 +423,7 @@ class Evaluation:
     xbar: np.ndarray      # (f, p) weighted covariate means S1 / S0
     pre: np.ndarray | None  # (m, p + 1) competing sums r/g, r x/g over rows with t < tau_k
                             # (None from the dense evaluation: influence computes it)
+    beta: np.ndarray | None = None  # the coefficients (kept by the time-varying path only)
 
 
 def evaluate(prep: Prepared, beta: np.ndarray, information: bool = True) -> Evaluation:
@@ -279,6 +442,8 @@ def _at_failures(prep, eta, risk):
     return s0, lam, xbar, float(prep.fail @ eta - prep.d @ np.log(s0)), prep.x_fail_sum - prep.d @ xbar
 
 def _evaluate(prep: Prepared, beta: np.ndarray, information: bool) -> Evaluation:
+    if prep.tv is not None:
+        return _evaluate_tv(prep, beta, information)
     if prep.dense is not None:
         return _evaluate_dense(prep, beta, information)
     if prep.groups is not None:
@@ -408,6 +573,8 @@ def _competing_before(prep: Prepared, r: np.ndarray) -> np.ndarray:
 
 def influence(prep: Prepared, ev: Evaluation) -> np.ndarray:
     """Per-row ``eta_i + psi_i`` of Fine & Gray's sandwich (sorted order), (n, p)."""
+    if prep.tv is not None:
+        return _influence_tv(prep, ev)
     if prep.groups is not None:
         return _influence_groups(prep, ev)
     x, k = prep.x, prep.n_le

@@ -154,7 +154,8 @@ def fine_gray_cif(data: pd.DataFrame, fit: FineGrayResult, newdata, *, duration:
     Raises
     ------
     InputError
-        ``fit`` not a FineGrayResult; unknown columns; data that does not match
+        ``fit`` not a FineGrayResult, or fitted with ``time_varying`` (not
+        implemented: ``predict.crr``'s ``cov2``); unknown columns; data that does not match
         the fit; a profile missing a covariate or holding a missing, non-numeric
         or infinite value.
 
@@ -168,6 +169,11 @@ def fine_gray_cif(data: pd.DataFrame, fit: FineGrayResult, newdata, *, duration:
     if not isinstance(fit, FineGrayResult):
         raise InputError(f"fit: expected a FineGrayResult from failpattern.stats.fine_gray, got "
                          f"{type(fit).__name__}")
+    if fit.time_varying:
+        raise InputError(
+            f"fit: has time-varying effects ({', '.join(fit.time_varying)}; fine_gray's "
+            "time_varying, crr's cov2 / tf): predicted cumulative incidence is implemented for "
+            "models with constant effects only; refit without time_varying to predict")
     names = list(fit.names)
     time = as_durations(frame_column(data, duration, "duration"), f"duration ({duration!r})")
     codes = as_causes(frame_column(data, cause, "cause"), f"cause ({cause!r})")

@@ -36,8 +36,9 @@ from scipy.special import chdtrc
 from failpattern.errors import InputError
 from failpattern.stats._coxfit import cox_fit
 from failpattern.stats._result import frozen
-from failpattern.stats._validate import check_choice, describe_positions
+from failpattern.stats._validate import check_choice, check_flag, describe_positions
 from failpattern.stats.cox import TIES, model_inputs
+from failpattern.stats.timefix import fix_times
 
 __all__ = ["proportional_hazards_test", "ProportionalHazardsResult"]
 
@@ -199,8 +200,8 @@ def _zph(X, time, event, strata, beta, g, efron):
 def proportional_hazards_test(data: pd.DataFrame, *, duration: str, event: str,
                               covariates: Sequence[str] | str, ties: str = "efron",
                               transform: str = "km",
-                              strata: Sequence[str] | str | None = None
-                              ) -> ProportionalHazardsResult:
+                              strata: Sequence[str] | str | None = None,
+                              timefix: bool = True) -> ProportionalHazardsResult:
     """Test proportional hazards of a Cox model, as R ``cox.zph(coxph(...), transform)``.
 
     Fits ``cox(data, duration=..., event=..., covariates=..., ties=..., strata=...)``
@@ -223,6 +224,14 @@ def proportional_hazards_test(data: pd.DataFrame, *, duration: str, event: str,
         of t among all follow-up times, t itself, or log t.
     strata : str or sequence of str, optional
         Stratification columns of the Cox model.
+    timefix : bool, default True
+        Merge follow-up times that differ only by floating-point rounding before
+        fitting, as :func:`~failpattern.stats.cox` and R's
+        ``coxph(..., control = coxph.control(timefix = TRUE))`` (its default), whose
+        merged times ``cox.zph`` then uses: distinct times within a relative
+        ``sqrt(machine epsilon)`` become the smallest of them (see
+        :mod:`failpattern.stats.timefix`), so ``time`` and the transformed times are
+        the merged ones. ``False`` uses the times exactly as given.
 
     Returns
     -------
@@ -231,7 +240,8 @@ def proportional_hazards_test(data: pd.DataFrame, *, duration: str, event: str,
     Raises
     ------
     InputError
-        Missing or invalid values, unknown columns or choices, no events.
+        Missing or invalid values, unknown columns or choices, no events; ``timefix``
+        not a bool.
     ConvergenceError
         The Cox fit fails.
 
@@ -243,8 +253,11 @@ def proportional_hazards_test(data: pd.DataFrame, *, duration: str, event: str,
     """
     ties = check_choice(ties, "ties", TIES)
     transform = check_choice(transform, "transform", TRANSFORMS)
+    timefix = check_flag(timefix, "timefix")
     time, status, X, codes, names, strata_list = model_inputs(
         data, duration, event, covariates, strata, "a proportional hazards test")
+    if timefix:
+        time = fix_times(time)[0]
     if transform == "log" and not (time > 0).all():
         raise InputError(f"duration column {duration!r}: transform='log' needs times > 0; "
                          "zero at " + describe_positions(time <= 0, time))
