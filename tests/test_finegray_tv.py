@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from failpattern.errors import ConvergenceError, InputError
 from failpattern.stats import _finegray_kernel as kernel
 from failpattern.stats.finegray import fine_gray, fine_gray_fit
-from failpattern.stats.finegray_predict import fine_gray_cif
 
 
 def _pbc() -> pd.DataFrame:
@@ -267,10 +266,3 @@ def test_constant_function_of_a_fixed_covariate_is_collinear():
     with pytest.raises(ConvergenceError, match="collinear"):
         fine_gray(d, duration="time", cause="status", covariates=["age"], cause_of_interest=2,
                   time_varying={"age": lambda t: np.ones(t.size)})
-
-
-def test_cif_refuses_time_varying_models():
-    res = _fit("pbc_death_step")
-    with pytest.raises(InputError, match="time-varying"):
-        fine_gray_cif(_pbc(), res, {"log_bili": 0.0, "age": 50.0}, duration="time",
-                      cause="status")

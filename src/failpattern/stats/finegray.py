@@ -141,6 +141,12 @@ class FineGrayResult:
     time_varying : tuple of str
         Names of the time-varying coefficients (``"<column>*tf<j>"``, the last ones of
         ``names``); empty for a model with constant effects only.
+    time_factors : numpy.ndarray or None
+        Read-only ``(f, k)`` values of the time functions at the sorted distinct failure
+        times of the cause of interest (``crr``'s ``tfs``), column ``j`` for the ``j``-th
+        name of ``time_varying``; kept so that
+        :func:`~failpattern.stats.fine_gray_cif` can predict from the fit. ``None`` for a
+        model with constant effects only.
     """
 
     names: tuple
@@ -159,6 +165,7 @@ class FineGrayResult:
     alpha: float
     information: np.ndarray = field(repr=False)
     time_varying: tuple = ()
+    time_factors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def se(self) -> np.ndarray:
@@ -308,7 +315,9 @@ def _fit_prepared(prep: _k.Prepared, names: tuple, cause_of_interest: int, varia
         n_competing=prep.n_comp, n_censored=int(prep.cens_rows.size),
         iterations=fit.iterations, converged=fit.converged, cause_of_interest=cause_of_interest,
         variance=variance, alpha=alpha, information=frozen(fit.information),
-        time_varying=() if prep.tv is None else tuple(names[len(names) - prep.tv.n_varying:]))
+        time_varying=() if prep.tv is None else tuple(names[len(names) - prep.tv.n_varying:]),
+        time_factors=None if prep.tv is None else frozen(prep.tv.tf[:, prep.x.shape[1]
+                                                                    - prep.tv.n_varying:]))
 
 
 def fine_gray(data: pd.DataFrame, *, duration: str, cause: str, covariates: Sequence[str],
@@ -357,8 +366,8 @@ def fine_gray(data: pd.DataFrame, *, duration: str, cause: str, covariates: Sequ
         ``covariates=["age"], time_varying={"age": np.log}`` models the log subdistribution
         hazard ratio of age as ``b_age + b_{age*tf1} log t``. (To use one column with two
         functions, copy it under a second name.) These fits take O(n x failure times)
-        per iteration instead of O(n log n); :func:`~failpattern.stats.fine_gray_cif` does
-        not predict from them.
+        per iteration instead of O(n log n). The function values are kept on the result
+        (``time_factors``), from which :func:`~failpattern.stats.fine_gray_cif` predicts.
 
     Returns
     -------
