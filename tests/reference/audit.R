@@ -29,6 +29,7 @@ emit_cox <- function(case, fit) {
   emit(case, "hr_lower", s$conf.int[, "lower .95"])
   emit(case, "hr_upper", s$conf.int[, "upper .95"])
   emit(case, "p", s$coefficients[, "Pr(>|z|)"])
+  emit(case, "score_p", s$sctest[["pvalue"]])
 }
 
 # naive: treatment fixed at time zero

@@ -13,7 +13,10 @@ zero, as published):
 
 * a **time-dependent Cox model**: each patient's follow-up split at the start
   of treatment into (start, stop] rows, untreated before, treated after
-  (:func:`failpattern.stats.cox` with ``entry``; Efron ties, as R ``coxph``);
+  (:func:`failpattern.stats.cox` with ``entry``; Efron ties, as R ``coxph``); its
+  score test, which with one covariate is the log-rank test with the groups
+  re-formed at each event time, is set against the naive log-rank test, so that
+  the two p-values differ by the handling of time and not by the test;
 * **landmark analyses**: at each landmark, the patients still followed and
   event-free, grouped by whether treatment had begun by then, compared on the
   time after the landmark (log-rank and Cox);
@@ -58,7 +61,7 @@ from failpattern.cohort.dates import DAYS_PER_MONTH
 from failpattern.errors import FailpatternError
 
 __all__ = ["EXPOSURES", "LANDMARKS", "ExposureAnalysis", "ExposureAudit", "MethodsAudit", "NullStudy",
-           "analyse_exposure", "immortal_time_null", "methods_audit", "split_at_exposure"]
+           "analyse_exposure", "immortal_time_null", "methods_audit", "null_task", "split_at_exposure"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ class ExposureAudit:
         The published analysis on this cohort: ``p`` (log-rank), ``hr``, ``hr_lower``,
         ``hr_upper`` (Cox, treatment fixed at time zero).
     time_dependent : pandas.Series
-        ``hr``, ``hr_lower``, ``hr_upper``, ``p`` (Wald) of the treatment as a (start, stop]
+        ``hr``, ``hr_lower``, ``hr_upper`` and ``p`` (score test: with one covariate, the
+        log-rank test generalised to a time-dependent group) of the treatment as a (start, stop]
         covariate; NaN where the model cannot be fitted.
     landmarks : pandas.DataFrame
         One row per landmark: ``landmark`` (months), ``n``, ``n_treated`` (treated by
@@ -243,10 +247,13 @@ def _cox_row(df: pd.DataFrame, **kw) -> pd.Series:
     if df["event"].sum() == 0 or df["treated"].nunique() < 2:
         return empty
     try:
-        s = cox(df, duration="stop", event="event", covariates="treated", **kw).summary.iloc[0]
+        fit = cox(df, duration="stop", event="event", covariates="treated", **kw)
     except FailpatternError:
         return empty
-    return pd.Series({"hr": s["hr"], "hr_lower": s["hr_lower"], "hr_upper": s["hr_upper"], "p": s["p"]})
+    s = fit.summary.iloc[0]
+    # the score test: at one covariate, the (time-dependent) log-rank test, as the naive comparison's
+    return pd.Series({"hr": s["hr"], "hr_lower": s["hr_lower"], "hr_upper": s["hr_upper"],
+                      "p": fit.score_test.p_value})
 
 
 def _logrank_p(time, event, group) -> float:
@@ -286,7 +293,8 @@ class ExposureAnalysis:
     naive : pandas.Series
         Treatment fixed at time zero: ``p`` (log-rank), ``hr``, ``hr_lower``, ``hr_upper`` (Cox, Efron).
     time_dependent : pandas.Series
-        ``hr``, ``hr_lower``, ``hr_upper``, ``p`` (Wald) of the treatment as a (start, stop] covariate.
+        ``hr``, ``hr_lower``, ``hr_upper``, ``p`` (score test, the time-dependent log-rank) of the
+        treatment as a (start, stop] covariate.
     landmarks : pandas.DataFrame
         ``landmark``, ``n``, ``n_treated`` (treated by the landmark), ``p`` (log-rank), ``hr``,
         ``hr_lower``, ``hr_upper`` (Cox on the time after the landmark), ``note``.
@@ -452,8 +460,8 @@ class NullStudy:
     ----------
     replicates : pandas.DataFrame
         One row per simulated cohort: ``replicate``, ``n_treated``, ``naive_p`` (log-rank,
-        treatment fixed at time zero) and ``td_p`` (Wald, treatment as a time-dependent
-        covariate), ``naive_hr``, ``td_hr``.
+        treatment fixed at time zero) and ``td_p`` (treatment as a time-dependent
+        covariate: its score test, the time-dependent log-rank), ``naive_hr``, ``td_hr``.
     share, horizon : float
         The planned-treatment share and window (months from time zero) simulated.
     alpha : float
@@ -486,22 +494,57 @@ class NullStudy:
         return pd.DataFrame(rows)
 
 
-def immortal_time_null(rng, *, replicates: int = 500, share: float = 0.6, horizon: float = 36.0,
-                       params=None, n: int | None = None, alpha: float = 0.05) -> NullStudy:
-    """How often the naive and the time-dependent analyses find an effect of a treatment that has none.
-
-    Overall survival comes from the random-mode simulator (:func:`failpattern.simulate.simulate_many`)
-    with radiotherapy given no effect on death (``d_non_rt = 0``). A treatment is then planned for
-    each patient independently of everything, with probability ``share``, at a time uniform over
-    ``horizon`` months from diagnosis; as in a clinical record, a patient counts as treated only if
-    the planned start comes before the end of follow-up. Longer-lived patients are therefore more
-    often "treated" although the treatment does nothing: the immortal-time mechanism of Fig. 1d.
-    Each cohort is analysed as :func:`analyse_exposure` does.
+def null_task(rng: np.random.Generator, index: int, *, share: float, horizon: float, n: int,
+              params=None) -> pd.DataFrame:
+    """One replicate of :func:`immortal_time_null`: a cohort in which the treatment does nothing, analysed
+    both ways.
 
     Parameters
     ----------
-    rng : numpy.random.Generator or int
-        The only source of randomness (an int seeds a new generator).
+    rng : numpy.random.Generator
+        The replicate's generator (the only source of randomness).
+    index : int
+        Not used (``rng`` is already the replicate's).
+    share, horizon, n, params
+        As for :func:`immortal_time_null` (``params`` with ``d_non_rt`` already 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (``n_treated``, ``naive_p``, ``td_p``, ``naive_hr``, ``td_hr``) and ``value``.
+    """
+    from failpattern.simulate import DEFAULT_PARAMS
+    from failpattern.simulate.generate import draw_batch
+
+    batch = draw_batch(DEFAULT_PARAMS if params is None else params, rng, 1, n)
+    t, e = batch.os_d[0] / DAYS_PER_MONTH, batch.os_event[0].astype(int)
+    planned = np.where(rng.random(n) < share, rng.random(n) * horizon, np.inf)
+    treated = (planned < t).astype(int)
+    fit = analyse_exposure(t, e, treated, np.where(treated == 1, planned, np.nan))
+    return pd.DataFrame({"id": ["n_treated", "naive_p", "td_p", "naive_hr", "td_hr"],
+                         "value": [float(treated.sum()), fit.naive["p"], fit.time_dependent["p"], fit.naive["hr"],
+                                   fit.time_dependent["hr"]]})
+
+
+def immortal_time_null(seed: int, *, replicates: int = 500, share: float = 0.6, horizon: float = 36.0,
+                       params=None, n: int | None = None, alpha: float = 0.05, workers: int = 1,
+                       out_dir=None, progress: bool = False) -> NullStudy:
+    """How often the naive and the time-dependent analyses find an effect of a treatment that has none.
+
+    Overall survival comes from the random-mode simulator with radiotherapy given no effect on
+    death (``d_non_rt = 0``). A treatment is then planned for each patient independently of
+    everything, with probability ``share``, at a time uniform over ``horizon`` months from
+    diagnosis; as in a clinical record, a patient counts as treated only if the planned start
+    comes before the end of follow-up. Longer-lived patients are therefore more often "treated"
+    although the treatment does nothing: the immortal-time mechanism of Fig. 1d. Each cohort is
+    analysed as :func:`analyse_exposure` does. The replicates run on the replicate engine
+    (:func:`failpattern.replicate.run_replicates`, task :func:`null_task`): replicate ``i`` is
+    seeded by ``(seed, i)`` only, so the result is the same whatever ``workers``.
+
+    Parameters
+    ----------
+    seed : int
+        Root seed (same seed, same study).
     replicates : int
         Simulated cohorts.
     share : float
@@ -514,6 +557,12 @@ def immortal_time_null(rng, *, replicates: int = 500, share: float = 0.6, horizo
         Patients per cohort (93).
     alpha : float
         Significance level of the summary.
+    workers : int
+        Local worker processes (1: in this process).
+    out_dir : path, optional
+        Where the engine streams the replicates (resumable); a temporary folder by default.
+    progress : bool
+        Progress bar on stderr.
 
     Returns
     -------
@@ -522,14 +571,16 @@ def immortal_time_null(rng, *, replicates: int = 500, share: float = 0.6, horizo
     Raises
     ------
     InputError
-        A bad ``replicates``, ``share``, ``horizon``, ``n`` or ``rng``.
+        A bad ``replicates``, ``share``, ``horizon``, ``n`` or ``seed``.
     """
+    import functools
+    import tempfile
     from dataclasses import replace
 
     from failpattern.errors import InputError
-    from failpattern.simulate import DEFAULT_PARAMS, _check_n, _rng, simulate_many
+    from failpattern.replicate import run_replicates
+    from failpattern.simulate import DEFAULT_PARAMS, _check_n
 
-    rng = _rng(rng)
     replicates = _check_n(replicates, "replicates")
     n = 93 if n is None else _check_n(n)
     if not (isinstance(share, (int, float)) and 0 < share <= 1):
@@ -537,14 +588,16 @@ def immortal_time_null(rng, *, replicates: int = 500, share: float = 0.6, horizo
     if not (isinstance(horizon, (int, float)) and np.isfinite(horizon) and horizon > 0):
         raise InputError(f"horizon: must be a positive number of months; got {horizon!r}")
     null = replace(DEFAULT_PARAMS if params is None else params, d_non_rt=0.0)
-    batch = simulate_many(n=n, replicates=replicates, seed=rng, params=null)
-    t, e = batch.os_d / DAYS_PER_MONTH, batch.os_event.astype(int)
-    planned = np.where(rng.random(t.shape) < share, rng.random(t.shape) * horizon, np.inf)
-    treated = (planned < t).astype(int)
-    rows = []
-    for r in range(replicates):
-        fit = analyse_exposure(t[r], e[r], treated[r], np.where(treated[r] == 1, planned[r], np.nan))
-        rows.append({"replicate": r, "n_treated": int(treated[r].sum()), "naive_p": fit.naive["p"],
-                     "td_p": fit.time_dependent["p"], "naive_hr": fit.naive["hr"],
-                     "td_hr": fit.time_dependent["hr"]})
-    return NullStudy(pd.DataFrame(rows), float(share), float(horizon), alpha)
+    task = functools.partial(null_task, share=float(share), horizon=float(horizon), n=n, params=null)
+    import hashlib
+
+    digest = hashlib.sha256(repr(null).encode()).hexdigest()[:16]   # repr: stable across processes
+    version = f"share={share};horizon={horizon};n={n};params={digest}"
+    with tempfile.TemporaryDirectory(prefix="failpattern-null-") as tmp:
+        rows = run_replicates(task, replicates, seed=seed, out_dir=tmp if out_dir is None else out_dir,
+                              workers=workers, progress=progress, task_version=version)
+    wide = rows.pivot(index="replicate", columns="id", values="value").reset_index()
+    wide["n_treated"] = wide["n_treated"].astype(int)
+    wide = wide[["replicate", "n_treated", "naive_p", "td_p", "naive_hr", "td_hr"]]
+    wide.columns.name = None
+    return NullStudy(wide, float(share), float(horizon), alpha)
