@@ -2,7 +2,8 @@
 
 Prints, over a few seeds: the CP-SAT count skeleton's CPU time; one batched
 evaluation of candidate cohorts per cohort (latent times, assembly and the
-batched plan); and a whole reconstruction at its default budget (CPU seconds,
+batched plan); and a whole reconstruction at its default budget (CPU seconds, the
+canonical skeleton's solve included, as in a fresh process;
 targets met as printed out of the targets, by kind), beside the shipped exact-mode
 cohort judged the same way. Clinical plausibility (cohort.check_clinical) of each
 reconstruction is printed too. No timing is asserted.
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from failpattern.cohort import check_clinical, load_cohort
-from failpattern.simulate.reconstruct.counts import solve_counts
+from failpattern.simulate.reconstruct.counts import _CACHE, solve_counts
 from failpattern.simulate.reconstruct.run import reconstruct
 from failpattern.simulate.reconstruct.targets import distances, targets_for
 from failpattern.study import load_study, run_plan
@@ -50,9 +51,11 @@ def main() -> None:
         t0 = time.process_time()
         solve_counts(CARD, np.random.default_rng(s))
         cpu.append(time.process_time() - t0)
-    print(f"count skeleton (CP-SAT), CPU s per solve: median {median(cpu):.2f} over {len(cpu)} seeds")
+    print(f"count skeleton (CP-SAT), CPU s per solve: median {median(cpu):.2f} over {len(cpu)} seeds "
+          "(the first also builds the model and solves the canonical skeleton)")
     rows = {}
     for s in seeds:
+        _CACHE.clear()  # each reconstruction pays for the model and canonical skeleton, as in a fresh process
         t0, w0 = time.process_time(), time.perf_counter()
         r = reconstruct(CARD, np.random.default_rng(s))
         c, w = time.process_time() - t0, time.perf_counter() - w0
@@ -62,9 +65,11 @@ def main() -> None:
         print(f"reconstruction seed {s}: {c:.1f} s CPU ({w:.1f} s wall), {r.targets_met}/{r.n_targets} targets met, "
               f"loss {r.loss:.1f}, about {c / evaluations * 1e3:.2f} ms CPU per candidate cohort, "
               f"{violations} clinical-rule violations")
-    shipped = pd.read_csv(ROOT / "data" / "synthetic" / "ni2019_exact.csv")
-    rows["shipped exact cohort"] = met_by_kind(shipped)
-    print(f"shipped exact cohort: {len(check_clinical(shipped, CARD))} clinical-rule violations")
+    path = ROOT / "data" / "synthetic" / "ni2019_exact.csv"
+    if path.exists():  # the exact-mode cohort, for comparison, while it ships
+        shipped = pd.read_csv(path)
+        rows["shipped exact cohort"] = met_by_kind(shipped)
+        print(f"shipped exact cohort: {len(check_clinical(shipped, CARD))} clinical-rule violations")
     print("\ntargets met as printed, by kind")
     print(pd.DataFrame(rows).to_string())
 

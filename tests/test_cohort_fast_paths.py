@@ -33,10 +33,10 @@ from failpattern.cohort import CohortError, load_cohort
 from failpattern.cohort import cells as cells_module
 from failpattern.cohort import read as read_module
 from failpattern.cohort.problems import ProblemLog, RowContext
-from failpattern.cohort.schema import COLUMNS, column
+from failpattern.cohort.schema import ALL_COLUMNS, column
 from failpattern.simulate import simulate
 
-_KIND = {c.name: c.kind for c in COLUMNS}
+_KIND = {c.name: c.kind for c in ALL_COLUMNS}
 _MISSING = ["NA", " na ", ".", "", "  ", "N/A", "null", "None", "nan", None, pd.NA, np.nan]
 _DATES = ["2015-02-30", "2015/03/04", "03/04/2015", "2015-3-4", "NaT", "today", "2015-03-04 10:00",
           "1500-01-01", "2300-01-01", "20150304", " 2016-01-05 ", "2015-13-01", 42, 41000.0]
@@ -66,7 +66,7 @@ def _broken(k: int) -> pd.DataFrame:
         rows = rng.choice(n, size=int(rng.integers(1, 6)), replace=False)
         how = int(rng.integers(4))
         if kind == "category":
-            variants = _category_variants(next(c for c in COLUMNS if c.name == name)) + _MISSING
+            variants = _category_variants(next(c for c in ALL_COLUMNS if c.name == name)) + _MISSING
         elif kind == "date":
             variants = _DATES + _MISSING
         elif kind == "binary":

@@ -18,7 +18,7 @@ from failpattern._resources import synthetic_path
 from failpattern.cli import main
 from failpattern.cohort import CohortError, load_cohort
 from failpattern.cohort.problems import PLAUSIBILITY, RULES, WARNING_RULES
-from failpattern.cohort.schema import SYNONYMS, render_doc
+from failpattern.cohort.schema import SYNONYMS, TIMING_COLUMNS, render_doc
 
 CANONICAL = synthetic_path("ni2019_exact.csv")
 DATES = ["diagnosis_date", "crizotinib_start_date", "first_progression_date", "second_progression_date",
@@ -26,7 +26,9 @@ DATES = ["diagnosis_date", "crizotinib_start_date", "first_progression_date", "s
 
 
 def _canonical(dates: bool = False) -> pd.DataFrame:
+    """The canonical cohort without its exposure timings (these cases are not about them)."""
     df = pd.read_csv(CANONICAL, dtype=str, keep_default_na=False)
+    df = df.drop(columns=[c.name for c in TIMING_COLUMNS if c.name in df])
     return df if dates else df.drop(columns=DATES)
 
 

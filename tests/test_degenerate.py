@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from failpattern import load_cohort
 from failpattern._resources import synthetic_path
 from failpattern.cli import main
+from failpattern.cohort.schema import TIMING_COLUMNS
 from failpattern.report import write_report
 from failpattern.study.card import load_study
 from failpattern.study.compare import compare
@@ -44,7 +45,9 @@ AFTER_PROGRESSION = ["failure_pattern", "pfs2_months", "pfs2_event", "fail_origi
 
 # ----------------------------------------------------------------------------- the cohorts
 def _canonical(dates: bool = False) -> pd.DataFrame:
+    """The canonical cohort without its exposure timings (the degenerate cases are not about them)."""
     df = pd.read_csv(synthetic_path("ni2019_exact.csv"), dtype=str, keep_default_na=False)
+    df = df.drop(columns=[c.name for c in TIMING_COLUMNS if c.name in df])
     return df if dates else df.drop(columns=DATES)
 
 
@@ -71,7 +74,7 @@ def no_progression() -> pd.DataFrame:
 
 
 def one_patient() -> pd.DataFrame:
-    """The first canonical patient (OF, second progression, died), dates included."""
+    """The first canonical patient (a first failure before 12 months), dates included."""
     return _canonical(dates=True).iloc[:1].copy()
 
 
@@ -81,7 +84,12 @@ def one_censored_patient() -> pd.DataFrame:
 
 
 def two_patients() -> pd.DataFrame:
-    df = _canonical().iloc[:2].copy()
+    """Two canonical patients in different metastatic-organ groups (< 3, >= 3), the second censored."""
+    df = _canonical()
+    many = df["n_metastatic_organs"].astype(int) >= 3
+    first = int(np.flatnonzero(df["pfs1_event"] == "1")[0])
+    second = int(np.flatnonzero(many != many.iloc[first])[0])
+    df = df.iloc[[first, second]].copy()
     return _censor(df, df.index[1:])
 
 
@@ -182,11 +190,13 @@ def test_one_and_two_patients(plans):
     plan, comparison = plans["one_patient"]
     assert "no variation in histology" in _reasons(plan, "pfs1.cox.uni.histology")
     assert "every patient has any_rt = 0" in _reasons(plan, "os.by_any_rt")
-    # the patient's PFS1 ends (OF) at 8.67 months: the incidence at 12 months is not estimable (NA from
-    # cmprsk's timepoints), and the note says why
+    # the patient's PFS1 ends (a first failure) before 12 months: the incidence at 12 months is not
+    # estimable (NA from cmprsk's timepoints), and the note says why
+    pfs1 = float(one_patient()["pfs1_months"].iloc[0])
+    assert one_patient()["failure_pattern"].iloc[0] in ("OF", "DF", "ODF") and pfs1 < 12
     assert np.isnan(plan.get("cif.of.12m"))
     note = plan.values.set_index("id").loc["cif.of.12m", "note"]
-    assert note.startswith("not estimable: follow-up ends at 8.67 months, before 12")
+    assert note.startswith(f"not estimable: follow-up ends at {pfs1:.2f} months, before 12")
     plan, comparison = plans["one_censored_patient"]
     assert "no patient had a first progression" in _reasons(plan, "pfs2.all")
     assert "no first failure" in _reasons(plan, "pattern.cif")

@@ -31,6 +31,7 @@ EXPECTED = {
     "03-competing-risks.ipynb",
     "04-reproducing-ni-2019.ipynb",
     "05-simulation-study.ipynb",
+    "06-immortal-time-bias.ipynb",
 }
 TIMEOUT = float(os.environ.get("FAILPATTERN_NOTEBOOK_TIMEOUT", "120"))
 

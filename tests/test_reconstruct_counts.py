@@ -18,6 +18,11 @@ from failpattern.simulate.reconstruct import (
     count_rules,
     solve_counts,
 )
+from failpattern.simulate.reconstruct.counts import (
+    implied_events,
+    km_implied_events,
+    soft_rules,
+)
 from failpattern.study import load_study
 
 CARD = load_study("ni2019")
@@ -281,3 +286,48 @@ def test_infeasible_card_names_ids(tmp_path):
     assert "prior_rt.adrenal.n" in msg
     # and what it conflicts with: the RT group's adrenal metastases or adrenal RT courses
     assert "t1.adrenal_met" in msg or "rt_course.adrenal.n" in msg
+
+
+def test_implied_events_by_hand():
+    # equal groups and a ratio of 1: the events split evenly
+    assert implied_events(1.0, 40, 40, 20) == 10
+    # a larger ratio never gives fewer events to the comparison group
+    got = [implied_events(r, 30, 63, 26) for r in (0.25, 0.5, 1.0, 2.0, 4.0)]
+    assert got == sorted(got) and got[0] < got[-1]
+    # -log(1 - 12/27) / -log(1 - 14/66) = 2.46: Table 3's 2.44 for >= 3 metastatic organs reads as 12
+    assert implied_events(2.44, 27, 66, 26) == 12
+    # bounded by the group sizes
+    assert implied_events(100.0, 5, 88, 26) == 5 and implied_events(0.01, 90, 3, 26) == 23
+
+
+def test_km_implied_events():
+    follow = np.linspace(2.0, 53.0, 200)
+    # the parent expects its own printed events; a later median, fewer events
+    assert km_implied_events(11.5, 93, (11.5, 93, 52), follow) == pytest.approx(52)
+    got = [km_implied_events(m, 30, (11.5, 93, 52), follow) for m in (4.0, 8.0, 16.0, 32.0)]
+    assert np.all(np.diff(got) < 0) and 0 < got[-1] < got[0] < 30
+    assert np.isnan(km_implied_events(10.0, 30, (11.5, 93, 93), follow))  # no censoring to calibrate on
+
+
+def test_the_skeleton_is_brought_toward_the_soft_cells(sk):
+    rules = soft_rules(CARD)
+    assert len(rules) == 15 + 7 and not any(r.enforced for r in rules)
+    a = {k: np.asarray(getattr(sk, k)) for k in sk.array_fields()}
+    of = a["pattern"] == 1
+    level = {"sex": a["male"] == 1, "histology": a["non_adeno"] == 0, "ecog": a["ecog2"] == 1,
+             "t_stage": a["t34"] == 1, "n_stage": a["n0"] == 0, "met_organs": a["organs"] >= 3,
+             "met_lesions": a["lesions6"] == 1, "prior_lines": a["pretreated"] == 0,
+             "prior_local_therapy": (a["brain_rt"] > 0) | (a["xrt"] > 0), "objective_response": a["response"] <= 1,
+             **{f"{s}_met": a[f"met_{s}"] == 1 for s in ("lung", "liver", "brain", "adrenal", "bone")}}
+    bbm, prior, prog = a["met_brain"] == 1, a["brain_rt"] > 0, a["pattern"] > 0
+    ev2, salvage, cbpd = a["pfs2_event"] == 1, a["salvage"] > 0, a["next"] == 0
+    groups = {"pfs1.median.bbm": prog & bbm, "pfs1.median.bbm_prior_brain_rt": prog & bbm & prior,
+              "pfs1.median.bbm_no_prior_brain_rt": prog & bbm & ~prior, "pfs2.median.salvage_rt": ev2 & salvage,
+              "pfs2.median.no_salvage_rt": ev2 & ~salvage, "pfs2.median.cbpd": ev2 & cbpd,
+              "pfs2.median.non_cbpd": ev2 & ~cbpd}
+    got = {r.id: int((of & level[r.id.split(".")[2]]).sum()) if r.id.startswith("t3.")
+           else int(groups[r.id.removesuffix(".events")].sum()) for r in rules}
+    off = {k: got[k] - r.target for k, r in zip(got, rules) if got[k] != r.target}
+    # the canonical skeleton is 68 patients off; 3 cannot be avoided (the implied events of BBM
+    # patients with and without prior brain RT add up to 3 more than those of all BBM patients)
+    assert 3 <= sum(abs(v) for v in off.values()) <= 8, off

@@ -82,3 +82,23 @@ def test_bad_inputs_of_the_batched_plan_and_the_clinical_check():
         run_plan_batch(pd.DataFrame())
     with pytest.raises(InputError, match="frame: a pandas DataFrame"):
         check_clinical([1, 2, 3])
+
+
+def test_details_are_matched_to_the_of_cells_table_3_implies():
+    from failpattern.simulate.model import DEFAULT_PARAMS
+    from failpattern.simulate.reconstruct.assemble import baseline_details
+    from failpattern.simulate.reconstruct.counts import implied_events, solve_counts
+    from failpattern.simulate.reconstruct.run import match_details
+    from failpattern.study import design_for
+
+    rng = np.random.default_rng(3)
+    skel = solve_counts(CARD, rng)
+    drawn = baseline_details(skel, DEFAULT_PARAMS, design_for(CARD), rng)
+    got = match_details(CARD, skel, drawn, rng)
+    of, rt, t34 = skel.pattern == 1, skel.rt == 1, skel.t34 == 1
+    for col, cut, ratio, above in (("age", 50, 0.55, lambda v: v > 50), ("size", 3.5, 2.74, lambda v: v >= 3.5)):
+        x = above(got[col])
+        assert (x & of).sum() == implied_events(ratio, int(x.sum()), 93 - int(x.sum()), int(of.sum())), col
+        for g in (rt, ~rt):  # the RT groups keep their values (medians, ranges)
+            assert np.array_equal(np.sort(got[col][g]), np.sort(drawn[col][g]))
+    assert np.array_equal(got["t_stage"] >= 3, t34)  # sizes moved with their T stage, within T1-2 or T3-4

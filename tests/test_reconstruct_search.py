@@ -76,3 +76,15 @@ def test_anneal_stops_when_the_loss_is_reached():
     loss, propose = _toy()
     r = anneal({"u": np.full(20, 0.5)}, loss, propose, np.random.default_rng(8), steps=5000, batch=16, stop=1.0)
     assert r.loss <= 1.0 and r.history.size < 5000
+
+
+def test_improving_moves_on_different_patients_are_merged():
+    from failpattern.simulate.reconstruct.search import _merge
+
+    current = {"u": np.zeros(4)}
+    cand = {"u": np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [1.0, 0, 0, 2.0], [0, 0, 5.0, 0]])}
+    losses = np.array([1.0, 2.0, 1.5, 9.0])
+    merged = _merge(current, cand, losses, 3.0, 0)
+    # the best (0), then 1 (another patient); 2 touches patient 0 again; 3 did not improve
+    assert np.array_equal(merged["u"], [1.0, 1.0, 0, 0])
+    assert _merge(current, cand, losses, 1.0, 0) is None  # nothing else improved

@@ -10,6 +10,7 @@ from failpattern.simulate.model import DEFAULT_PARAMS as P
 from failpattern.simulate.reconstruct.times import (
     LATENTS,
     RESTAGE_DAYS,
+    latent_for_days,
     pfs1_cdf,
     pfs1_quantile,
     times_from_latents,
@@ -93,3 +94,19 @@ def test_same_latents_same_times():
     u = {k: rng.random((3, 93)) for k in LATENTS}
     a, b = times_from_latents(P, DESIGN, s, u), times_from_latents(P, DESIGN, s, u)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_latent_for_days_places_the_event_where_asked():
+    rng = np.random.default_rng(5)
+    s = _skeleton(rng, (93,))
+    u = {k: rng.random(93) for k in LATENTS}
+    base = times_from_latents(P, DESIGN, s, u)
+    for name in ("pfs1", "pfs2"):
+        who = np.flatnonzero((s["pfs1_event"] == 1) & (s["response"] != 3) if name == "pfs1" else s["pfs2_event"] == 1)
+        for i in who[:5]:
+            days = 0.5 * base[f"{name}_d"][i] + 60  # inside the window, away from its ends
+            v = latent_for_days(P, DESIGN, s, u, name, i, days)
+            moved = times_from_latents(P, DESIGN, s, {**u, name: np.where(np.arange(93) == i, v, u[name])})
+            assert abs(moved[f"{name}_d"][i] - days) <= 2, (name, i)
+            others = np.arange(93) != i
+            assert np.array_equal(moved[f"{name}_d"][others], base[f"{name}_d"][others])

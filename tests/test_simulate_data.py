@@ -17,8 +17,8 @@ CANONICAL = [("ni2019_exact.csv", "exact", 1), ("ni2019_random_seed1.csv", "rand
 @pytest.mark.parametrize("name, mode, seed", CANONICAL)
 def test_canonical_cohort_regenerates_byte_for_byte(name, mode, seed):
     if mode == "exact" and not os.environ.get("FAILPATTERN_SLOW_TESTS"):
-        pytest.skip("exact mode takes about 5-10 min of CPU; set FAILPATTERN_SLOW_TESTS=1 to regenerate the "
-                    "file here through simulate() (.ci/run does)")
+        pytest.skip("exact mode (the reconstruction) takes about a minute of CPU; set FAILPATTERN_SLOW_TESTS=1 to "
+                    "regenerate the file here through simulate() (.ci/run does)")
     path = synthetic_path(name)
     assert path.read_bytes() == cohort_csv(simulate(mode=mode, seed=seed)).encode("utf-8"), \
         f"regenerate with: failpattern simulate --mode {mode} --seed {seed} --out data/synthetic/{name} --force"

@@ -46,6 +46,24 @@ def write_atomic(path: Path, text: str, force: bool = False) -> None:
     write_file_atomic(path, text.encode("utf-8"))
 
 
+class _SearchBar:
+    """The reconstruction's progress on stderr: search steps, and the printed numbers met so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar = enabled, None
+
+    def __call__(self, state) -> None:
+        from failpattern.replicate.progress import Progress
+
+        if self.bar is None:
+            self.bar = Progress(state.steps, enabled=self.enabled, unit="search steps")
+        self.bar.update(state.step - self.bar.done, note=f"{state.targets_met}/{state.n_targets} targets met")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _fail(err: Exception) -> None:
     click.echo(f"error: {err}", err=True)
     sys.exit(EXIT_BAD_INPUT)
@@ -53,7 +71,8 @@ def _fail(err: Exception) -> None:
 
 @click.command("simulate", cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mode", type=click.Choice(["random", "exact"]), default="random", show_default=True,
-              help="random: a draw from the calibrated model; exact: the published counts exactly.")
+              help="random: a draw from the calibrated model; exact: the study's patients reconstructed "
+                   "(the published counts exactly, the printed numbers searched for; about a minute).")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Random seed.")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Patients (the study's size, 93, by default; exact mode needs it).")
@@ -61,14 +80,17 @@ def _fail(err: Exception) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV file to write (stdout if omitted).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def simulate_cmd(mode, seed, n, study, out, force):
+@click.option("--quiet", is_flag=True, help="No progress bar (exact mode).")
+def simulate_cmd(mode, seed, n, study, out, force, quiet):
     """Write a simulated cohort in the cohort format (CSV)."""
     from failpattern.simulate import simulate
 
     try:
         if out is not None and out.exists() and not force:
             raise InputError(f"--out: {out} exists; pass --force to overwrite it")
-        df = simulate(study, n=n, seed=seed, mode=mode)
+        bar = _SearchBar(enabled=mode == "exact" and not quiet)
+        df = simulate(study, n=n, seed=seed, mode=mode, progress=bar if mode == "exact" else None)
+        bar.close()
         text = cohort_csv(df)
         if out is None:
             click.echo(text, nl=False)

@@ -242,12 +242,15 @@ def _load(path_or_frame, source: str, log: ProblemLog, days_per_month: float, en
                                                 raw.ragged | collapsed if collapsed else raw.ragged)
         raw.release(j)  # the typed column replaces the cells (memory of a large file)
     present = tuple(typed)
-    if applies(typed, log.has_errors, raw.ragged) and not any(n in typed for n in _TIMING) \
-            and not maybe_problems(typed, float(days_per_month)):
+    if applies(typed, log.has_errors, raw.ragged) and not maybe_problems(typed, float(days_per_month)):
         # nothing to derive and no cross-column rule can fire: the checks below would find nothing
-        # (the quick check does not know the exposure timings: a file with them takes the full checks)
         frame = _frame(typed, raw.n_rows)
         derived = []
+        if any(n in typed for n in _TIMING):  # the quick check does not know the exposure timings: their rules
+            derived = reconcile_timings(frame, pd.DataFrame(broken, index=frame.index, dtype=bool), ctx,
+                                        float(days_per_month))
+            order = [c.name for c in ALL_COLUMNS if c.name in frame]
+            frame = _frame({name: frame[name].array for name in order}, len(frame))
         _check_required(frame, extra, log)
     else:
         frame, derived = _check(typed, broken, extra, ctx, raw, float(days_per_month))

@@ -4,17 +4,19 @@ Why: the individual data of the paper are not public. A generative model of the
 whole patient course (baseline -> PFS1 -> failure pattern and sites -> salvage
 RT / CBPD -> PFS2 -> OS), calibrated to the study card, gives cohorts on which
 every analysis can be run, tested and taught. ``mode="random"`` draws cohorts
-from the model (counts right on average); ``mode="exact"`` builds a cohort whose
-counts equal the published ones and whose Kaplan-Meier medians are within half a
-month of the published medians. See ``docs/simulator.md``.
+from the model (counts right on average); ``mode="exact"`` reconstructs the
+study's patients (:mod:`failpattern.simulate.reconstruct`): every published count
+exactly, clinically plausible, and times searched until the paper's printed
+numbers come out of the analysis plan. See ``docs/simulator.md``.
 
 >>> from failpattern.simulate import simulate
 >>> df = simulate(seed=1)                      # 93 patients, cohort format
->>> exact = simulate(mode="exact", seed=1)     # the published counts exactly
+>>> exact = simulate(mode="exact", seed=1)     # the published patients, reconstructed
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +24,6 @@ import pandas as pd
 
 from failpattern.errors import InputError
 from failpattern.simulate.calibrate import CalibrationResult, calibrate, target_table
-from failpattern.simulate.exact import EXACT_PARAMS, exact_batch
 from failpattern.simulate.frame import to_frame
 from failpattern.simulate.generate import Batch, draw_batch
 from failpattern.simulate.model import (
@@ -31,6 +32,7 @@ from failpattern.simulate.model import (
     Params,
     parameter_table,
 )
+from failpattern.simulate.plausibility import PlausibilityResult, plausibility
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -38,8 +40,10 @@ __all__ = [
     "Batch",
     "CalibrationResult",
     "Params",
+    "PlausibilityResult",
     "calibrate",
     "parameter_table",
+    "plausibility",
     "simulate",
     "simulate_many",
     "target_table",
@@ -109,27 +113,31 @@ def simulate_many(study="ni2019", n: int | None = None, *, replicates: int, seed
 
 
 def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "random",
-             params: Params | None = None) -> pd.DataFrame:
+             params: Params | None = None, progress: Callable | None = None) -> pd.DataFrame:
     """One simulated cohort in the cohort format (passes :func:`failpattern.cohort.load_cohort`).
 
     Parameters
     ----------
     study : str, path or StudyCard
         The study card (``"ni2019"``); gives the default ``n`` and, in exact
-        mode, the medians to match.
+        mode, every number to reproduce.
     n : int, optional
         Number of patients (the study's ``cohort.enrolled.n``, 93, by default).
         Exact mode supports only the study's own size.
     seed : int or numpy.random.Generator, optional
         Same seed, same cohort (byte for byte when written with ``to_csv``).
     mode : {"random", "exact"}
-        ``random``: a draw from the calibrated model. ``exact``: the published
-        counts exactly and KM medians within 0.5 month of the published ones.
+        ``random``: a draw from the calibrated model. ``exact``: the study's
+        patients reconstructed (:func:`failpattern.simulate.reconstruct.reconstruct`,
+        about 40 s of CPU): the published counts exactly, every clinical rule of
+        :func:`failpattern.cohort.check_clinical`, and as many printed numbers as
+        the search reaches.
     params : Params, optional
-        Model parameters; :data:`DEFAULT_PARAMS` by default (exact mode:
-        :data:`~failpattern.simulate.exact.EXACT_PARAMS`, the calibration the
-        shipped canonical cohort was made with). For another study use
+        Model parameters; :data:`DEFAULT_PARAMS` by default. For another study use
         ``calibrate(card).params``.
+    progress : callable, optional
+        Exact mode only: called after each search step with a
+        :class:`~failpattern.simulate.reconstruct.SearchProgress`.
 
     Returns
     -------
@@ -139,8 +147,9 @@ def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "rando
     Raises
     ------
     InputError
-        Unknown mode, bad ``n`` or ``seed``, or exact mode with ``n`` other than
-        the study's size or for a study other than ni2019.
+        Unknown mode, bad ``n`` or ``seed``, exact mode with ``n`` other than
+        the study's size, or a card whose counts cannot all hold (the conflicting
+        numbers are named).
     """
     if mode not in MODES:
         raise InputError(f"mode: must be one of {', '.join(MODES)}; got {mode!r}")
@@ -148,13 +157,11 @@ def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "rando
     size = int(card.get("cohort.enrolled.n").value)
     n = size if n is None else _check_n(n)
     rng = _rng(seed)
+    p = DEFAULT_PARAMS if params is None else params
     if mode == "exact":
-        p = EXACT_PARAMS if params is None else params
-        if card.name != "ni2019":
-            raise InputError(f"mode: exact mode is built for the ni2019 card (its strata are allocated by "
-                             f"hand from that paper's counts); got study {card.name!r}. Use mode='random'")
+        from failpattern.simulate.reconstruct import reconstruct
+
         if n != size:
             raise InputError(f"n: exact mode reproduces the study's {size} patients; got n={n}")
-        return to_frame(exact_batch(p, rng, card), 0)
-    p = DEFAULT_PARAMS if params is None else params
+        return reconstruct(card, rng, params=p, progress=progress).frame
     return to_frame(draw_batch(p, rng, 1, n), 0)

@@ -1,4 +1,4 @@
-"""Refresh the generated blocks of ``docs/simulator.md`` (parameter table, target ids).
+"""Refresh the generated blocks of ``docs/simulator.md`` (parameter table, target ids, count rules).
 
 Why: the documentation must show the values the simulator really uses. Run
 ``python -m failpattern.simulate.docs docs/simulator.md``; a test fails when the
@@ -25,24 +25,21 @@ def targets_list() -> str:
             + "\n\n**Medians** (expected value = median over cohorts): " + ", ".join(f"`{i}`" for i in other))
 
 
-def strata_table() -> str:
-    """The exact-mode strata (:data:`failpattern.simulate.exact.STRATA`) as markdown."""
-    from failpattern.simulate.exact import STRATA
+def count_rules_table() -> str:
+    """The count rules of the reconstruction's skeleton
+    (:func:`failpattern.simulate.reconstruct.count_rules` on the ni2019 card) as markdown."""
+    from failpattern.simulate.reconstruct import count_rules
+    from failpattern.study import load_study
 
-    burden = {0: "-", 1: "oligo", 2: "multiple"}
-    brt = {0: "-", 1: "SRS", 2: "WBRT"}
-    pat = {0: "none", 1: "OF", 2: "DF", 3: "ODF"}
-    tech = {0: "-", 1: "WBRT", 2: "SRS", 3: "SBRT"}
-    head = ("| patients | RT group | BBM | burden | brain RT before | extracranial RT before | first failure "
-            "| brain progression | eligible | salvage RT |")
-    rows = [head, "| ---: | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for n, rt, bbm, bur, br, x, p, bt, el, sv in STRATA:
-        rows.append(f"| {n} | {'RT' if rt else 'non-RT'} | {'yes' if bbm else 'no'} | {burden[bur]} | {brt[br]} "
-                    f"| {'yes' if x else '-'} | {pat[p]} | {burden[bt] if bt else '-'} | {tech[el]} | {tech[sv]} |")
+    rows = ["| card id | count | patients counted | held |", "| --- | ---: | --- | --- |"]
+    for r in count_rules(load_study("ni2019")):
+        cells = " and ".join(f"`{t}`" for t in r.terms) if r.terms else "all"
+        held = "yes" if r.enforced else f"no: {r.choice}"
+        rows.append(f"| `{r.id}` | {r.target} | {cells} | {held} |")
     return "\n".join(rows)
 
 
-BLOCKS = {"parameters": parameter_table, "targets": targets_list, "strata": strata_table}
+BLOCKS = {"parameters": parameter_table, "targets": targets_list, "count_rules": count_rules_table}
 
 
 def render(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Reconstruction of a published cohort from its study card (in progress; ``docs/simulator.md``).
+"""Reconstruction of a published cohort from its study card (exact mode of the simulator; ``docs/simulator.md``).
 
 The categorical skeleton (who is in which group, with which covariates, failure
 pattern, sites and treatments) is solved exactly from the card's counts by
@@ -17,8 +17,8 @@ from failpattern.simulate.reconstruct.counts import (
     count_rules,
     solve_counts,
 )
-from failpattern.simulate.reconstruct.run import Reconstruction, reconstruct
+from failpattern.simulate.reconstruct.run import Reconstruction, SearchProgress, reconstruct
 from failpattern.simulate.reconstruct.targets import Targets, targets_for
 
-__all__ = ["NOT_EXPRESSED", "CountRule", "CountSkeleton", "Reconstruction", "Targets", "count_rules", "reconstruct",
-           "solve_counts", "targets_for"]
+__all__ = ["NOT_EXPRESSED", "CountRule", "CountSkeleton", "Reconstruction", "SearchProgress", "Targets", "count_rules",
+           "reconstruct", "solve_counts", "targets_for"]

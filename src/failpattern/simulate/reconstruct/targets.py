@@ -27,14 +27,21 @@ import numpy as np
 import pandas as pd
 
 from failpattern.study.compare import NOT_TARGET, printed_parts
-from failpattern.study.judge import kind_of
+from failpattern.study.judge import ALPHA, changed_conclusion, kind_of
 from failpattern.study.plan import NOT_FROM_DATA, mapping, settings_for
 
-__all__ = ["Targets", "distances", "targets_for"]
+__all__ = ["Targets", "conclusion_changes", "distances", "targets_for", "z_gap"]
 
 #: Stay this many printed units inside the rounding half-unit, so that a value at
 #: distance 0 does not sit on the rounding edge (where the last binary digit decides).
 MARGIN = 0.02
+#: Distance (printed units) of a value the plan could not compute (a median not reached, a
+#: model that did not converge or has a covariate without events). It must exceed what a
+#: computed value can be off, or the search prefers a cohort that gives no value at all
+#: (a Fine-Gray fit with no event in a 5-patient group) to one that gives a value far from
+#: the target: a p-value, a percentage or a median of this study is at most 1000 printed
+#: units off (1 at 3 decimals, 100% or 100 months at 1 decimal).
+NOT_COMPUTED = 1e4
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,53 @@ def targets_for(card) -> Targets:
         for part, published, decimals, relation in printed_parts(r):
             if number.contradictions(part):
                 continue
-            rows.append((r.id, part, kind_of(r.method, part), published, decimals, relation, 10.0 ** -decimals))
-    table = pd.DataFrame(rows, columns=["id", "part", "kind", "published", "decimals", "relation", "unit"])
+            rows.append((r.id, part, kind_of(r.method, part), published, decimals, relation, 10.0 ** -decimals,
+                         _side(r.method, part, published, relation, decimals)))
+    table = pd.DataFrame(rows, columns=["id", "part", "kind", "published", "decimals", "relation", "unit",
+                                        "side"])
     return Targets(table)
+
+
+def _side(method: str, part: str, published: float, relation: str, decimals: int) -> int:
+    """Which side of its conclusion's threshold a point value is published on, as the judge reads it
+    (:func:`~failpattern.study.judge.changed_conclusion`): +1 significant p-value or ratio above 1,
+    -1 not significant or below 1, 0 no conclusion (not a p-value or ratio, or a bound that does
+    not say). Read by probing the judge with a value on each side."""
+    if part != "value":
+        return 0
+    low, high = (0.0, 0.999) if kind_of(method, part) == "p-value" else (0.5, 2.0)
+    flips_low = changed_conclusion(low, published, method=method, relation=relation, decimals=decimals) != ""
+    flips_high = changed_conclusion(high, published, method=method, relation=relation, decimals=decimals) != ""
+    if kind_of(method, part) == "p-value":
+        return 1 if flips_high and not flips_low else (-1 if flips_low and not flips_high else 0)
+    return 1 if flips_low and not flips_high else (-1 if flips_high and not flips_low else 0)
+
+
+def conclusion_changes(targets: Targets, values: np.ndarray) -> np.ndarray:
+    """Which reproduced values change the paper's conclusion, as the judge flags them.
+
+    Parameters
+    ----------
+    targets : Targets
+        From :func:`targets_for`.
+    values : array_like
+        Reproduced values, shape ``(..., len(targets))``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans of the same shape: a p-value on the other side of 0.05 from the published one,
+        a hazard ratio on the other side of 1 (exactly 1 counts as the other side, as for the
+        judge); never a value that could not be computed.
+    """
+    t = targets.table
+    x = np.asarray(values, dtype=np.float64)
+    side = t["side"].to_numpy(np.int8)
+    is_p = (t["kind"] == "p-value").to_numpy()
+    now_p = np.where(x < ALPHA, 1, -1)
+    now_ratio = np.where(x > 1.0, 1, -1)
+    flip_ratio = ((now_ratio != side) | (x == 1.0)) & (x > 0)  # the judge reads no ratio <= 0
+    return np.isfinite(x) & (side != 0) & np.where(is_p, now_p != side, flip_ratio)
 
 
 def distances(targets: Targets, values: np.ndarray) -> np.ndarray:
@@ -130,7 +181,7 @@ def distances(targets: Targets, values: np.ndarray) -> np.ndarray:
         rounding half-unit (``|x - published| / unit - 0.5``), or for a bound
         (``< 0.001``) the excess beyond the bound, in printed units; an
         approximation ("approximately 66%") allows one printed unit. A value
-        that could not be computed is 10 printed units off.
+        that could not be computed is :data:`NOT_COMPUTED` printed units off.
     """
     t = targets.table
     x = np.asarray(values, dtype=np.float64)
@@ -144,4 +195,38 @@ def distances(targets: Targets, values: np.ndarray) -> np.ndarray:
     above = np.isin(rel, ("gt", "ge"))
     d = np.where(below, np.maximum(off + MARGIN, 0.0), d)
     d = np.where(above, np.maximum(-off + MARGIN, 0.0), d)
-    return np.where(np.isnan(x), 10.0, d)
+    return np.where(np.isnan(x), NOT_COMPUTED, d)
+
+
+def z_gap(targets: Targets, values: np.ndarray) -> np.ndarray:
+    """How far each reproduced p-value is from its printed one on the normal scale, a guide for the search.
+
+    A distance in printed units flattens far from the target (log1p of hundreds of units
+    barely changes when a p-value moves from 0.4 to 0.2), so a search guided by it alone cannot
+    tell a p-value coming closer from one going astray. On the scale of the two-sided normal
+    deviate ``z = Phi^-1(1 - p / 2)`` a step means the same everywhere: one unit is the way from
+    p = 0.32 to 0.05, or from 0.05 to 0.003.
+
+    Parameters
+    ----------
+    targets : Targets
+        What the search aims at (:func:`targets_for`).
+    values : array_like
+        One row of reproduced values per candidate cohort, ``(..., len(targets))``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape: ``|z(reproduced) - z(published)|`` for the point values of p-value targets
+        printed as a value (not a bound), 0 elsewhere and where the value prints as published
+        or could not be computed (:func:`distances` counts those).
+    """
+    from scipy.special import ndtri
+
+    t = targets.table
+    x = np.asarray(values, dtype=np.float64)
+    use = ((t["kind"] == "p-value") & (t["part"] == "value") & (t["relation"] == "eq")).to_numpy()
+    pub = np.clip(t["published"].to_numpy(float), 1e-12, 1.0)
+    z = lambda p: ndtri(1.0 - np.clip(p, 1e-12, 1.0) / 2.0)  # noqa: E731
+    gap = np.abs(z(np.where(np.isnan(x), 1.0, x)) - z(pub))
+    return np.where(use & np.isfinite(x) & (distances(targets, x) > 0), gap, 0.0)

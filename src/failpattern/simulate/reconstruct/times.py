@@ -33,10 +33,17 @@ from collections.abc import Mapping
 import numpy as np
 
 from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS
-from failpattern.simulate.generate import DPM, accrual_inv, lag_days, pfs1_inv, pfs1_lp, weibull_inv
+from failpattern.simulate.generate import (
+    DPM,
+    accrual_inv,
+    lag_days,
+    pfs1_inv,
+    pfs1_lp,
+    weibull_inv,
+)
 from failpattern.simulate.model import Params
 
-__all__ = ["LATENTS", "RESTAGE_DAYS", "pfs1_cdf", "pfs1_quantile", "times_from_latents"]
+__all__ = ["LATENTS", "RESTAGE_DAYS", "latent_for_days", "pfs1_cdf", "pfs1_quantile", "times_from_latents"]
 
 #: The latent uniforms of one patient, in order.
 LATENTS = ("start", "lag", "lag2", "pfs1", "pfs2", "death")
@@ -44,6 +51,10 @@ LATENTS = ("start", "lag", "lag2", "pfs1", "pfs2", "death")
 #: (the clinical rule's threshold, :data:`failpattern.cohort.clinical.SECOND_PROGRESSION_MIN_DAYS`).
 RESTAGE_DAYS = SECOND_PROGRESSION_MIN_DAYS
 _TINY = 1e-12
+#: Points of the latent grid on which :func:`latent_for_days` inverts a time. Event times are
+#: whole days and PFS windows span at most about 1600 days (the study's 53 months of
+#: enrolment and follow-up), so 2048 points resolve the map to a day or two.
+LATENT_GRID = 2048
 
 
 def _untreated(s) -> np.ndarray:
@@ -172,3 +183,39 @@ def times_from_latents(p: Params, design, s: Mapping, u: Mapping) -> dict:
     lag = lag_days(p, np.asarray(s["prior_lines"]), u["lag"], u["lag2"])  # diagnosis to start
     os_d = lag + np.where(died, death, follow)
     return {"start_d": start, "lag_d": lag, "pfs1_d": pfs1, "pfs2_d": pfs2, "os_d": os_d, "death_d": death}
+
+
+def latent_for_days(p: Params, design, s: Mapping, u: Mapping, name: str, i: int, days: float) -> float:
+    """The latent of patient ``i`` that puts its ``name`` event at (about) ``days``, the others' latents kept.
+
+    A patient's PFS1 (PFS2) is non-decreasing in its ``pfs1`` (``pfs2``) latent, so the
+    inverse is read off a grid of :data:`LATENT_GRID` latents; a time outside what the
+    patient's other latents and the cut-off allow gives the nearest end of its window.
+
+    Parameters
+    ----------
+    p : Params
+        Calibrated model parameters.
+    design : Design
+        As :func:`times_from_latents`.
+    s, u : Mapping
+        One cohort's skeleton and latents, as :func:`times_from_latents` (arrays ``(n,)``).
+    name : {"pfs1", "pfs2"}
+        The latent (and event) to place.
+    i : int
+        The patient.
+    days : float
+        Target time from the event's origin (crizotinib start for PFS1, first progression for PFS2).
+
+    Returns
+    -------
+    float
+        A latent in (0, 1).
+    """
+    g = (np.arange(LATENT_GRID) + 0.5) / LATENT_GRID
+    si = {k: np.full(g.shape, np.asarray(v)[i]) for k, v in s.items()}
+    ui = {k: np.full(g.shape, np.asarray(v)[i], dtype=float) for k, v in u.items()}
+    ui[name] = g
+    t = times_from_latents(p, design, si, ui)[f"{name}_d"]
+    k = np.searchsorted(t, days, side="left")
+    return float(g[min(k, g.size - 1)])
