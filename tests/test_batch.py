@@ -211,3 +211,24 @@ def test_batch_rejects_bad_arguments():
         contingency_batch(np.ones((2, 3, 2), dtype=int), method="fisher")
     with pytest.raises(InputError):
         contingency_batch(np.ones((2, 2, 2), dtype=int), method="g")
+
+
+def test_km_median_batch_several_conventions_from_one_curve():
+    """A tuple ``conf_type`` gives each convention's (median, lower, upper), bit for bit as a call each."""
+    time, event, _, mask = _cohorts(31, 21, rows=40)
+    both = km_median_batch(time, event, mask=mask, conf_type=("spss", "log", "log-log"))
+    assert len(both) == 3
+    for got, conf in zip(both, ("spss", "log", "log-log")):
+        for a, b in zip(got, km_median_batch(time, event, mask=mask, conf_type=conf)):
+            assert np.array_equal(a, b, equal_nan=True), conf
+    with pytest.raises(InputError):
+        km_median_batch(time, event, conf_type=("spss", "nope"))
+
+
+def test_fisher_log_factorials_are_gammaln():
+    from scipy.special import gammaln
+
+    from failpattern.stats.batch import log_factorials
+
+    lf = log_factorials(300)
+    assert np.array_equal(lf, gammaln(np.arange(301) + 1.0)) and not lf.flags.writeable

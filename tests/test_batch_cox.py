@@ -147,3 +147,75 @@ def test_solve_rows_of_no_rows():
 
     out, bad = solve_rows(np.zeros((0, 2, 2)), np.zeros((0, 2)))
     assert out.shape == (0, 2) and bad.shape == (0,)
+
+
+def test_solve_rows_with_a_singular_row_solves_the_others_together():
+    """One singular row does not fail the stack: the others are the stack's own solves, bit for bit."""
+    from failpattern.stats._batch_models import solve_rows
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(6, 2, 2)) + 3.0 * np.eye(2)
+    b = rng.normal(size=(6, 2, 1))
+    a[2] = 0.0
+    out, bad = solve_rows(a, b)
+    assert bad.tolist() == [False, False, True, False, False, False]
+    keep = np.arange(6) != 2
+    assert np.array_equal(out[keep], np.linalg.solve(a[keep], b[keep]))
+
+
+# ----------------------------------------------------------------------------- one-covariate models
+from failpattern.stats.batch_cox import cox_univariate_batch
+
+
+def test_univariate_models_equal_the_one_covariate_fit():
+    """Each (row, covariate) of cox_univariate_batch is coxph_fit of that covariate alone on the row's
+    patients (and cox_batch's row); where coxph_fit raises, the model is not converged (NaN)."""
+    rng = np.random.default_rng(31)
+    X, time, event = _cohorts(rng, 40, 70, 4)
+    mask = rng.random(time.shape) < 0.85
+    X[5, :, 1] = 1.0                    # a constant covariate
+    event[7] = 0                        # no event
+    which = rng.random((40, 4)) < 0.9
+    res = cox_univariate_batch(X, time, event, mask=mask, which=which)
+    fitted = 0
+    for j in range(4):
+        one_col = cox_batch(X[:, :, [j]], time, event, mask=mask)
+        for r in range(40):
+            if not which[r, j]:
+                assert not res.converged[r, j] and np.isnan(res.coef[r, j])
+                continue
+            assert res.converged[r, j] == one_col.converged[r]
+            m = mask[r]
+            one = _one(X[r][m][:, [j]], time[r][m], event[r][m], "breslow")
+            if one is None:
+                assert not res.converged[r, j] and np.isnan(res.coef[r, j]) and np.isnan(res.se[r, j])
+                continue
+            assert res.converged[r, j]
+            assert abs(res.coef[r, j] - one.coef[0]) <= TOL and abs(res.se[r, j] - one.se[0]) <= TOL
+            assert abs(res.loglik[r, j] - one.loglik) <= TOL
+            assert res.loglik_null[r, j] == pytest.approx(one.loglik_null, abs=TOL)
+            fitted += 1
+    assert fitted > 100
+
+
+def test_univariate_models_do_not_depend_on_their_batch_mates():
+    """Bit for bit the same numbers for a row alone, in a few rows or in many (the sums over the
+    event times run in order, so the padding to the block's widest row adds nothing)."""
+    rng = np.random.default_rng(32)
+    X, time, event = _cohorts(rng, 30, 50, 5)
+    whole = cox_univariate_batch(X, time, event)
+    for lo, hi in ((0, 1), (3, 4), (5, 12), (29, 30)):
+        part = cox_univariate_batch(X[lo:hi], time[lo:hi], event[lo:hi])
+        for name in ("coef", "se", "loglik", "loglik_null", "converged", "iterations"):
+            assert np.array_equal(getattr(part, name), getattr(whole, name)[lo:hi], equal_nan=True), name
+
+
+def test_univariate_models_refuse_other_covariates_and_ties():
+    rng = np.random.default_rng(1)
+    X, time, event = _cohorts(rng, 2, 10, 2)
+    with pytest.raises(ValueError, match="0/1"):
+        cox_univariate_batch(X * 2.0, time, event)
+    with pytest.raises(ValueError, match="breslow"):
+        cox_univariate_batch(X, time, event, ties="efron")
+    with pytest.raises(ValueError, match="which"):
+        cox_univariate_batch(X, time, event, which=np.ones((2, 3), dtype=bool))

@@ -145,3 +145,24 @@ def test_chunks_summarised_one_at_a_time_equal_the_whole():
     assert acc.ids == ["hr"] and acc.summary().loc[0, "n_missing"] == 0
     with pytest.raises(InputError, match="more than once"):
         summary.summarise_chunks([pd.concat([chunks[0], chunks[0].iloc[:1]])])
+
+
+def test_accumulator_chunks_by_replicate_or_not_give_the_same_blocks():
+    """A chunk by replicate (runs of rows, the fast path) and the same rows shuffled (factorized) give
+    the same summary; a repeated id is found on either path."""
+    from failpattern.replicate import summary
+
+    res = toy_results(n=120)
+    pub = {"hr": 1.2, "p": {"value": 0.04, "is_p_value": True}}
+    by_rep = summary.summarise_chunks([res], pub)
+    shuffled = res.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    reps = summary.Accumulator()
+    reps.add(shuffled)
+    ordered = summary.Accumulator()
+    ordered.add(res)
+    assert reps.n_replicates == ordered.n_replicates == res["replicate"].nunique()
+    pd.testing.assert_frame_equal(summary.summarise_chunks([res.sort_values(["replicate", "id"], kind="stable")], pub),
+                                  by_rep)
+    twice = pd.concat([res.iloc[:1], res]).sort_values("replicate", kind="stable")   # by replicate, one id twice
+    with pytest.raises(InputError, match="more than once"):
+        summary.Accumulator().add(twice)

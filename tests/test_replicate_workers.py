@@ -153,3 +153,36 @@ def test_malformed_scheduler_exits_2_at_once_with_one_line(tmp_path):
     assert done.stderr.startswith("error: scheduler: 'garbage' is not a Dask scheduler address")
     assert done.stderr.count("\n") == 1, done.stderr
     assert elapsed < 10
+
+
+def test_chunks_under_a_fixed_malloc_trim_threshold(monkeypatch):
+    """Where the process has a fixed trim threshold (Dask's workers: MALLOC_TRIM_THRESHOLD_), a chunk
+    runs with glibc's thresholds raised, restores them after it and trims; the rows are the same."""
+    import functools
+
+    from failpattern.replicate import runners
+    from failpattern.replicate.study import study_chunk_task
+
+    task = functools.partial(study_chunk_task, study="ni2019", n_patients=None)
+    plain = runners._run_chunk(task, 7, 0, 0, 6)
+    calls = []
+
+    class Libc:
+        def mallopt(self, what, value):
+            calls.append(("mallopt", what, value))
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+
+    monkeypatch.setattr(runners, "_glibc", lambda: Libc())
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    tuned = runners._run_chunk(task, 7, 0, 0, 6)
+    pd.testing.assert_frame_equal(tuned.frame, plain.frame)
+    assert calls == [("mallopt", runners._M_MMAP_THRESHOLD, runners._ARRAYS_MMAP),
+                     ("mallopt", runners._M_TRIM_THRESHOLD, runners._ARRAYS_TRIM),
+                     ("mallopt", runners._M_TRIM_THRESHOLD, 65536),
+                     ("mallopt", runners._M_MMAP_THRESHOLD, runners._MMAP_DEFAULT), ("trim", 0)]
+    calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    runners._run_chunk(task, 7, 0, 0, 6)
+    assert calls == []   # nothing changed where the process has glibc's adaptive thresholds

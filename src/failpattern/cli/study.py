@@ -70,10 +70,12 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
     """Simulate cohorts, run the whole plan on each, summarise every published number."""
     from failpattern.errors import FailpatternError
     from failpattern.output import output_folder, owned_folder
-    from failpattern.plots import save_figure
-    from failpattern.plots.study import plot_study_estimates, plot_study_power
     from failpattern.replicate import ReplicateError, StudyMismatchError
-    from failpattern.replicate.study import format_summary, replicate_study, summary_markdown
+    from failpattern.replicate.study import (
+        format_summary,
+        replicate_study,
+        summary_markdown,
+    )
     from failpattern.study import load_study
 
     if workers is not None and scheduler is not None:
@@ -93,6 +95,14 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
             with output_folder(folder / SUMMARY_DIR, force=True, kind="study-summary") as tmp:
                 table.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
                 (tmp / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")
+                # plotting (matplotlib, about 1-2 s of imports) only now that there is a table to draw:
+                # a refused or failed study exits without paying for it
+                from failpattern.plots import save_figure
+                from failpattern.plots.study import (
+                    plot_study_estimates,
+                    plot_study_power,
+                )
+
                 save_figure(plot_study_power(table), tmp / "study_power")
                 save_figure(plot_study_estimates(table, title=title), tmp / "study_estimates")
     except ReplicateError as err:

@@ -11,11 +11,17 @@ system) and records the first failure. The worker function
 raises for a task error: it returns it with the replicate index, so the
 caller can name the replicate whatever the executor. Local workers end with
 the calling process, even when it is killed (:mod:`failpattern._lifeline`).
+A chunk in a process with a fixed malloc trim threshold (Dask's workers) runs
+with glibc's thresholds raised for its duration (:func:`_malloc_for_arrays`:
+without it the batched plan runs 2-2.5 times slower on Dask).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
+import functools
 import gc
 import multiprocessing
 import os
@@ -56,8 +62,65 @@ class _Outcome:
     failure: _Failure | None
 
 
+#: glibc's mallopt parameters (malloc.h) and the values its documentation gives as defaults.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_DEFAULT, _TRIM_DEFAULT = 128 * 1024, 128 * 1024
+_ARRAYS_MMAP, _ARRAYS_TRIM = 32 * 1024 * 1024, 64 * 1024 * 1024   # glibc's largest mmap threshold, twice it
+
+
+@contextlib.contextmanager
+def _malloc_for_arrays():
+    """Let glibc's malloc reuse freed memory for the chunk's arrays when the process has a fixed
+    trim threshold (``MALLOC_TRIM_THRESHOLD_``), then give the memory back as that setting wants.
+
+    Why: Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, so that they hand freed
+    memory back to the system. Setting it switches off glibc's adaptive mmap threshold: every
+    array above 128 kB is then a fresh ``mmap`` whose pages fault in zeroed, and freed with
+    ``munmap``. The batched plan makes thousands of arrays of a few hundred kB a chunk; measured,
+    it then takes 2.4 ms of CPU a replicate instead of 1.0. Here the thresholds are raised for
+    the chunk (what the adaptive rule would reach), restored after it, and the freed memory
+    released with ``malloc_trim``, so the worker holds no more between chunks than before.
+    Elsewhere (no such variable, not glibc) nothing is changed."""
+    libc = _glibc() if "MALLOC_TRIM_THRESHOLD_" in os.environ else None
+    if libc is None:
+        yield
+        return
+    def setting(name: str, default: int) -> int:
+        try:
+            return int(os.environ.get(name, default))
+        except ValueError:
+            return default
+    libc.mallopt(_M_MMAP_THRESHOLD, _ARRAYS_MMAP)
+    libc.mallopt(_M_TRIM_THRESHOLD, _ARRAYS_TRIM)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, setting("MALLOC_TRIM_THRESHOLD_", _TRIM_DEFAULT))
+        libc.mallopt(_M_MMAP_THRESHOLD, setting("MALLOC_MMAP_THRESHOLD_", _MMAP_DEFAULT))
+        libc.malloc_trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """The C library when it is glibc (``mallopt``, ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
 def _run_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
     """Run replicates ``start .. stop - 1``; never raises for a task error (returns it)."""
+    with _malloc_for_arrays():
+        return _run_chunk_now(task, seed, chunk, start, stop)
+
+
+def _run_chunk_now(task: Task, seed: int, chunk: int, start: int, stop: int) -> _Outcome:
     if getattr(store.unwrap(task), "chunked", False):
         return _run_chunked(task, seed, chunk, start, stop)
     frames, lengths = [], []

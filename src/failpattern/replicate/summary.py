@@ -175,30 +175,54 @@ def summarise(results: pd.DataFrame, published: pd.DataFrame | Mapping | pd.Seri
 
 
 def _table(rows, n_rep: int, published, alpha: float) -> pd.DataFrame:
-    """The summary frame from ``(id, values without NaN, n_missing)`` per id, in order."""
-    out = [{"id": id_, "n": v.size, "n_missing": miss, **_describe(v), "_v": v} for id_, v, miss in rows]
+    """The summary frame from ``(id, values without NaN, n_missing)`` per id, in order.
+
+    ``rows`` may be a generator: each id's values are described (and compared with its published
+    value) as they come and then dropped, so a large study's values are not held twice (a
+    million replicates: some 3 GB)."""
     pub = None if published is None else published_frame(published)
+    known = {} if pub is None else dict(zip(pub["id"], zip(pub["published"], pub["is_p_value"], strict=True),
+                                            strict=True))
+    out = []
+    for id_, v, miss in rows:
+        record = {"id": id_, "n": v.size, "n_missing": miss, **_describe(v)}
+        x, is_p = known.get(id_, (np.nan, False))
+        if v.size == 0 or np.isnan(x):
+            record["_pct"] = np.nan
+        else:
+            record["_pct"] = 100.0 * (np.count_nonzero(v < x) + 0.5 * np.count_nonzero(v == x)) / v.size
+        record["_power"] = float(np.mean(v < alpha)) if is_p and v.size else np.nan
+        out.append(record)
     if pub is not None:
         seen = {r["id"] for r in out}
         for id_ in pub["id"]:
             if id_ not in seen:
-                out.append({"id": id_, "n": 0, "n_missing": n_rep, **_describe(np.empty(0)), "_v": np.empty(0)})
-    frame = pd.DataFrame(out, columns=["id", *_STATS, "_v"])
+                out.append({"id": id_, "n": 0, "n_missing": n_rep, **_describe(np.empty(0)),
+                            "_pct": np.nan, "_power": np.nan})
+    frame = pd.DataFrame(out, columns=["id", *_STATS, "_pct", "_power"])
     if pub is None:
-        return frame.drop(columns="_v").astype({"n": np.int64, "n_missing": np.int64})
+        return frame.drop(columns=["_pct", "_power"]).astype({"n": np.int64, "n_missing": np.int64})
 
     frame = frame.merge(pub, on="id", how="left")
     frame["is_p_value"] = frame["is_p_value"].eq(True)  # ids not published: NaN -> False
-    pct, power = [], []
-    for v, x, is_p in zip(frame["_v"], frame["published"], frame["is_p_value"], strict=True):
-        if v.size == 0 or np.isnan(x):
-            pct.append(np.nan)
-        else:
-            pct.append(100.0 * (np.count_nonzero(v < x) + 0.5 * np.count_nonzero(v == x)) / v.size)
-        power.append(float(np.mean(v < alpha)) if is_p and v.size else np.nan)
-    frame["published_percentile"] = pct
-    frame["power"] = power
-    return frame.drop(columns="_v").astype({"n": np.int64, "n_missing": np.int64})
+    frame["published_percentile"] = frame["_pct"]
+    frame["power"] = frame["_power"]
+    return frame.drop(columns=["_pct", "_power"]).astype({"n": np.int64, "n_missing": np.int64})
+
+
+def _replicate_codes(replicate: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(replicate, sort=False)``'s codes and uniques (order of first appearance).
+
+    Why not factorize: a chunk of a study holds its replicates in order, each a run of rows
+    (hundreds of thousands of rows a chunk); the runs give the same codes and uniques without
+    hashing every row. Other input is factorized."""
+    r = replicate.to_numpy()
+    if r.dtype.kind in "iu" and r.size and (r[1:] >= r[:-1]).all():
+        starts = np.empty(r.size, dtype=bool)
+        starts[0] = True
+        np.not_equal(r[1:], r[:-1], out=starts[1:])
+        return np.cumsum(starts) - 1, r[starts]
+    return pd.factorize(replicate, sort=False)
 
 
 class Accumulator:
@@ -236,12 +260,13 @@ class Accumulator:
             raise InputError(f"results: column 'value' must be numeric, has dtype {frame['value'].dtype}")
         if not len(frame):
             return
-        rep, reps = pd.factorize(frame["replicate"], sort=False)
+        rep, reps = _replicate_codes(frame["replicate"])
         code, uniques = pd.factorize(frame["id"], sort=False)
         key = rep.astype(np.int64) * len(uniques) + code
-        dup = pd.Series(key).duplicated().to_numpy()
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
+        # a count per (replicate, id) finds a repeat without hashing every row; only a chunk that
+        # has one is searched for the first (to name it)
+        if np.bincount(key, minlength=1).max() > 1:
+            i = int(np.flatnonzero(pd.Series(key).duplicated().to_numpy())[0])
             raise InputError(f"results: replicate {frame['replicate'].iloc[i]} reports id "
                              f"{frame['id'].iloc[i]!r} more than once")
         cols = np.empty(len(uniques), dtype=np.int64)
@@ -270,12 +295,12 @@ class Accumulator:
         """:func:`summarise` of everything added (same parameters and result)."""
         if not (isinstance(alpha, Real) and 0 < alpha < 1):
             raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
-        rows = []
-        for j, id_ in enumerate(self.ids):
-            v = self.values(j)
-            v = v[~np.isnan(v)]
-            rows.append((id_, v, self.n_replicates - v.size))
-        return _table(rows, self.n_replicates, published, alpha)
+        def rows():  # one id's values at a time (_table keeps only their statistics)
+            for j, id_ in enumerate(self.ids):
+                v = self.values(j)
+                v = v[~np.isnan(v)]
+                yield id_, v, self.n_replicates - v.size
+        return _table(rows(), self.n_replicates, published, alpha)
 
 
 def summarise_chunks(chunks, published: pd.DataFrame | Mapping | pd.Series | None = None,

@@ -45,6 +45,18 @@ def _patients(plan_result) -> int | None:
     return int(plan_result.cohort.n_patients)
 
 
+def _baseline_label(source: str | None) -> str | None:
+    """The baseline file as a report names it: the shipped one by its name, not by where it is installed."""
+    from pathlib import Path
+
+    from failpattern._resources import synthetic_path
+
+    shipped = synthetic_path("ni2019_exact.baseline.csv")
+    if source and Path(source).resolve() == shipped.resolve():
+        return f"shipped with the canonical cohort: {shipped.name}"
+    return source
+
+
 def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohort_label: str = "cohort",
                  card=None, seed=None, profile: str | None = None, title: str | None = None,
                  formats=("png", "svg"), jobs: int | None = None, inputs=(), mode: str | None = None) -> Path:
@@ -126,7 +138,7 @@ def write_report(plan_result, comparison, out_dir, *, force: bool = False, cohor
     meta = report_metadata(cohort_label=cohort_label, card=card if comparison is not None else None, seed=seed,
                            profile=profile, patients=_patients(plan_result))
     if comparison is not None:
-        meta["baseline"] = comparison.attrs.get("baseline") or None  # the file of accepted differences
+        meta["baseline"] = _baseline_label(comparison.attrs.get("baseline") or None)  # the accepted differences
     if mode is None:
         mode = "reproduction" if comparison is not None else "analysis"
     if mode not in ("reproduction", "analysis"):

@@ -19,6 +19,10 @@ step that puts its estimate on the root of the score to rounding. The
 one-cohort fit stops up to its own last (unapplied) step short of that root,
 at most 1e-10 and typically 1e-12 in linear-predictor units, so the two agree
 to about 1e-11 (coefficients, standard errors, log partial likelihood).
+
+:func:`cox_univariate_batch` fits many one-covariate models of 0/1 covariates on the same
+patients (the plan's PFS1 models: 5 per cohort) from one sort per replicate, each Newton step
+in O(event times), with the same Newton driver (``_fit_chunk``) as :func:`cox_batch`.
 """
 
 from __future__ import annotations
@@ -28,10 +32,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from failpattern.errors import InputError
-from failpattern.stats._batch_models import CELLS, BatchFitResult, check_inputs, empty_fits, solve_rows, with_wald
+from failpattern.stats._batch_models import (
+    CELLS,
+    BatchFitResult,
+    UnivariateBatchResult,
+    binary_inputs,
+    binary_moments,
+    check_inputs,
+    empty_fits,
+    solve_rows,
+    tie_runs,
+    with_wald,
+)
 from failpattern.stats._linalg import triangle
 
-__all__ = ["cox_batch", "CoxBatchResult"]
+__all__ = ["cox_batch", "CoxBatchResult", "cox_univariate_batch", "UnivariateBatchResult"]
 
 _SINGULAR = 1e-10    # as _coxfit: smallest eigenvalue of the correlation-scaled information
 _STEP_TOL = 1e-10    # as _coxfit: a converged Newton step, in linear-predictor units
@@ -102,11 +117,7 @@ class _Chunk:
         mean = np.where(mx, x, 0.0).sum(axis=2) / size     # centring changes only rounding
         xt = np.where(mx, x - mean[:, :, None], 0.0)
         pos = np.arange(n)
-        new = np.ones((R, n), dtype=bool)     # the first position of each time
-        np.not_equal(t[:, 1:], t[:, :-1], out=new[:, 1:])
-        ends = np.ones((R, n), dtype=bool)    # the last position of each time
-        ends[:, :-1] = new[:, 1:]
-        first = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+        new, ends, first = tie_runs(t)
         last = np.minimum.accumulate(np.where(ends, pos, n)[:, ::-1], axis=1)[:, ::-1]
         ce = np.zeros((R, n + 1), dtype=np.int64)
         np.cumsum(e, axis=1, out=ce[:, 1:])
@@ -362,3 +373,153 @@ def cox_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
              fits["converged"][part], fits["iterations"][part]) = _fit_chunk(chunk, max_iter, tol)
             fits["n_events"][part] = chunk.n_events
     return CoxBatchResult(**with_wald(fits), ties=ties)
+
+
+# ----------------------------------------------------------------------------- one-covariate models
+class _BinaryChunk:
+    """One-covariate Breslow models of 0/1 covariates, laid out for ``_fit_chunk``.
+
+    Why: with a 0/1 covariate, ``exp(x b)`` takes two values, so the risk-set sums at an event
+    time are ``r_1 N_1 + r_0 N_0``, ``N`` the numbers of each group at risk, which do not depend
+    on ``b``. Those numbers are counted once (one sort per replicate for all its models) and each
+    Newton step is then O(event times) (:func:`~failpattern.stats._batch_models.binary_moments`,
+    the same moments as the one-covariate Fine-Gray models with weighted numbers), instead of
+    running sums over every patient. The model's rows are ``(F, M)`` arrays, event times down,
+    models across, padded with ``d`` 0 (exact zeros in the sums down the event times), so a
+    model's numbers do not depend on its batch-mates.
+
+    The attributes ``_fit_chunk`` reads are :class:`_Chunk`'s: ``rows``, ``p``, ``hopeless``,
+    ``sd``, ``n_events`` and :meth:`evaluate`; the covariate is centred at its mean among the
+    model's patients, as there (``1 - mean`` and ``-mean``, the same floats).
+    """
+
+    def __init__(self, X: np.ndarray, time: np.ndarray, event: np.ndarray, mask: np.ndarray,
+                 which: np.ndarray):
+        R, n, K = X.shape
+        key = np.where(mask, time, np.inf)
+        order = np.argsort(key, axis=1, kind="stable")
+        t = np.take_along_axis(key, order, axis=1)
+        e = np.take_along_axis((event != 0) & mask, order, axis=1)
+        ones = (X.reshape(R * n, K)[(order + (np.arange(R) * n)[:, None]).ravel()].reshape(R, n, K) == 1.0)
+        ones &= np.take_along_axis(mask, order, axis=1)[:, :, None]
+        _, ends, first = tie_runs(t)
+        ce = np.zeros((R, n + 1), dtype=np.int64)
+        np.cumsum(e, axis=1, out=ce[:, 1:])
+        d = ce[:, 1:] - np.take_along_axis(ce, first, axis=1)   # events of the time up to here
+        is_event_time = ends & (d > 0)
+        F = max(1, int(is_event_time.sum(axis=1).max()))
+        at = np.argsort(~is_event_time, axis=1, kind="stable")[:, :F]   # ascending event times
+        real = np.take_along_axis(is_event_time, at, axis=1)
+        d = np.where(real, np.take_along_axis(d, at, axis=1), 0)
+        start = np.take_along_axis(first, at, axis=1)          # at risk: positions >= start
+        c1 = np.zeros((R, n + 1, K), dtype=np.int64)
+        np.cumsum(ones, axis=1, out=c1[:, 1:])
+        n_in = mask.sum(axis=1)
+        n1 = c1[:, -1]                                           # (R, K)
+        n0 = n_in[:, None] - n1
+        N1 = n1[:, None, :] - np.take_along_axis(c1, start[:, :, None], axis=1)   # (R, F, K)
+        N0 = (n_in[:, None] - start)[:, :, None] - N1
+        e1 = (ones & e[:, :, None]).sum(axis=1)
+        events = e.sum(axis=1)
+        self.rr, self.kk = np.nonzero(which)                     # the models, (row, covariate)
+        rr, kk = self.rr, self.kk
+        pad = (d[rr] == 0).T
+        self.W1 = np.ascontiguousarray(np.where(pad, 1.0, N1[rr, :, kk].T))   # (F, M)
+        self.W0 = np.ascontiguousarray(np.where(pad, 1.0, N0[rr, :, kk].T))
+        self.d = np.ascontiguousarray(d[rr].T.astype(float))
+        size = np.maximum(n_in, 1)[rr]
+        mean = n1[rr, kk] / size
+        self.x1, self.x0 = 1.0 - mean, 0.0 - mean
+        self.xx1, self.xx0 = self.x1 * self.x1, self.x0 * self.x0
+        self.nf1 = e1[rr, kk].astype(float)
+        self.nf0 = (events[rr] - e1[rr, kk]).astype(float)
+        self.rows, self.p = rr.size, 1
+        self.n_events = events[rr]
+        self.sd = np.sqrt((n1[rr, kk] * self.xx1 + n0[rr, kk] * self.xx0) / size)[:, None]
+        # as _Chunk: no event, the covariate constant, or every event in one group
+        self.hopeless = ((self.n_events == 0) | (n1[rr, kk] == 0) | (n0[rr, kk] == 0)
+                         | (self.nf1 == 0) | (self.nf0 == 0))
+
+    def evaluate(self, rows: np.ndarray, beta: np.ndarray):
+        """Log partial likelihood, score ``(k, 1)`` and information ``(k, 1, 1)`` of ``rows`` at ``beta``."""
+        if rows.size == self.rows:
+            cols, vec = (lambda a: a), (lambda a: a)
+        else:
+            cols, vec = (lambda a: a[:, rows]), (lambda a: a[rows])
+        loglik, score, info = binary_moments(
+            cols(self.W1), cols(self.W0), vec(self.x1), vec(self.x0), vec(self.xx1), vec(self.xx0),
+            cols(self.d), vec(self.nf1), vec(self.nf0), beta[:, 0])[:3]
+        return loglik, score[:, None], info[:, None, None]
+
+
+def cox_univariate_batch(X: np.ndarray, time: np.ndarray, event: np.ndarray, *,
+                         mask: np.ndarray | None = None, which: np.ndarray | None = None,
+                         ties: str = "breslow", max_iter: int = 30, tol: float = 1e-9) -> UnivariateBatchResult:
+    """Fit ``K`` one-covariate Cox models of 0/1 covariates on the same patients, for ``R``
+    replicate cohorts at once.
+
+    Why: the plan's PFS1 Cox models are one model per covariate on the same patients. Fitted
+    one model at a time (:func:`cox_batch`), each repeats the sort and every Newton step runs
+    over every patient; here the sort is done once per replicate and, the covariates being 0/1,
+    each Newton step costs O(event times) (see ``_BinaryChunk``). The Newton iteration, its
+    checks and its final polishing step are :func:`cox_batch`'s own (the same driver).
+
+    Model ``(r, j)`` equals ``cox_batch(X[:, :, [j]], time, event, mask=mask)`` row ``r`` (and so
+    ``coxph_fit(X[r][m][:, [j]], time[r][m], event[r][m], ties="breslow")``, ``m = mask[r]``) to
+    rounding: the sums run in another order, and the estimate is the root of the score either
+    way. Each model's numbers depend on its own replicate only, bit for bit, whatever the other rows.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        ``(R, n, K)`` 0/1 covariates, one model per column.
+    time, event : numpy.ndarray
+        ``(R, n)`` follow-up times and event indicators (1 event, 0 censored).
+    mask : numpy.ndarray, optional
+        ``(R, n)`` bool, the patients of every model of the row. Default: all.
+    which : numpy.ndarray, optional
+        ``(R, K)`` bool, the models to fit. Default: all.
+    ties : {"breslow"}
+        Breslow's approximation only (with Efron's, a risk set's tied events change the
+        denominators event by event, so the group counts are not enough).
+    max_iter : int
+        Most Newton-Raphson iterations per model, as :func:`cox_batch`.
+    tol : float
+        As :func:`cox_batch`.
+
+    Returns
+    -------
+    UnivariateBatchResult
+        ``(R, K)`` arrays; ``converged`` False (NaN elsewhere) where the model was not asked
+        for or has no estimate (as :func:`cox_batch`'s rows that are not converged).
+
+    Raises
+    ------
+    InputError
+        Arrays of inconsistent shapes, covariates other than 0/1, or ``ties`` other than ``"breslow"``.
+    """
+    if ties != "breslow":
+        raise InputError(f"cox_univariate_batch fits ties='breslow' only, not {ties!r}")
+    X, time, event, mask = check_inputs(X, time, event, mask, "event")
+    R, n, K = X.shape
+    X, which = binary_inputs(X, mask, which, "cox_univariate_batch")
+    time = np.where(mask, time, 0.0)
+    shape = (R, K)
+    out = {k: np.full(shape, np.nan) for k in ("coef", "se", "loglik", "loglik_null")}
+    out["converged"], out["iterations"] = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64)
+    block = max(1, CELLS // max(1, n * (K + 2)))     # the sort's arrays: (rows, n, K) and a few (rows, n)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        for lo in range(0, R, block):
+            s = slice(lo, min(R, lo + block))
+            chunk = _BinaryChunk(X[s], time[s], event[s], mask[s], which[s])
+            if not chunk.rows:
+                continue
+            coef, cov, loglik, null, ok, its = _fit_chunk(chunk, max_iter, tol)
+            rr, kk = chunk.rr + lo, chunk.kk
+            out["iterations"][rr, kk] = its
+            out["loglik_null"][rr, kk] = null
+            rr, kk = rr[ok], kk[ok]
+            out["coef"][rr, kk], out["se"][rr, kk] = coef[ok, 0], np.sqrt(cov[ok, 0, 0])
+            out["loglik"][rr, kk] = loglik[ok]
+            out["converged"][rr, kk] = True
+    return UnivariateBatchResult(**out)

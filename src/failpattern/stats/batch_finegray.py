@@ -58,7 +58,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from failpattern.errors import InputError
-from failpattern.stats._batch_models import CELLS, BatchFitResult, check_inputs, empty_fits, solve_rows, with_wald
+from failpattern.stats._batch_models import (
+    CELLS,
+    BatchFitResult,
+    UnivariateBatchResult,
+    binary_inputs,
+    binary_moments,
+    check_inputs,
+    empty_fits,
+    solve_rows,
+    with_wald,
+)
 from failpattern.stats._finegray_batch import HALVINGS, newton_univariate
 
 
@@ -468,66 +478,9 @@ def finegray_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray, *,
 _UNI_BLOCK = 128
 
 
-@dataclass(frozen=True)
-class UnivariateBatchResult:
-    """One-covariate Fine-Gray models, ``K`` per replicate, fitted by :func:`finegray_univariate_batch`.
-
-    Attributes
-    ----------
-    coef, se : numpy.ndarray
-        ``(R, K)`` log subdistribution hazard ratio of each model and its robust standard error.
-    loglik, loglik_null : numpy.ndarray
-        ``(R, K)`` log pseudo-likelihood at ``coef`` and at 0.
-    converged : numpy.ndarray
-        ``(R, K)`` bool; False (and NaN elsewhere) where the model was not asked for, or where
-        the one-covariate kernel must decide (a start without information, separation, a failed
-        line search, ``max_iter``): the caller refits those with the one-cohort fit.
-    iterations : numpy.ndarray
-        ``(R, K)`` Newton-Raphson iterations, the polishing step included.
-    """
-
-    coef: np.ndarray
-    se: np.ndarray
-    loglik: np.ndarray
-    loglik_null: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
-
-
-def _down(a: np.ndarray) -> np.ndarray:
-    """Sums down axis 0 of an ``(F, M)`` array, in order: padding zeros then add nothing, so a
-    model's sums do not depend on how many failure times its batch-mates have. numpy reduces an
-    outer axis of a C-ordered array row after row (in order); a single column, or another layout,
-    it may sum pairwise, so those are summed as a running sum (``tests/test_batch_finegray.py``
-    checks the invariance)."""
-    if a.shape[1] > 1 and a.flags.c_contiguous:
-        return a.sum(axis=0)
-    return np.cumsum(a, axis=0)[-1]
-
-
-def _binary_moments(W1, W0, x1, x0, xx1, xx0, d, nf1, nf0, beta):
-    """Log pseudo-likelihood, score, information, ``lam`` and ``xbar`` of one-covariate 0/1
-    models at ``beta``: arrays ``(F, M)`` (failure times down, models across; sums over the
-    failure times run down axis 0, in order, so the padding of short models adds exact zeros)."""
-    e1, e0 = beta * x1, beta * x0
-    top = np.maximum(e1, e0)                    # the largest linear predictor (both groups present)
-    e1 -= top
-    e0 -= top
-    r1, r0 = np.exp(e1), np.exp(e0)
-    a1, a0 = r1 * W1, r0 * W0                   # the risk sets' weighted sums of r, per group
-    s0 = a1 + a0
-    lam = d / s0
-    xbar = (x1 * a1 + x0 * a0) / s0
-    s2 = xx1 * a1 + xx0 * a0
-    loglik = nf1 * e1 + nf0 * e0 - _down(d * np.log(s0))
-    dx = d * xbar
-    score = nf1 * x1 + nf0 * x0 - _down(dx)
-    info = _down(lam * s2) - _down(dx * xbar)
-    return loglik, score, info, lam, xbar, r1, r0
-
-
 def _newton_binary(args, max_iter: int, tol: float):
-    """:func:`~failpattern.stats._finegray_batch.newton_univariate` on :func:`_binary_moments`; only
+    """:func:`~failpattern.stats._finegray_batch.newton_univariate` on
+    :func:`~failpattern.stats._batch_models.binary_moments`; only
     the models still iterating are evaluated at each step. Returns ``beta``, the null log
     pseudo-likelihood, the iterations and which converged."""
     M = args[0].shape[1]
@@ -535,12 +488,12 @@ def _newton_binary(args, max_iter: int, tol: float):
     def evaluate(trial, active):
         idx = np.flatnonzero(active)
         out = [np.full(M, np.nan) for _ in range(3)]
-        part = _binary_moments(*(a.take(idx, axis=1) if a.ndim == 2 else a[idx] for a in args), trial[idx])[:3]
+        part = binary_moments(*(a.take(idx, axis=1) if a.ndim == 2 else a[idx] for a in args), trial[idx])[:3]
         for o, v in zip(out, part):
             o[idx] = v
         return out
 
-    loglik, score, info = _binary_moments(*args, np.zeros(M))[:3]
+    loglik, score, info = binary_moments(*args, np.zeros(M))[:3]
     return newton_univariate(evaluate, loglik, score, info, max_iter=max_iter, tol=tol)
 
 
@@ -580,7 +533,7 @@ def _binary_block(X, time, cause, mask, which, coi, variance, max_iter, tol):
     if not rr.size:
         return out
     args = tuple(np.ascontiguousarray(a[:, good]) if a.ndim == 2 else a[good] for a in args)
-    loglik, _, info, lam, xbar, r1, r0 = _binary_moments(*args, beta)
+    loglik, _, info, lam, xbar, r1, r0 = binary_moments(*args, beta)
     lam, xbar = np.ascontiguousarray(lam.T), np.ascontiguousarray(xbar.T)         # (M, F)
     # the score residuals (_Chunk.influence with one covariate), model by model
     xm = x[rr, kk]                                                                 # (M, n)
@@ -675,12 +628,7 @@ def finegray_univariate_batch(X: np.ndarray, time: np.ndarray, cause: np.ndarray
         raise InputError(f"variance must be 'crr' or 'stata', not {variance!r}")
     X, time, cause, mask = check_inputs(X, time, cause, mask, "cause")
     R, n, K = X.shape
-    which = np.ones((R, K), dtype=bool) if which is None else np.asarray(which, dtype=bool)
-    if which.shape != (R, K):
-        raise InputError(f"which must be (R, K) = {(R, K)}, got {which.shape}")
-    X = np.where(mask[:, :, None], X, 0.0)
-    if not np.isin(X, (0.0, 1.0)).all():
-        raise InputError("X: finegray_univariate_batch takes 0/1 covariates only")
+    X, which = binary_inputs(X, mask, which, "finegray_univariate_batch")
     cause = np.where(mask, cause, 0)
     time = np.where(mask, time, 0.0)
     parts = []

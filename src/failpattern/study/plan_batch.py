@@ -41,9 +41,10 @@ failure times) to the widest subgroup of their batch and sum over it, and
 numpy's pairwise sums depend on that length; so every kernel call here carries
 a sentinel row that fixes the width (:func:`_widest`, the 2 x 2 table of every
 patient, :func:`_finegray_sentinel` from the row's own count of failure times);
-``cox_batch`` is row-independent as it is, and so is ``finegray_univariate_batch`` (Table 3's
-one-covariate models, all fitted at once from each cohort's shared risk sets: its sums over the
-failure times run in order, so padding adds nothing).
+``cox_batch`` is row-independent as it is, and so are ``cox_univariate_batch`` and
+``finegray_univariate_batch`` (the one-covariate PFS1 Cox and Table 3 Fine-Gray models, all
+fitted at once from each cohort's shared risk sets: their sums over the event times run in
+order, so padding adds nothing).
 
 Everything the plan decides is taken from the plan's own modules, not
 retyped: the groupings and cut-offs (:data:`~failpattern.study.design.BINARIES`
@@ -77,7 +78,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc, gammaln, ndtr, ndtri, stdtr, xlogy
+from scipy.special import chdtrc, ndtr, ndtri, stdtr, xlogy
 
 from failpattern.cohort.schema import PROGRESSION_PATTERNS, analysis, column
 from failpattern.errors import ConvergenceError, InputError
@@ -90,9 +91,9 @@ from failpattern.simulate.frame import (
     TECHNIQUE_LABELS,
 )
 from failpattern.simulate.generate import DPM, SITES, Batch
-from failpattern.stats.batch import contingency_batch, km_median_batch, logrank_batch
+from failpattern.stats.batch import contingency_batch, km_median_batch, log_factorials, logrank_batch
 from failpattern.stats.batch_cif import cif_at_batch
-from failpattern.stats.batch_cox import cox_batch
+from failpattern.stats.batch_cox import cox_batch, cox_univariate_batch
 from failpattern.stats.batch_finegray import finegray_batch, finegray_univariate_batch
 from failpattern.stats.contingency import contingency_test
 from failpattern.stats.fit import (
@@ -329,6 +330,7 @@ class _Ctx:
         self.parts: dict[int, tuple] = {}  # row of ids -> (ci_lower, ci_upper, range_min, range_max)
         self._empties: dict = {}
         self._indicators: dict = {}
+        self._tables: list = []   # 2 x 2 tables whose rows wait for one stacked computation
 
     # arrays
     def known(self, name):
@@ -411,7 +413,28 @@ class _Ctx:
         self.vals.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (self.R,)))
         self.pres.append(np.broadcast_to(np.asarray(present, dtype=bool), (self.R,)))
 
+    def defer_table(self, id_, counts, ok):
+        """Reserve the rows of a 2 x 2 table's tests (:func:`_contingency`), computed by
+        :meth:`_flush_tables` with every other deferred table in one stack."""
+        self._tables.append((len(self.ids), id_, counts))
+        for name in (id_, *(f"{id_}.{test}" for test in _TESTS)):
+            self.add(name, np.nan, ok)
+
+    def _flush_tables(self):
+        if not self._tables:
+            return
+        counts = np.concatenate([c for _k, _id, c in self._tables])
+        p, expected = _table_tests(counts, np.ones(len(counts), dtype=bool), self.n,
+                                   {self.settings.contingency.get(id_) for _k, id_, _c in self._tables})
+        for j, (k, id_, _c) in enumerate(self._tables):
+            rows = slice(j * self.R, (j + 1) * self.R)
+            for i, (_name, value) in enumerate(_table_rows(self.settings, id_, {m: v[rows] for m, v in p.items()},
+                                                           expected[rows])):
+                self.vals[k + i] = value
+        self._tables = []
+
     def result(self) -> PlanBatch:
+        self._flush_tables()
         if not self.ids:
             return PlanBatch((), np.zeros((self.R, 0)), np.zeros((self.R, 0), dtype=bool))
         present = np.stack(self.pres, axis=1)
@@ -457,14 +480,19 @@ def _widest(mask) -> np.ndarray:
     return np.ones((1,) + mask.shape[1:], dtype=bool)
 
 
-def _km(ctx: _Ctx, id_, t, e, m, present):
-    """survival._km_rows: the SPSS median under ``id_``, R's under ``id_ + '.r'``."""
-    mm = np.concatenate([m, _widest(m)])
-    tt, ee = np.concatenate([t, np.zeros((1, t.shape[1]))]), np.concatenate([e, np.zeros((1, e.shape[1]))])
-    spss = [a[:-1] for a in km_median_batch(tt, ee, mask=mm, conf_type="spss")]
-    r = [a[:-1] for a in km_median_batch(tt, ee, mask=mm, conf_type="log")]
-    ctx.add(id_, spss[0], present, ci=spss[1:])
-    ctx.add(id_ + ".r", r[0], present, ci=r[1:])
+def _km(ctx: _Ctx, groups, t, e):
+    """survival._km_rows of each ``(id_, mask, present)`` of ``groups`` (subgroups of the same
+    ``t``, ``e``): the SPSS median under ``id_``, R's under ``id_ + '.r'``. One kernel call for
+    all groups and both conventions (the subgroups' rows stacked, one sort and one curve)."""
+    k, (R, n) = len(groups), t.shape
+    mm = np.concatenate([m for _id, m, _p in groups] + [_widest(t)])
+    tt = np.concatenate([t] * k + [np.zeros((1, n))])
+    ee = np.concatenate([e] * k + [np.zeros((1, n), dtype=e.dtype)])
+    spss, r = km_median_batch(tt, ee, mask=mm, conf_type=("spss", "log"))
+    for j, (id_, _m, present) in enumerate(groups):
+        rows = slice(j * R, (j + 1) * R)
+        ctx.add(id_, spss[0][rows], present, ci=tuple(a[rows] for a in spss[1:]))
+        ctx.add(id_ + ".r", r[0][rows], present, ci=tuple(a[rows] for a in r[1:]))
 
 
 def _logrank(t, e, g, m):
@@ -477,8 +505,9 @@ def _logrank(t, e, g, m):
 
 
 # ----------------------------------------------------------------------------- contingency
-def _tables_p(counts: np.ndarray) -> dict:
-    """Pearson, N-1 and G p-values of ``(R, r, c)`` tables (contingency's formulas)."""
+def _tables_p(counts: np.ndarray, chosen=("g",)) -> dict:
+    """Pearson, N-1 and (where ``chosen`` names it: the card chooses the test of each p) G
+    p-values of ``(R, r, c)`` tables (contingency's formulas)."""
     x = counts.astype(np.float64)
     rows, cols = x.sum(axis=2), x.sum(axis=1)
     n = rows.sum(axis=1)
@@ -486,9 +515,11 @@ def _tables_p(counts: np.ndarray) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = rows[:, :, None] * cols[:, None, :] / n[:, None, None]
         stat = (((np.abs(x - expected)) ** 2) / expected).reshape(len(x), -1).sum(axis=1)
-        g = np.maximum(0.0, 2.0 * xlogy(x, x / expected).reshape(len(x), -1).sum(axis=1))
-        return {"pearson": chdtrc(df, stat), "n-1": chdtrc(df, stat * (n - 1.0) / n), "g": chdtrc(df, g),
-                "expected": expected}
+        out = {"pearson": chdtrc(df, stat), "n-1": chdtrc(df, stat * (n - 1.0) / n), "expected": expected}
+        if "g" in chosen:
+            g = np.maximum(0.0, 2.0 * xlogy(x, x / expected).reshape(len(x), -1).sum(axis=1))
+            out["g"] = chdtrc(df, g)
+        return out
 
 
 #: Largest enumeration grid (tables per cohort) of the vectorised 3 x 2 Fisher test; past it, per cohort.
@@ -519,9 +550,12 @@ def _fisher_r2(counts: np.ndarray, ok: np.ndarray, n: int) -> np.ndarray:
     a3 = c1[:, None, None] - a1 - a2
     inside = (a1 <= r1) & (a2 <= r2) & (a3 >= 0) & (a3 <= r3)
 
+    lf = log_factorials(n)   # log k! looked up: the floats gammaln(k + 1) gives
+
     def logp(x1, x2, x3):
-        return -(gammaln(x1 + 1) + gammaln(r1 - x1 + 1) + gammaln(x2 + 1) + gammaln(r2 - x2 + 1)
-                 + gammaln(x3 + 1) + gammaln(r3 - x3 + 1))
+        def f(k):  # indices outside 0 .. n only where the table is outside the support (masked)
+            return lf[np.clip(k, 0, n).astype(np.int64)]
+        return -(f(x1) + f(r1 - x1) + f(x2) + f(r2 - x2) + f(x3) + f(r3 - x3))
 
     with np.errstate(invalid="ignore"):
         lp = np.where(inside, logp(a1, a2, np.where(inside, a3, 0.0)), -np.inf).reshape(len(counts), -1)
@@ -542,33 +576,53 @@ def _auto(expected: np.ndarray) -> np.ndarray:
     return (below1 > 0) | (below5 > 0.2 * expected[0].size)
 
 
+_TESTS = ("pearson", "yates", "fisher")  # the rows after a table's main p, as tables.contingency adds them
+
+
 def _contingency(ctx: _Ctx, id_, counts, ok):
     """tables.contingency over ``(R, r, c)`` tables: the card's test under ``id_``, then
-    ``.pearson``, ``.yates`` (2 x 2), ``.fisher``; absent where a row or column is empty."""
+    ``.pearson``, ``.yates`` (2 x 2), ``.fisher``; absent where a row or column is empty.
+
+    On the plan's context a 2 x 2 table's rows are reserved here and computed at the end with
+    every other 2 x 2 table of the plan, stacked (:meth:`_Ctx.defer_table`): about fifteen
+    tables a cohort, so one set of kernel calls instead of fifteen."""
     counts = np.asarray(counts, dtype=np.int64)
     ok = ok & (counts.sum(axis=2) > 0).all(axis=1) & (counts.sum(axis=1) > 0).all(axis=1)
-    p = _tables_p(counts)
+    if isinstance(ctx, _Ctx) and counts.shape[1:] == (2, 2):
+        ctx.defer_table(id_, counts, ok)
+        return
+    p, expected = _table_tests(counts, ok, ctx.n, (ctx.settings.contingency.get(id_),))
+    for name, value in _table_rows(ctx.settings, id_, p, expected):
+        ctx.add(name, value, ok)
+
+
+def _table_tests(counts, ok, n: int, chosen):
+    """Every test's p of ``(R', r, c)`` tables of cohorts of ``n`` (rows of any cohorts: each
+    row's p depends on that row only; G only if ``chosen``, the tests the card picks, names it),
+    and the expected counts."""
+    p = _tables_p(counts, chosen)
     expected = p.pop("expected")
-    is2 = counts.shape[1:] == (2, 2)
-    if is2:
+    if counts.shape[1:] == (2, 2):
         # the kernels' Fisher support is laid out on a grid as wide as the batch's widest
         # table: a table of every patient split in halves keeps it at its widest
-        half = ctx.n // 2
-        wide = np.array([[[half, 0], [0, ctx.n - half]]], dtype=np.int64) if ctx.n >= 2 else counts[:0]
+        half = n // 2
+        wide = np.array([[[half, 0], [0, n - half]]], dtype=np.int64) if n >= 2 else counts[:0]
         stacked = np.concatenate([counts, wide])
         for m in ("yates", "fisher"):  # Pearson and N-1 are _tables_p's (the same formulas)
             p[m] = contingency_batch(stacked, method=m)[:len(counts)]
     else:
-        p["fisher"] = _fisher_r2(counts, ok, ctx.n)
-    chosen = ctx.settings.contingency.get(id_)
+        p["fisher"] = _fisher_r2(counts, ok, n)
+    return p, expected
+
+
+def _table_rows(settings: Settings, id_, p: dict, expected):
+    """``(id, p)`` of the rows tables.contingency adds for one table's tests ``p``."""
+    chosen = settings.contingency.get(id_)
     if chosen in p:
         main = p[chosen]
     else:  # SPSS-style rule per table
         main = np.where(_auto(expected), p["fisher"], p["pearson"])
-    ctx.add(id_, main, ok)
-    for test in ("pearson", "yates", "fisher"):
-        if test in p:
-            ctx.add(f"{id_}.{test}", p[test], ok)
+    return [(id_, main)] + [(f"{id_}.{test}", p[test]) for test in _TESTS if test in p]
 
 
 def _table(*cells) -> np.ndarray:
@@ -818,14 +872,14 @@ def _comparison(ctx: _Ctx, spec):
     t = np.where(sel, ctx.values(f"{endpoint}_months"), 0.0)
     e = np.where(sel, ctx.values(f"{endpoint}_event"), 0.0).astype(np.int64)
     if group is None:
-        _km(ctx, medians[None], t, e, sel, sel.any(axis=1))
+        _km(ctx, [(medians[None], sel, sel.any(axis=1))], t, e)
         return
     g = np.where(sel, ctx.values(group), 0.0).astype(np.int64)
-    present = {}
+    groups = []
     for level, id_ in medians.items():
         m = sel & (g == level)
-        present[level] = m.any(axis=1)
-        _km(ctx, id_, t, e, m, present[level])
+        groups.append((id_, m, m.any(axis=1)))
+    _km(ctx, groups, t, e)
     if lr_id is None:
         return
     # two levels with patients (the plan's levels are the values present: 0 and 1 here) and an event
@@ -954,16 +1008,47 @@ def _cox_fit(ctx: _Ctx, sel, X, t, e, ok):
     if rows.size:
         coef[rows], se[rows], converged = _fit_rows(cox_batch, None, 3 + 3 * p, rows,
                                                     X, t, e, sel, ties="breslow")
-        for k in np.flatnonzero(~converged | _degenerate(coef[rows], se[rows])):  # the plan's one-cohort fit decides
-            r = rows[k]
-            m = sel[r]
-            try:
-                res = coxph_fit(X[r][m], t[r][m], e[r][m], ties="breslow", alpha=0.05)
-            except ConvergenceError:
-                ok[r] = False
-                continue
-            coef[r], se[r] = res.coef, res.se
+        _cox_refit(rows[~converged | _degenerate(coef[rows], se[rows])], sel, X, t, e, coef, se, ok)
     return coef, se, ok
+
+
+def _cox_refit(rows, sel, X, t, e, coef, se, ok):
+    """The plan's one-cohort fit of the models of ``rows`` (in place): those the batched kernels left
+    unconverged, or fitted to a degenerate result, are decided by the plan's own kernel."""
+    for r in rows:
+        m = sel[r]
+        try:
+            res = coxph_fit(X[r][m], t[r][m], e[r][m], ties="breslow", alpha=0.05)
+        except ConvergenceError:
+            ok[r] = False
+            continue
+        coef[r], se[r] = res.coef, res.se
+
+
+def _cox_univariate(ctx: _Ctx, designs):
+    """coef, se and ok of the PFS1 one-covariate Cox models (one design per covariate).
+
+    Why not one model at a time: in a simulated cohort the models of a cohort are on the same
+    patients, so :func:`~failpattern.stats.batch_cox.cox_univariate_batch` fits them all from one
+    sort, each Newton step in O(event times) (0/1 covariates). As :func:`_finegray_univariate`:
+    a model whose patients differ from its cohort's first model's goes through :func:`_cox_fit`,
+    and a model the batch leaves unconverged or degenerate is refitted by the plan's kernel."""
+    base = designs[0][0]
+    shared = np.stack([(sel == base).all(axis=1) & ok for sel, _x, _t, _e, ok in designs], axis=1)
+    X = np.stack([x[:, :, 0] for _s, x, _t, _e, _ok in designs], axis=2)
+    _s, _x, t, e, _ok = designs[0]
+    fit = cox_univariate_batch(X, t, e, mask=base, which=shared, ties="breslow")
+    rest = [(sel, x, tt, ee, ok & ~shared[:, j]) for j, (sel, x, tt, ee, ok) in enumerate(designs)]
+    out = []
+    for j, (coef, se, ok) in enumerate(_stacked(ctx, _cox_fit, rest)):
+        sel, x, tt, ee, _ok = designs[j]
+        s = shared[:, j]
+        coef, se, ok = coef.copy(), se.copy(), ok | s
+        coef[s, 0], se[s, 0] = fit.coef[s, j], fit.se[s, j]
+        rows = np.flatnonzero(s)
+        _cox_refit(rows[~fit.converged[rows, j] | _degenerate(coef[rows], se[rows])], sel, x, tt, ee, coef, se, ok)
+        out.append((coef, se, ok))
+    return out
 
 
 def _stacked(ctx: _Ctx, fit, designs, *extra):
@@ -978,7 +1063,7 @@ def _survival_models(ctx: _Ctx):
     """survival.run_survival's Cox models: the one-covariate ones (fitted together), then the
     multivariable one; every covariate column is in a simulated cohort."""
     present = [(BINARIES[b], w) for b, w in PFS1_COX]
-    uni = _stacked(ctx, _cox_fit, [_cox_design(ctx, [b]) for b, _ in present])
+    uni = _cox_univariate(ctx, [_cox_design(ctx, [b]) for b, _ in present])
     multi = _stacked(ctx, _cox_fit, [_cox_design(ctx, [b for b, _ in present])])
     for (coef, se, ok), words, kind in [(u, [w], "uni") for u, (_, w) in zip(uni, present)] + \
             [(multi[0], [w for _, w in present], "multi")]:
