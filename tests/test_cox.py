@@ -487,6 +487,21 @@ def test_counting_process_matches_r_coxph(case):
     assert fit.robust == ("naive_se" in ours)
 
 
+def test_wei_lin_weissfeld_marginal_model_matches_r_coxph():
+    """survival's bladder example: each recurrence from time 0, strata by recurrence number, the
+    robust variance clustered by patient (tests/reference/cox.R, case bladder_wlw)."""
+    fit = cox(dataset("bladder"), duration="stop", event="event", covariates=BLADDER, strata="enum", cluster="id")
+    assert fit.robust and not fit.counting_process
+    ours = _ours(fit)
+    ours["naive_se"] = fit.naive_se
+    ours["naive_covariance"] = fit.naive_covariance.ravel(order="F")
+    for quantity, value in ours.items():
+        theirs = reference("cox", "bladder_wlw", quantity)
+        assert value.shape == theirs.shape, quantity
+        err = _relative_error(value, theirs)
+        assert err <= RTOL, f"bladder_wlw {quantity}: relative error {err:.3g}"
+
+
 def test_robust_right_censored_matches_r_coxph():
     data, kwargs = _case("lung_efron")
     fit = cox(data, **kwargs, robust=True)

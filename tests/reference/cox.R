@@ -96,6 +96,12 @@ emit_fit("bladder2_weights_robust",
 emit_fit("bladder2_strata_cluster",
          coxph(Surv(start, stop, event) ~ rx + number + size + strata(enum), data = bl,
                cluster = id, control = ctrl))
+# Wei-Lin-Weissfeld marginal model: every recurrence from time 0, one stratum per recurrence
+# number, the robust variance clustered by patient (survival's bladder example)
+bw <- read_dataset("bladder")
+emit_fit("bladder_wlw",
+         coxph(Surv(stop, event) ~ rx + number + size + strata(enum), data = bw, cluster = id,
+               control = ctrl))
 emit_fit("lung_robust",
          coxph(Surv(time, event) ~ age + sex + ph_ecog, data = lung, robust = TRUE,
                control = ctrl))

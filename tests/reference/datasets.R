@@ -37,3 +37,8 @@ bladder2_out <- data.frame(id = bladder2$id, rx = bladder2$rx, number = bladder2
                            size = bladder2$size, start = bladder2$start, stop = bladder2$stop,
                            event = as.integer(bladder2$event), enum = as.integer(bladder2$enum))
 save(bladder2_out, "bladder2")
+# Bladder cancer recurrences in Wei-Lin-Weissfeld (marginal) form: 85 patients x 4 rows, each the
+# time from randomisation to the k-th recurrence (enum = k) or censoring; event 1 = recurrence.
+bladder_out <- data.frame(id = bladder$id, rx = bladder$rx, number = bladder$number, size = bladder$size,
+                          stop = bladder$stop, event = as.integer(bladder$event), enum = as.integer(bladder$enum))
+save(bladder_out, "bladder")
