@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from finegray_literal import literal_crr
+from fixtures import dataset, reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
@@ -14,7 +16,6 @@ from scipy.optimize import minimize
 from failpattern.errors import ConvergenceError, InputError
 from failpattern.stats import _finegray_kernel as kernel
 from failpattern.stats.finegray import FineGrayResult, fine_gray, fine_gray_fit
-from fixtures import dataset, reference
 
 PBC_COV = ["age", "log_bili", "albumin", "edema"]
 MGUS_COV = ["age", "male", "mspike"]
@@ -131,52 +132,8 @@ def test_result_is_frozen_and_tables():
 # ------------------------------------------------------------------ literal O(n^2) version
 
 def _naive(time, cause, X, beta):
-    """crr's definitions with explicit risk sets: loglik, score, information, meat."""
-    n, p = X.shape
-    fail, comp, cens = cause == 1, cause == 2, cause == 0
-    u_times = np.unique(time)
-    Y = np.array([(time >= u).sum() for u in u_times])
-    c = np.array([(cens & (time == u)).sum() for u in u_times])
-
-    def g_minus(t):  # censoring KM at t * (1 - 100 eps), as crr: G(t-), but G(0) at t = 0
-        return np.prod((1 - c / Y)[u_times < t]) if t > 0 else np.prod((1 - c / Y)[u_times <= 0])
-
-    r = np.exp(X @ beta)
-
-    def weights(t):  # weight of every row in the risk set at failure time t
-        w = (time >= t).astype(float)
-        early = comp & (time < t)
-        w[early] = g_minus(t) / np.array([g_minus(tj) for tj in time[early]])
-        return w
-
-    loglik, score, info = 0.0, np.zeros(p), np.zeros((p, p))
-    s0, xbar, w_at = {}, {}, {}
-    for i in np.flatnonzero(fail):
-        w = weights(time[i]) * r
-        s0[i], xbar[i], w_at[i] = w.sum(), (w @ X) / w.sum(), w
-        loglik += X[i] @ beta - np.log(s0[i])
-        score += X[i] - xbar[i]
-        dev = X - xbar[i]
-        info += (dev.T * w) @ dev / s0[i]
-    eta = np.zeros((n, p))
-    for i in range(n):
-        if fail[i]:
-            eta[i] += X[i] - xbar[i]
-        for j in s0:
-            eta[i] -= w_at[j][i] * (X[i] - xbar[j]) / s0[j]
-    psi = np.zeros((n, p))
-    for k, u in enumerate(u_times):
-        if c[k] == 0:
-            continue
-        q = np.zeros(p)
-        for j in s0:
-            if time[j] >= u:
-                for h in np.flatnonzero(comp & (time < u)):
-                    q += w_at[j][h] * (X[h] - xbar[j]) / s0[j]
-        for i in range(n):
-            psi[i] += q / Y[k] * ((cens[i] and time[i] == u) - (time[i] >= u) * c[k] / Y[k])
-    resid = eta + psi
-    return loglik, score, info, resid.T @ resid
+    """crr's definitions with explicit risk sets (tests/finegray_literal.py), fixed covariates."""
+    return literal_crr(time, cause, lambda t: X, beta)
 
 
 @st.composite

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from finegray_literal import literal_crr
 from fixtures import dataset, reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -131,58 +132,11 @@ def test_default_path_untouched_by_time_varying_none():
 # ------------------------------------------------------------------ literal O(n^2) version
 
 def _naive_tv(time, cause, X, X2, tf, beta):
-    """crr's definitions with explicit risk sets, covariates [X, X2 * tf(t)] at failure time t:
-    loglik, score, information, meat."""
-    n = X.shape[0]
-    fail, comp, cens = cause == 1, cause == 2, cause == 0
-    uft = np.unique(time[fail])
+    """crr's definitions with explicit risk sets (tests/finegray_literal.py), covariates [X, X2 * tf(t)]
+    at failure time t."""
+    uft = np.unique(time[cause == 1])
     T = np.asarray(tf(uft), float).reshape(uft.size, -1)
-    p = X.shape[1] + X2.shape[1]
-    u_times = np.unique(time)
-    Y = np.array([(time >= u).sum() for u in u_times])
-    c = np.array([(cens & (time == u)).sum() for u in u_times])
-
-    def g_minus(t):
-        return np.prod((1 - c / Y)[u_times < t]) if t > 0 else np.prod((1 - c / Y)[u_times <= 0])
-
-    def Z(t):
-        return np.concatenate([X, X2 * T[np.searchsorted(uft, t)]], axis=1)
-
-    def weights(t):
-        w = (time >= t).astype(float)
-        early = comp & (time < t)
-        w[early] = g_minus(t) / np.array([g_minus(tj) for tj in time[early]])
-        return w
-
-    loglik, score, info = 0.0, np.zeros(p), np.zeros((p, p))
-    s0, xbar, w_at, z_at = {}, {}, {}, {}
-    for i in np.flatnonzero(fail):
-        z = Z(time[i])
-        w = weights(time[i]) * np.exp(z @ beta)
-        s0[i], xbar[i], w_at[i], z_at[i] = w.sum(), (w @ z) / w.sum(), w, z
-        loglik += z[i] @ beta - np.log(s0[i])
-        score += z[i] - xbar[i]
-        dev = z - xbar[i]
-        info += (dev.T * w) @ dev / s0[i]
-    eta = np.zeros((n, p))
-    for i in range(n):
-        if fail[i]:
-            eta[i] += z_at[i][i] - xbar[i]
-        for j in s0:
-            eta[i] -= w_at[j][i] * (z_at[j][i] - xbar[j]) / s0[j]
-    psi = np.zeros((n, p))
-    for k, u in enumerate(u_times):
-        if c[k] == 0:
-            continue
-        q = np.zeros(p)
-        for j in s0:
-            if time[j] >= u:
-                for h in np.flatnonzero(comp & (time < u)):
-                    q += w_at[j][h] * (z_at[j][h] - xbar[j]) / s0[j]
-        for i in range(n):
-            psi[i] += q / Y[k] * ((cens[i] and time[i] == u) - (time[i] >= u) * c[k] / Y[k])
-    resid = eta + psi
-    return loglik, score, info, resid.T @ resid
+    return literal_crr(time, cause, lambda t: np.concatenate([X, X2 * T[np.searchsorted(uft, t)]], axis=1), beta)
 
 
 @st.composite
