@@ -141,6 +141,7 @@ from ortools.sat.python import cp_model
 
 from failpattern.errors import ConvergenceError, InputError
 from failpattern.simulate.generate import SITES
+from failpattern.study.design import BINARIES, T1_ROWS
 
 __all__ = ["NOT_EXPRESSED", "CountRule", "CountSkeleton", "count_rules", "implied_events", "km_implied_events",
            "soft_rules", "solve_counts"]
@@ -158,21 +159,25 @@ COURSE_SITES = ("wbrt", "srs", "thoracic", "bone", "liver", "adrenal", "distant_
 #: Extracranial salvage SBRT targets (the course sites other than the brain).
 SBRT_SITES = ("thoracic", "bone", "liver", "adrenal", "distant_ln")
 
-# Table 1 rows: (row id, level of flag 0, level of flag 1, literal of the flag)
-_T1_ROWS = (
-    ("sex", "female", "male", "male"),
-    ("histology", "adeno", "non_adeno", "non_adeno"),
-    ("ecog", "ecog0_1", "ecog2", "ecog2"),
-    ("t_stage", "t1_2", "t3_4", "t34"),
-    ("n_stage", "n1_3", "n0", "n0"),
-    ("met_organs", "organs1_2", "organs3plus", "organs3"),
-    ("met_lesions", "lesions1_5", "lesions6plus", "lesions6"),
-    ("lung_met", "no", "yes", "met_lung"),
-    ("liver_met", "no", "yes", "met_liver"),
-    ("brain_met", "no", "yes", "met_brain"),
-    ("adrenal_met", "no", "yes", "met_adrenal"),
-    ("bone_met", "no", "yes", "met_bone"),
-)
+# Table 1 rows (the design's T1_ROWS, levels from its BINARIES): the skeleton's literal of each, and
+# whether that literal holds at the row's first level (where the design's grouping predicate holds)
+_T1_LITERALS = {"sex": ("male", True), "histology": ("non_adeno", False), "ecog": ("ecog2", True),
+                "t_stage": ("t34", True), "n_stage": ("n0", False), "met_organs": ("organs3", True),
+                "met_lesions": ("lesions6", True), "lung_met": ("met_lung", True), "liver_met": ("met_liver", True),
+                "brain_met": ("met_brain", True), "adrenal_met": ("met_adrenal", True),
+                "bone_met": ("met_bone", True)}
+
+
+def _t1_rows():
+    """(row id, level where the literal is false, level where it holds, literal) of each Table 1 row."""
+    out = []
+    for row in T1_ROWS:
+        literal, at_first = _T1_LITERALS[row]
+        first, second = BINARIES[row].levels
+        out.append((row, second, first, literal) if at_first else (row, first, second, literal))
+    return tuple(out)
+
+
 _T1_COLUMNS = (("all", ()), ("rt", ("rt",)), ("nonrt", ("~rt",)))
 _PATTERNS = (("of", "pat_of"), ("df", "pat_df"), ("odf", "pat_odf"))
 _LOCATIONS = (("primary_only", "loc_primary"), ("metastasis_only", "loc_metastasis"),
@@ -238,7 +243,7 @@ def count_rules(card) -> list[CountRule]:
 
     add("cohort.enrolled.n")
     add("rt_course.n", "rt")
-    for row, lev0, lev1, lit in _T1_ROWS:
+    for row, lev0, lev1, lit in _t1_rows():
         for col, group in _T1_COLUMNS:
             add(f"t1.{row}.{lev1}.{col}.n", *group, lit)
             add(f"t1.{row}.{lev0}.{col}.n", *group, f"~{lit}")
