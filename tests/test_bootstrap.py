@@ -69,3 +69,12 @@ def test_cli_bootstrap_names_the_generator(tmp_path):
     assert r.exit_code == 0, r.output
     head = (tmp_path / "s" / "summary" / "summary.md").read_text(encoding="utf-8").splitlines()[0]
     assert "bootstrap resamples of ni2019_exact.csv" in head
+
+
+def test_cli_cohort_needs_the_bootstrap(tmp_path):
+    from failpattern.cli import main
+
+    r = CliRunner().invoke(main, ["study", "--replicates", "2", "--cohort", str(CANONICAL), "--out",
+                                  str(tmp_path / "s"), "--quiet"])
+    assert r.exit_code == 2 and "--generator bootstrap" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "s").exists()

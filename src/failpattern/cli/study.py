@@ -78,6 +78,9 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
     )
     from failpattern.study import load_study
 
+    if cohort is not None and generator != "bootstrap":
+        click.echo("error: --cohort: only a bootstrap resamples a cohort; add --generator bootstrap", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     if workers is not None and scheduler is not None:
         click.echo("error: --workers and --scheduler exclude each other (the cluster decides)", err=True)
         sys.exit(EXIT_BAD_INPUT)
