@@ -64,8 +64,149 @@ def _truncated_normal(u, mean, sd, lo, hi):
     return mean + sd * ndtri(np.clip(a + u * (b - a), 1e-15, 1 - 1e-15))
 
 
+#: Most re-draws :func:`fit_across_groups` makes for one variable, and how many in a row that do
+#: not bring it closer end the fit (each costs about 0.1 ms; a fit that reaches its targets stops
+#: at once, and one whose p-value has no attainable printed value stops after the patience).
+ACROSS_MOVES = 1500
+ACROSS_PATIENCE = 300
+
+
+def _side_cdf(dist: tuple, x):
+    """CDF of a group's model distribution: ``("normal", mean, sd)`` or ``("lognormal", median, sigma)``."""
+    kind, a, b = dist
+    with np.errstate(divide="ignore"):
+        z = (np.asarray(x, float) - a) / b if kind == "normal" else (np.log(np.asarray(x, float)) - np.log(a)) / b
+    return ndtr(z)
+
+
+def _side_quantile(dist: tuple, u):
+    kind, a, b = dist
+    z = ndtri(np.clip(u, 1e-15, 1 - 1e-15))
+    return a + b * z if kind == "normal" else np.exp(np.log(a) + b * z)
+
+
+def fit_across_groups(groups: list[np.ndarray], dists: list[tuple], decimals: int, gap, rng: np.random.Generator,
+                      *, allowed=None, moves: int = ACROSS_MOVES, patience: int = ACROSS_PATIENCE) -> list[np.ndarray]:
+    """Two groups' values re-drawn, each group's median and range kept, until what spans both prints as published.
+
+    Each group's values come from :func:`place_quantiles` (its median and range as printed);
+    what Table 1 prints across the groups (the median of all patients, the p-value comparing
+    them) follows from how the two samples interleave. A value that is not one of its group's
+    anchors (its smallest, largest or middle values) is re-drawn from the group's model
+    distribution truncated to its side of the group median (so the median and range hold),
+    and kept when the printed-unit gaps ``gap(values)`` do not grow, compared in order (the
+    first gap before the second: a median, a count of values, before a p-value, which moves
+    with every exchange of ranks); the fit stops when every gap is 0, after ``moves``
+    re-draws, or after ``patience`` re-draws in a row that bring it no closer. The values
+    stay draws of the model, conditioned on the printed numbers.
+
+    Parameters
+    ----------
+    groups : list of numpy.ndarray
+        Each group's sorted values, as :func:`place_quantiles` returns them (at least 3 each).
+    dists : list of tuple
+        Each group's model distribution: ``("normal", mean, sd)`` or ``("lognormal", median, sigma)``.
+    decimals : int
+        Decimals the variable is recorded with.
+    gap : callable
+        ``gap(groups)`` -> tuple of float, each 0 when its across-group number prints as published.
+    rng : numpy.random.Generator
+        The only source of randomness.
+    allowed : callable, optional
+        ``allowed(g, values)`` -> bool, a further rule on group ``g``'s values (e.g. no more
+        tumours above T2's largest than T3-4 patients); a re-draw that breaks it is refused.
+    moves, patience : int
+        Most re-draws, and most re-draws in a row without progress.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The groups' values (no longer sorted).
+    """
+    vals = [np.array(v, float) for v in groups]
+    free, windows = [], []
+    for v in vals:
+        m = v.size
+        pos = np.arange(m)
+        mid = ((m - 1) // 2, m // 2)
+        free.append(np.flatnonzero(((pos > 0) & (pos < mid[0])) | ((pos > mid[1]) & (pos < m - 1))))
+        med = v[list(mid)].mean()
+        # a value below the middle stays in [smallest, median], one above it in [median, largest]
+        windows.append((np.where(pos < mid[0], v[0], med), np.where(pos < mid[0], med, v[-1])))
+    best = gap(vals)
+    stale = 0
+    for _ in range(moves):
+        if not any(best) or stale >= patience:
+            break
+        stale += 1
+        g = int(rng.integers(len(vals)))
+        if free[g].size == 0:
+            continue
+        i = free[g][rng.integers(free[g].size)]
+        lo, hi = windows[g][0][i], windows[g][1][i]
+        f_lo, f_hi = _side_cdf(dists[g], lo), _side_cdf(dists[g], hi)
+        x = float(np.clip(np.round(_side_quantile(dists[g], f_lo + rng.random() * (f_hi - f_lo)), decimals), lo, hi))
+        old = vals[g][i]
+        vals[g][i] = x
+        if allowed is not None and not allowed(g, vals[g]):
+            vals[g][i] = old
+            continue
+        now = gap(vals)
+        if now <= best:
+            stale = 0 if now < best else stale
+            best = now
+        else:
+            vals[g][i] = old
+    return vals
+
+
+def _across_gap(card, name: str):
+    """The printed-unit gaps of Table 1's all-patient median and group p-value of ``name``, as the plan
+    computes them (median of all values; Mann-Whitney, tie-corrected, Non-RT vs RT), for
+    :func:`fit_across_groups`; ``None`` when the card prints neither.
+
+    A median off its printed value also counts the values that must still cross into the
+    printed window (half of all values at or above its lower end, half at or below its upper
+    end): a median moves only when the last of them crosses, and the count shows a search the
+    way there.
+    """
+    from failpattern.simulate.reconstruct.targets import distances, targets_for
+    from failpattern.stats.fit import mann_whitney_fit
+
+    keys = [(f"t1.{name}.median.all", "value"), (f"t1.{name}.p", "value")]
+    targets = targets_for(card).subset(keys)
+    if len(targets) == 0:
+        return None
+    table = targets.table.set_index("id")
+    ids = list(table.index)
+
+    def gap(vals):
+        both = np.concatenate(vals)
+        got = {keys[0][0]: float(np.median(both)),
+               keys[1][0]: mann_whitney_fit(vals[0], vals[1])[2] if np.ptp(both) > 0 else np.nan}
+        d = dict(zip(ids, distances(targets, np.array([got[i] for i in ids])).tolist()))
+        out = []
+        for k, _ in keys:
+            if k not in d:
+                continue
+            if k == keys[0][0] and d[k] > 0:
+                half = table.at[k, "unit"] / 2
+                lo, hi = table.at[k, "published"] - half, table.at[k, "published"] + half
+                need = (both.size + 1) // 2
+                d[k] += max(0, need - int((both >= lo).sum())) + max(0, need - int((both <= hi).sum()))
+            out.append(d[k])
+        return tuple(out)
+
+    return gap
+
+
 def baseline_details(skel, p: Params, design, rng: np.random.Generator) -> dict:
     """Ages, sizes and the detailed categories the skeleton leaves open.
+
+    Each RT group's ages and sizes are drawn from the model and placed so that the group's
+    median and range print as Table 1 prints them (:func:`place_quantiles`); then values
+    that are not anchors are re-drawn until the all-patient median and the p-value between
+    the groups print as published too (:func:`fit_across_groups`).
 
     Parameters
     ----------
@@ -90,24 +231,36 @@ def baseline_details(skel, p: Params, design, rng: np.random.Generator) -> dict:
     age = np.empty(n)
     size = np.empty(n)
     t34 = np.asarray(skel.t34) == 1
+    idx = [np.flatnonzero(rt == g) for g in (0, 1)]
+    ages, sizes = [], []
     for g, col in ((0, "nonrt"), (1, "rt")):
-        idx = np.flatnonzero(rt == g)
         a = card.get(f"t1.age.median.{col}")
-        draws = _truncated_normal(rng.random(idx.size), p.age_median[g], p.age_sd, a.range_lower, a.range_upper)
-        age[idx[rng.permutation(idx.size)]] = place_quantiles(draws, a.value, a.range_lower, a.range_upper, 0)
+        draws = _truncated_normal(rng.random(idx[g].size), p.age_median[g], p.age_sd, a.range_lower, a.range_upper)
+        ages.append(place_quantiles(draws, a.value, a.range_lower, a.range_upper, 0))
         s = card.get(f"t1.tumor_size.median.{col}")
-        z = ndtri(np.clip(rng.random(idx.size), 1e-12, 1 - 1e-12))
+        z = ndtri(np.clip(rng.random(idx[g].size), 1e-12, 1 - 1e-12))
         draws = np.exp(np.log(p.size_median[g]) + p.size_sigma * z)
-        sizes = place_quantiles(draws, s.value, s.range_lower, s.range_upper, 1)
+        sizes.append(place_quantiles(draws, s.value, s.range_lower, s.range_upper, 1))
+    gap = _across_gap(card, "age")
+    if gap is not None:
+        ages = fit_across_groups(ages, [("normal", p.age_median[g], p.age_sd) for g in (0, 1)], 0, gap, rng)
+    gap = _across_gap(card, "tumor_size")
+    if gap is not None:
+        # a tumour above T2's largest needs a T3-4 patient of its group
+        room = [max(int(t34[idx[g]].sum()), int((sizes[g] > T_MAX_CM[1]).sum())) for g in (0, 1)]
+        sizes = fit_across_groups(sizes, [("lognormal", p.size_median[g], p.size_sigma) for g in (0, 1)], 1, gap,
+                                  rng, allowed=lambda g, v: int((v > T_MAX_CM[1]).sum()) <= room[g])
+    for g in (0, 1):
+        age[idx[g][rng.permutation(idx[g].size)]] = ages[g]
         # sizes beyond T2's largest go to T3-4 primaries; the rest at random
-        big = sizes > T_MAX_CM[1]
-        t_idx = idx[t34[idx]]
+        big = sizes[g] > T_MAX_CM[1]
+        t_idx = idx[g][t34[idx[g]]]
         if big.sum() > t_idx.size:
-            big[np.argsort(-sizes)[t_idx.size:]] = False
+            big[np.argsort(-sizes[g])[t_idx.size:]] = False
         order = rng.permutation(t_idx.size)
-        size[t_idx[order[: big.sum()]]] = sizes[big]
-        rest = np.setdiff1d(idx, t_idx[order[: big.sum()]])
-        size[rest[rng.permutation(rest.size)]] = sizes[~big]
+        size[t_idx[order[: big.sum()]]] = sizes[g][big]
+        rest = np.setdiff1d(idx[g], t_idx[order[: big.sum()]])
+        size[rest[rng.permutation(rest.size)]] = sizes[g][~big]
     u = rng.random((5, n))
     ecog = np.where(np.asarray(skel.ecog2) == 1, 2, (u[0] < 0.6).astype(int))
     t_stage = np.where(t34, 3 + (u[1] >= 0.55), np.where(size <= T_MAX_CM[0], 1, 2))

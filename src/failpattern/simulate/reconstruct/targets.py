@@ -22,6 +22,7 @@ rounding edge, is a match as printed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,32 @@ class Targets:
     def keys(self) -> list[tuple[str, str]]:
         """(id, part) of each target, in order."""
         return list(zip(self.table["id"], self.table["part"]))
+
+    @cached_property
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """What :func:`distances` reads, as arrays: the published values, the printed units, the
+        half-units a value may be off (less :data:`MARGIN`; an approximation allows one unit),
+        and which targets are upper and which lower bounds."""
+        t = self.table
+        rel = t["relation"].to_numpy(object)
+        return (t["published"].to_numpy(float), t["unit"].to_numpy(float),
+                np.where(rel == "approx", 1.0, 0.5) - MARGIN, np.isin(rel, ("lt", "le")), np.isin(rel, ("gt", "ge")))
+
+    def subset(self, keys) -> Targets:
+        """The targets among ``keys`` ((id, part) pairs), in this object's order.
+
+        Parameters
+        ----------
+        keys : iterable of tuple
+            (id, part) pairs; pairs that are not targets are ignored.
+
+        Returns
+        -------
+        Targets
+        """
+        want = set(map(tuple, keys))
+        keep = [k in want for k in self.keys]
+        return Targets(self.table[keep].reset_index(drop=True))
 
     def values_of(self, values: pd.DataFrame) -> np.ndarray:
         """The reproduced value of each target from a plan's ``values`` table (NaN if absent).
@@ -183,16 +210,10 @@ def distances(targets: Targets, values: np.ndarray) -> np.ndarray:
         approximation ("approximately 66%") allows one printed unit. A value
         that could not be computed is :data:`NOT_COMPUTED` printed units off.
     """
-    t = targets.table
+    pub, unit, half, below, above = targets.columns
     x = np.asarray(values, dtype=np.float64)
-    pub = t["published"].to_numpy(float)
-    unit = t["unit"].to_numpy(float)
-    rel = t["relation"].to_numpy(object)
     off = (x - pub) / unit
-    half = np.where(rel == "approx", 1.0, 0.5) - MARGIN
     d = np.maximum(np.abs(off) - half, 0.0)
-    below = np.isin(rel, ("lt", "le"))
-    above = np.isin(rel, ("gt", "ge"))
     d = np.where(below, np.maximum(off + MARGIN, 0.0), d)
     d = np.where(above, np.maximum(-off + MARGIN, 0.0), d)
     return np.where(np.isnan(x), NOT_COMPUTED, d)
