@@ -14,6 +14,10 @@ what is known about it:
   (half units), so the script reports the p-values the test gives beside the printed one for these
   group sizes and the tie sum (sum of t^3 - t over tied values) it would take to print it, against
   the cohort's own;
+- the shortest follow-up (``followup.median``'s lower range end), counted from diagnosis as the
+  card judges it: the model starts first-line crizotinib at least ``Params.lag_first_line[0]``
+  months after diagnosis, and no patient after the last day of enrolment, so its shortest
+  follow-up is longer than the printed one (the script says by how much);
 - everything else: the reconstruction's search stopped this many printed units from the paper,
   a limit of its budget (``failpattern simulate --mode exact``: about 45 s of CPU), not a
   contradiction in the paper; a value that changes the paper's conclusion says so first.
@@ -47,6 +51,28 @@ def _units(row) -> str:
     except (TypeError, ValueError):
         return "an unknown number of"
     return f"{abs(round(x, dec) - pub) * 10 ** dec:.0f}"
+
+
+def _followup_reason(published: float, decimals: int) -> str:
+    """Why the shortest follow-up (from diagnosis) cannot print as published under the model."""
+    from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS
+    from failpattern.simulate.generate import DPM
+    from failpattern.simulate.model import DEFAULT_PARAMS
+    from failpattern.study import design_for, load_study
+
+    design = design_for(load_study("ni2019"))
+    p = DEFAULT_PARAMS
+    after_last_start = float((design.cutoff - design.enrolment[1]).astype(int)) / DPM
+    lag = p.lag_first_line[0]
+    # the earliest death: progression at the first scan (best response PD), a second progression
+    # at the re-staging scan after it, death at once
+    death = lag + p.pd_scan[0] + SECOND_PROGRESSION_MIN_DAYS / DPM
+    return (f"the shortest follow-up the model allows is {min(after_last_start + lag, death):.2f} months from "
+            f"diagnosis: a first-line patient starts crizotinib at least {lag:.2f} months after diagnosis (an "
+            f"assumption: ALK testing takes weeks) and no later than {after_last_start:.2f} months before the "
+            f"cut-off, and the earliest death comes at {death:.2f}; the printed {published:.{decimals}f} needs "
+            f"crizotinib started within days of diagnosis, or follow-up counted from crizotinib start for this "
+            f"patient (the paper does not say from where)")
 
 
 def _mann_whitney_reason(published: float, decimals: int, values, group) -> str:
@@ -86,6 +112,8 @@ def main() -> int:
         if r.id in ACROSS_GROUPS and r.part == "value":
             col = ACROSS_GROUPS[r.id]
             why = _mann_whitney_reason(float(r.published), int(r.decimals), frame[col], frame["any_rt"] == 1)
+        elif r.id == "followup.median" and r.part == "range_min" and float(r.reproduced) > float(r.published):
+            why = _followup_reason(float(r.published), int(r.decimals))
         else:
             why = _SEARCH.format(units=_units(r))
         if r.changed_conclusion:
