@@ -9,16 +9,16 @@ from scipy.special import ndtr
 
 from failpattern.simulate.model import DEFAULT_PARAMS
 from failpattern.simulate.reconstruct.assemble import T_MAX_CM, baseline_details, fit_across_groups, place_quantiles
-from failpattern.simulate.reconstruct.counts import solve_counts
 from failpattern.stats.fit import mann_whitney_fit
 from failpattern.study import design_for, load_study
+from skeletons import skeleton
 
 CARD = load_study("ni2019")
 
 
 @pytest.fixture(scope="module")
 def skel():
-    return solve_counts(CARD, np.random.default_rng(5))
+    return skeleton(1)
 
 
 def _printed(x, decimals):

@@ -9,14 +9,16 @@ from failpattern.cohort import check_clinical, load_cohort
 from failpattern.simulate.reconstruct.run import batch_values, plan_values, reconstruct
 from failpattern.simulate.reconstruct.targets import distances, targets_for
 from failpattern.study import load_study
+from skeletons import few_rounds, skeleton
 
 CARD = load_study("ni2019")
 
 
 @pytest.fixture(scope="module")
 def short():
-    """A short reconstruction (one skeleton, a few steps), and the same again."""
-    runs = [reconstruct(CARD, np.random.default_rng(11), skeletons=1, steps=4, batch=4) for _ in range(2)]
+    """A short reconstruction (one skeleton of few improvement rounds, a few steps), and the same again."""
+    with few_rounds(2):
+        runs = [reconstruct(CARD, np.random.default_rng(11), skeletons=1, steps=4, batch=4) for _ in range(2)]
     return runs
 
 
@@ -87,12 +89,12 @@ def test_bad_inputs_of_the_batched_plan_and_the_clinical_check():
 def test_details_are_matched_to_the_of_cells_table_3_implies():
     from failpattern.simulate.model import DEFAULT_PARAMS
     from failpattern.simulate.reconstruct.assemble import baseline_details
-    from failpattern.simulate.reconstruct.counts import implied_events, solve_counts
+    from failpattern.simulate.reconstruct.counts import implied_events
     from failpattern.simulate.reconstruct.run import match_details
     from failpattern.study import design_for
 
     rng = np.random.default_rng(3)
-    skel = solve_counts(CARD, rng)
+    skel = skeleton(1)
     drawn = baseline_details(skel, DEFAULT_PARAMS, design_for(CARD), rng)
     got = match_details(CARD, skel, drawn, rng)
     of, rt, t34 = skel.pattern == 1, skel.rt == 1, skel.t34 == 1
