@@ -19,6 +19,13 @@ def frozen(arr) -> np.ndarray:
     return out
 
 
+def sealed(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself made read-only: for an array just computed that nothing else holds
+    (:func:`frozen` copies, for arrays that may be shared)."""
+    arr.setflags(write=False)
+    return arr
+
+
 def wald_table(coef: np.ndarray, se: np.ndarray, names, alpha: float, ratio: str) -> pd.DataFrame:
     """Per-coefficient Wald table: coef, se, ``ratio``, its limits, z, two-sided p.
 

@@ -17,6 +17,8 @@ import pandas as pd
 from failpattern.errors import InputError
 
 _SHOW = 5  # how many offending positions a message lists
+#: pandas' nullable numeric and boolean arrays (``Int64``, ``Float64``, ``boolean`` columns)
+_MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
 
 
 def _labels(values) -> np.ndarray | None:
@@ -50,6 +52,10 @@ def _one_dimensional(values, name: str) -> np.ndarray:
             arr = values
         elif isinstance(values, pd.Series) and isinstance(values.dtype, np.dtype):
             arr = values.to_numpy()   # same array as np.asarray(values), without its overhead
+        elif isinstance(values, pd.Series) and isinstance(values.array, _MASKED):
+            # a nullable column (as the cohort loader gives): np.asarray calls the array's own
+            # to_numpy() through Series.__array__, here called directly (a third of the time)
+            arr = values.array.to_numpy()
         else:
             arr = np.asarray(values)
     except (TypeError, ValueError) as exc:  # ragged nested sequences

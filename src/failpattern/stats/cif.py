@@ -55,7 +55,7 @@ from scipy.special import chdtrc, ndtri
 
 from failpattern.errors import InputError
 from failpattern.stats._gray import gray_kernel, gray_statistic
-from failpattern.stats._result import frozen
+from failpattern.stats._result import frozen, sealed
 from failpattern.stats._tables import time_table
 from failpattern.stats._validate import (as_causes, as_durations, as_groups, check_lengths,
                                          require_events)
@@ -462,6 +462,8 @@ def _compact_causes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if top <= 4 * codes.size + 64:  # small codes: count instead of sorting
         seen = np.bincount(codes, minlength=top + 1) > 0
         seen[0] = True
+        if seen.all():  # 0..top all present: the codes are their own positions
+            return np.arange(top + 1), codes
         present = np.flatnonzero(seen)
         lookup = np.cumsum(seen) - 1
         return present, lookup[codes]
@@ -537,10 +539,12 @@ def cumulative_incidence(time, cause, *, group=None, strata=None,
     # largest observed time per group: last distinct time with someone at risk
     alive = tt.at_risk > 0
     last = tt.time[tt.time.size - 1 - np.argmax(alive[::-1], axis=0)]
+    # every array below was computed here and is held by nothing else: sealed, not copied
+    # (the cause codes may be the validator's own array, which nothing else holds either)
     return CumulativeIncidenceResult(
-        time=frozen(tt.time), cif=frozen(cif), variance=frozen(var), lower=frozen(lower),
-        upper=frozen(upper), conf_level=conf_level, events=frozen(tt.events),
-        last_time=frozen(last), causes=tuple(int(c) for c in present[1:]),
+        time=sealed(tt.time), cif=sealed(cif), variance=sealed(var), lower=sealed(lower),
+        upper=sealed(upper), conf_level=conf_level, events=sealed(tt.events),
+        last_time=sealed(last), causes=tuple(int(c) for c in present[1:]),
         groups=None if levels is None else tuple(levels.tolist()), n=int(n),
-        _index=frozen(tt.index), _cause=frozen(compact), _group=frozen(grp),
+        _index=sealed(tt.index), _cause=frozen(compact), _group=frozen(grp),
         _strata=None if s_codes is None else frozen(s_codes))

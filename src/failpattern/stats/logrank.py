@@ -268,6 +268,10 @@ def _quadratic_form(diff: np.ndarray, variance: np.ndarray, used: np.ndarray) ->
     keep = used.nonzero()[0]
     if keep.size < 2:
         return 0.0, 0
+    if keep.size == 2 and variance[keep[1], keep[1]] != 0:
+        # one free group: the 1 x 1 solve is a division (as LAPACK's, bit for bit)
+        j = keep[1]
+        return float(diff[j] / variance[j, j] * diff[j]), 1
     sub, vec = variance[np.ix_(keep[1:], keep[1:])], diff[keep[1:]]
     try:
         solved = np.linalg.solve(sub, vec)

@@ -56,13 +56,15 @@ def fix_times(time: np.ndarray, entry: np.ndarray | None = None
         "aeqSurv exception, an interval has effective length 0").
     """
     values = time if entry is None else np.concatenate((entry, time))
-    y = np.unique(values)
+    y = np.sort(values)
     y = y[np.isfinite(y)]
+    if y.size > 1:  # the distinct values (np.unique's result, without its overhead at small n)
+        y = y[np.concatenate(([True], y[1:] != y[:-1]))]
     if y.size < 2:
         return time, entry
-    dy = np.diff(y)
+    dy = y[1:] - y[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        tied = (dy <= TIMEFIX_TOLERANCE) | (dy / np.mean(np.abs(y)) <= TIMEFIX_TOLERANCE)
+        tied = (dy <= TIMEFIX_TOLERANCE) | (dy / (np.add.reduce(np.abs(y)) / y.size) <= TIMEFIX_TOLERANCE)
     if not tied.any():
         return time, entry
     keep = np.empty(y.size, dtype=bool)
