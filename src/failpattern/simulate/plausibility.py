@@ -47,6 +47,7 @@ truncates there are scored by the same density, so both are judged alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -55,8 +56,8 @@ from failpattern.cohort.clinical import PD_LATEST_DAYS
 from failpattern.simulate.generate import DPM, Batch, draw_batch, pfs1_lp
 from failpattern.simulate.model import DEFAULT_PARAMS, Params
 
-__all__ = ["CLUSTER_FROM_MONTHS", "CLUSTER_MONTHS", "CURVES", "PLATEAU_MIN_AT_RISK", "PlausibilityResult", "course_arrays",
-           "curve_statistics", "plausibility", "time_loglik"]
+__all__ = ["CLUSTER_FROM_MONTHS", "CLUSTER_MONTHS", "CURVES", "PLATEAU_MIN_AT_RISK", "CurveReference",
+           "PlausibilityResult", "course_arrays", "curve_reference", "curve_statistics", "plausibility", "time_loglik"]
 
 #: A flat stretch counts as a plateau only while at least this many patients are at risk: with
 #: fewer, long gaps between events are the ordinary tail of a small cohort (and where published
@@ -304,6 +305,74 @@ def curve_statistics(course: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+@dataclass(frozen=True)
+class CurveReference:
+    """Random cohorts' plateaus and clusters, the yardstick a cohort's curves are judged by.
+
+    Attributes
+    ----------
+    stats : pandas.DataFrame
+        :func:`curve_statistics` of the random cohorts (one row each).
+    """
+
+    stats: pd.DataFrame
+
+    @property
+    def replicates(self) -> int:
+        """Random cohorts."""
+        return len(self.stats)
+
+    @cached_property
+    def _sorted(self) -> np.ndarray:
+        return np.sort(self.stats.to_numpy(dtype=float), axis=0)
+
+    @cached_property
+    def q95(self) -> np.ndarray:
+        """Each statistic's 95th percentile over the random cohorts, in :attr:`stats` column order."""
+        return np.quantile(self.stats.to_numpy(dtype=float), 1 - TAIL, axis=0)
+
+    def p_values(self, stats: pd.DataFrame) -> np.ndarray:
+        """Share of random cohorts with a plateau as long or a cluster as large, per cohort and statistic.
+
+        Parameters
+        ----------
+        stats : pandas.DataFrame
+            :func:`curve_statistics` of the cohorts judged (same columns).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(stats), columns)``: ``(1 + #random >= value) / (1 + replicates)``; a
+            statistic is flagged at ``p <= 0.05``.
+        """
+        v = stats[self.stats.columns].to_numpy(dtype=float)
+        ref = self._sorted
+        at_least = np.stack([ref.shape[0] - np.searchsorted(ref[:, j], v[:, j], side="left")
+                             for j in range(ref.shape[1])], axis=1)
+        return (at_least + 1) / (self.replicates + 1)
+
+
+def curve_reference(params: Params, n: int, rng: np.random.Generator, replicates: int = 1000) -> CurveReference:
+    """The plateaus and clusters of ``replicates`` random cohorts of ``n`` patients drawn from the model.
+
+    Parameters
+    ----------
+    params : Params
+        The model.
+    n : int
+        Patients per cohort.
+    rng : numpy.random.Generator
+        Source of the random cohorts.
+    replicates : int
+        Random cohorts.
+
+    Returns
+    -------
+    CurveReference
+    """
+    return CurveReference(curve_statistics(course_arrays(draw_batch(params, rng, replicates, n))))
+
+
 def plausibility(cohort, *, params: Params = DEFAULT_PARAMS, replicates: int = 1000,
                  rng: np.random.Generator | int = 0) -> PlausibilityResult:
     """Compare a cohort with random cohorts of the model: log-likelihood, plateaus, clusters.
@@ -351,10 +420,10 @@ def plausibility(cohort, *, params: Params = DEFAULT_PARAMS, replicates: int = 1
         judged = part == "loglik"  # the components are shown, the total judged
         rows.append(("loglik" if judged else f"loglik_{part}", "", v, *np.quantile(dist, [0.05, 0.5, 0.95]),
                      min(1.0, 2 * min(below, above)), judged, bool(lo <= v <= hi) or not judged))
-    stats_mine, stats_ref = curve_statistics(course), curve_statistics(ref)
-    for key in stats_ref.columns:
-        v, dist = float(stats_mine[key].iloc[0]), stats_ref[key].to_numpy()
-        p = (np.sum(dist >= v) + 1) / (replicates + 1)
+    stats_mine, reference = curve_statistics(course), CurveReference(curve_statistics(ref))
+    stats_ref, p_mine = reference.stats, reference.p_values(stats_mine)[0]
+    for j, key in enumerate(stats_ref.columns):
+        v, dist, p = float(stats_mine[key].iloc[0]), stats_ref[key].to_numpy(), float(p_mine[j])
         rows.append((key[0], key[1], v, *np.quantile(dist, [0.05, 0.5, 0.95]), p, True, bool(p > TAIL)))
         cohort_p.append(p)
         # each random cohort's own p against the others (ties count as at least as extreme)

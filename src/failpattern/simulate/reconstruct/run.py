@@ -29,6 +29,7 @@ import pandas as pd
 from failpattern.simulate.frame import to_frame
 from failpattern.simulate.generate import DPM
 from failpattern.simulate.model import DEFAULT_PARAMS, Params
+from failpattern.simulate.plausibility import TAIL, course_arrays, curve_reference, curve_statistics
 from failpattern.simulate.reconstruct.assemble import (
     SWAPPABLE,
     assemble,
@@ -58,6 +59,9 @@ __all__ = ["SearchProgress", "Reconstruction", "batch_values", "match_details", 
 CONCLUSION_COST = float(np.log1p(NOT_COMPUTED))
 #: Weight of the typicality penalty against one printed unit of distance.
 TYPICALITY_WEIGHT = 1.0
+#: Random cohorts drawn once per reconstruction to judge its curves' plateaus and clusters (as
+#: :func:`~failpattern.simulate.plausibility.plausibility` does by default).
+CURVE_REPLICATES = 1000
 
 
 @dataclass(frozen=True)
@@ -286,8 +290,8 @@ class _Problem:
     GROUPS = (("response",), ("prior_lines",), ("male",), ("non_adeno",), ("ecog",), ("n_stage",), ("age",),
               ("size", "t_stage"))
 
-    def __init__(self, card, skel, details, params, design, targets, values):
-        self.card, self.skel, self.details = card, skel, details
+    def __init__(self, card, skel, details, params, design, targets, values, curves):
+        self.card, self.skel, self.details, self.curves = card, skel, details, curves
         self.params, self.design, self.targets, self.values = params, design, targets, values
         s = {"brain": skel.met_brain, "brain_rt": skel.brain_rt, "burden": skel.burden,
              "non_adeno": skel.non_adeno, "organs": skel.organs, "response": skel.response, "rt": skel.rt,
@@ -332,11 +336,22 @@ class _Problem:
         # log1p: each target counts for about as much brought from 1 unit to 0 as from 100 to 10;
         # a value that changes the paper's conclusion costs as much again as one not computed
         lat = {name: cand[name] for name in LATENTS}
-        values = self.values(self.batch(cand), self.card, self.targets)
+        batch = self.batch(cand)
+        values = self.values(batch, self.card, self.targets)
         d = distances(self.targets, values)
         flips = conclusion_changes(self.targets, values).sum(axis=-1)
         return (np.log1p(d).sum(axis=-1) + CONCLUSION_COST * flips + z_gap(self.targets, values).sum(axis=-1)
-                + TYPICALITY_WEIGHT * typicality_penalty(lat, self.used))
+                + TYPICALITY_WEIGHT * typicality_penalty(lat, self.used) + self.curve_penalty(batch))
+
+    def curve_penalty(self, batch) -> np.ndarray:
+        """What flagged plateaus and clusters cost: a curve statistic that at most 5% of random cohorts
+        reach (:mod:`~failpattern.simulate.plausibility`'s per-curve rule) costs as much as a changed
+        conclusion (it betrays a made-up cohort as surely), plus its excess over the random cohorts'
+        95th percentile (months of plateau, events of cluster), so that the search sees the way back."""
+        stats = curve_statistics(course_arrays(batch))
+        flagged = self.curves.p_values(stats) <= TAIL
+        excess = np.maximum(stats[self.curves.stats.columns].to_numpy(dtype=float) - self.curves.q95, 0.0)
+        return np.where(flagged, CONCLUSION_COST + excess, 0.0).sum(axis=1)
 
     def propose(self, r: np.random.Generator, state: dict, k: int) -> dict:
         out = {name: np.repeat(np.asarray(v)[None], k, axis=0) for name, v in state.items()}
@@ -455,13 +470,14 @@ def reconstruct(card, rng: np.random.Generator, *, params: Params = DEFAULT_PARA
     design = design_for(card)
     targets = targets_for(card)
     values = values or batch_values
+    curves = curve_reference(params, design.n, rng, CURVE_REPLICATES)
     best = None
     for _ in range(skeletons):
         skel = solve_counts(card, rng)
         # each start its own draw of the details: ages and sizes split between the RT groups as the
         # draw falls (Table 1's all-patient median, the groups' p), which no swap in the search moves
         draws = [match_details(card, skel, baseline_details(skel, params, design, rng), rng) for _ in range(batch)]
-        problem = _Problem(card, skel, draws[0], params, design, targets, values)
+        problem = _Problem(card, skel, draws[0], params, design, targets, values, curves)
         starts = problem.start(rng, batch, draws)
         losses = problem.loss(starts)
         j = int(np.argmin(losses))
