@@ -18,9 +18,11 @@ on three kinds of statistic:
   is. Its components are reported too. A typical cohort lies inside the central
   90% of the random cohorts' values;
 * the **longest plateau** of each curve (PFS1, PFS2, OS, and the cumulative
-  incidences of OF, DF and ODF): the longest stretch between two consecutive
-  event times while at least :data:`PLATEAU_MIN_AT_RISK` patients are still at
-  risk;
+  incidences of OF, DF and ODF): the longest stretch without an event that
+  begins while at least :data:`PLATEAU_MIN_AT_RISK` patients are still at risk,
+  ending at the next event or, after the last event, when fewer than that
+  remain (a curve that stays flat to the end while many are followed has a
+  plateau as surely as one that steps down after it);
 * the **largest cluster** of each curve: the most events within
   :data:`CLUSTER_MONTHS` of each other, after the first response assessments
   (:data:`CLUSTER_FROM_MONTHS`): before them, progressions share the first
@@ -275,8 +277,8 @@ def curve_statistics(course: dict) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per cohort; columns ``("plateau", curve)`` (months; 0 without two
-        events while :data:`PLATEAU_MIN_AT_RISK` are at risk) and ``("cluster", curve)``
+        One row per cohort; columns ``("plateau", curve)`` (months; 0 without an
+        event while :data:`PLATEAU_MIN_AT_RISK` are at risk) and ``("cluster", curve)``
         (events, after :data:`CLUSTER_FROM_MONTHS`) for each of :data:`CURVES`.
     """
     out = {}
@@ -294,8 +296,11 @@ def curve_statistics(course: dict) -> pd.DataFrame:
                 continue
             # at risk just after each event time: those whose time is later
             at_risk_after = t.size - np.searchsorted(t, te, side="right")
-            gaps = np.diff(te)
-            ok = at_risk_after[:-1] >= PLATEAU_MIN_AT_RISK
+            # each stretch from an event to the next, or, after the last, to the time when fewer than
+            # PLATEAU_MIN_AT_RISK remain (a flat tail with many still followed is a plateau too)
+            last = t[t.size - PLATEAU_MIN_AT_RISK] if t.size >= PLATEAU_MIN_AT_RISK else te[-1]
+            gaps = np.diff(np.concatenate([te, [max(last, te[-1])]]))
+            ok = at_risk_after >= PLATEAU_MIN_AT_RISK
             plateau[r] = gaps[ok].max() if ok.any() else 0.0
             late = te[te > CLUSTER_FROM_MONTHS]
             if late.size:
