@@ -47,13 +47,17 @@ def exact_df():
 @pytest.fixture
 def short_reconstruction(monkeypatch):
     """``simulate(mode="exact")`` with the reconstruction's search shortened (its budget is not a
-    parameter of simulate): the same path end to end, in about a second."""
+    parameter of simulate) and its count skeleton solved with one improvement round (of 12, each
+    1-1.5 s of CPU; the counts and rules hold after every round): the same path end to end, in
+    a few seconds."""
     import functools
     import importlib
 
     rec = importlib.import_module("failpattern.simulate.reconstruct")  # failpattern.simulate is the function
+    from failpattern.simulate.reconstruct import counts
 
     monkeypatch.setattr(rec, "reconstruct", functools.partial(rec.reconstruct, skeletons=1, steps=3, batch=4))
+    monkeypatch.setattr(counts, "IMPROVE_ROUNDS", 1)
 
 
 def test_random_cohort_passes_validation():
@@ -202,6 +206,25 @@ def test_km_medians_match_kaplan_meier():
     for r in range(30):
         km = kaplan_meier(t[r][mask], e[r][mask].astype(int), conf_type="spss")
         assert (np.isnan(got[r]) and np.isnan(km.median)) or got[r] == pytest.approx(km.median), r
+
+
+
+def test_one_sort_shared_by_many_masks_gives_the_same_medians_and_pooled_survival():
+    """The calibration sorts each batch once for all its subgroups (km_order, the pooled order):
+    the KM medians and the pooled survival are those of a sort per subgroup, bit for bit (ties
+    between events and censorings included: whole days)."""
+    from failpattern.simulate._fit_blocks import _pooled_surv
+    from failpattern.simulate._km import km_order
+
+    b = _batch(replicates=60, seed=8)
+    for which, t, e in (("pfs1", b.pfs1_d / 30.4375, b.pfs1_event), ("pfs2", b.pfs2_d / 30.4375, b.pfs2_event)):
+        rows = km_order(t, e)
+        pooled = np.argsort((t + np.where(e == 1, 0.0, 1e-9)).reshape(-1), kind="stable")
+        for mask in (np.ones(b.shape, bool), b.bbm == 1, b.brain_rt > 0, b.pattern > 0, b.salvage > 0,
+                     np.zeros(b.shape, bool)):
+            np.testing.assert_array_equal(km_medians(t, e, mask, order=rows), km_medians(t, e, mask))
+            for at in (2.0, 6.5, 15.0):
+                assert _pooled_surv(b, which, mask, at, pooled) == _pooled_surv(b, which, mask, at)
 
 
 def test_random_mode_reproduces_core_counts_on_average():
@@ -359,6 +382,48 @@ def test_draw_batch_reproducible_and_seed_dependent():
     for s in a.fail:
         np.testing.assert_array_equal(a.fail[s], b.fail[s])
     assert not np.array_equal(a.pfs1_d, c.pfs1_d)
+
+
+
+def _assert_same_batch(got, want, skip=()):
+    import dataclasses
+
+    sites = "sites" not in skip
+    for f in dataclasses.fields(want):
+        g, w = getattr(got, f.name), getattr(want, f.name)
+        if (f.name == "location" and not sites) or (f.name in ("salvage_start_d", "first_rt_d") and "starts" in skip):
+            assert g is None
+        elif isinstance(w, dict):  # fail, mets
+            assert list(g) == (list(w) if sites or f.name != "fail" else ["brain"])
+            for s in g:
+                assert g[s].dtype == w[s].dtype and np.array_equal(g[s], w[s]), s
+        else:
+            assert g.dtype == w.dtype and np.array_equal(g, w), f.name
+
+
+def test_stage_memo_gives_what_draw_batch_gives_whatever_changes():
+    """The calibration's draws (stages kept while their parameters and inputs are unchanged) are
+    draw_batch's, bit for bit, through changes of every stage's parameters in any order."""
+    from failpattern.simulate.generate import StageMemo, draw_batch
+
+    memo = StageMemo(5, 12, 93)  # the first draw is whole whatever it may skip: it records the draws
+    _assert_same_batch(memo.draw(DEFAULT_PARAMS, skip=("sites", "starts")),
+                       draw_batch(DEFAULT_PARAMS, np.random.default_rng(5), 12, 93))
+    memo = StageMemo(5, 12, 93)
+    rng = np.random.default_rng(0)
+    changes = ["pfs1_scale", "of_intercept", "death_rate", "accrual_growth", "pfs2_shape", "q_no_bbm", "p_treat_srs",
+               "p_rt", "age_sd", "lag_per_line_mean", "p_primary_only_of", "pfs1_scale", "pfs1_scale"]
+    p = DEFAULT_PARAMS
+    for k, name in enumerate(changes * 2):
+        if k % 5 != 4:  # every fifth draw with the same parameters: all stages kept
+            p = p.replace(**{name: getattr(p, name) * float(1 + 0.2 * rng.standard_normal())})
+        if k % 6 == 3:
+            p = p.replace(site_rate_of=tuple(min(1.0, 1.3 * v) for v in p.site_rate_of))
+        skip = [(), ("sites",), ("starts",), ("sites", "starts")][k % 4]
+        got = memo.draw(p, skip=skip)
+        _assert_same_batch(got, draw_batch(p, np.random.default_rng(5), 12, 93), skip)
+        with pytest.raises(ValueError):
+            got.pfs1_d[0, 0] = 0  # shared between batches: read-only
 
 
 def test_contradicted_targets():

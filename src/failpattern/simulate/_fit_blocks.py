@@ -15,8 +15,8 @@ import numpy as np
 from scipy.optimize import brentq, least_squares, minimize
 from scipy.special import expit, logit, ndtri
 
-from failpattern.simulate._km import km_medians
-from failpattern.simulate.generate import CUTOFF_DAY, DPM, Batch, draw_batch
+from failpattern.simulate._km import km_medians, km_order
+from failpattern.simulate.generate import CUTOFF_DAY, DPM, Batch, StageMemo
 from failpattern.simulate.model import Params
 from failpattern.simulate.moments import TARGETS
 
@@ -43,22 +43,33 @@ def _v(card, i):
 
 
 class _Sim:
-    """Common random numbers: every evaluation redraws with the same seed."""
+    """Common random numbers: every evaluation draws the cohorts of the same seed.
+
+    Each call gives exactly ``draw_batch(p, np.random.default_rng(seed), replicates, n)``;
+    through a :class:`~failpattern.simulate.generate.StageMemo`, so that the stages of the
+    model a block's parameters do not reach (the baseline above all) are drawn once, not at
+    every evaluation.
+    """
 
     def __init__(self, replicates: int, n: int, seed: int):
         self.replicates, self.n, self.seed = replicates, n, seed
         self.evals = 0
+        self._memo = StageMemo(seed, replicates, n)
 
-    def __call__(self, p: Params) -> Batch:
+    def __call__(self, p: Params, sites: bool = False) -> Batch:
+        """The cohorts for ``p``, without the dates of salvage RT and of the first RT course (no
+        block reads them); with ``sites`` false (every block but the sites block), also without
+        the failure sites other than the brain and the failure location."""
         self.evals += 1
-        return draw_batch(p, np.random.default_rng(self.seed), self.replicates, self.n)
+        return self._memo.draw(p, skip=("starts",) if sites else ("sites", "starts"))
 
 
-def _pooled_median(b: Batch, which: str, mask) -> float:
-    """Median over cohorts of the per-cohort KM medians (not reached = 60 months)."""
+def _pooled_median(b: Batch, which: str, mask, order=None) -> float:
+    """Median over cohorts of the per-cohort KM medians (not reached = 60 months); ``order``:
+    :func:`~failpattern.simulate._km.km_order` of the rows, shared by several masks."""
     t = (b.pfs1_d if which == "pfs1" else b.pfs2_d) / DPM
     e = b.pfs1_event if which == "pfs1" else b.pfs2_event
-    m = km_medians(t, e, mask)
+    m = km_medians(t, e, mask, order=order)
     return float(np.median(np.where(np.isnan(m), 60.0, m)))
 
 
@@ -123,16 +134,23 @@ def _fit_ls(residuals, x0, max_nfev):
     return nm.x if nm.fun < 2.0 * best else x
 
 
-def _pooled_surv(b: Batch, which: str, mask, at: float) -> float:
+def _pooled_surv(b: Batch, which: str, mask, at: float, order=None) -> float:
     """Kaplan-Meier survival at ``at`` months of all cohorts pooled (one curve).
 
     Smooth in the parameters where the per-cohort medians are not (a flat stretch of the
-    curve makes the median of the medians jump): the fits use both.
+    curve makes the median of the medians jump): the fits use both. ``order``: the stable
+    sort of all patients of all cohorts (flattened) by time, events first at a tie, shared
+    by several masks; the patients of ``mask`` come out in the order their own sort gives.
     """
-    t = ((b.pfs1_d if which == "pfs1" else b.pfs2_d) / DPM)[mask]
-    e = (b.pfs1_event if which == "pfs1" else b.pfs2_event)[mask].astype(bool)
-    order = np.argsort(t + np.where(e, 0.0, 1e-9), kind="stable")
-    t, e = t[order], e[order]
+    t = (b.pfs1_d if which == "pfs1" else b.pfs2_d) / DPM
+    e = b.pfs1_event if which == "pfs1" else b.pfs2_event
+    if order is None:
+        t, e = t[mask], e[mask].astype(bool)
+        order = np.argsort(t + np.where(e, 0.0, 1e-9), kind="stable")
+        t, e = t[order], e[order]
+    else:
+        take = order[np.asarray(mask, bool).reshape(-1)[order]]
+        t, e = t.reshape(-1)[take], e.reshape(-1)[take].astype(bool)
     at_risk = t.size - np.arange(t.size)
     keep = e & (t <= at)
     return float(np.prod(1.0 - 1.0 / at_risk[keep]))
@@ -141,10 +159,15 @@ def _pooled_surv(b: Batch, which: str, mask, at: float) -> float:
 def _median_residuals(b: Batch, which: str, masks, targets) -> list:
     """Per target median: (median of the cohort medians - target) / (5 % of the target),
     and (pooled S(target) - 0.5) / S_SCALE."""
+    # sorted once for all the masks (the same values as sorting each mask on its own)
+    t = (b.pfs1_d if which == "pfs1" else b.pfs2_d) / DPM
+    e = (b.pfs1_event if which == "pfs1" else b.pfs2_event).astype(bool)
+    rows = km_order(t, e)
+    pooled = np.argsort((t + np.where(e, 0.0, 1e-9)).reshape(-1), kind="stable")
     r = []
     for mask, tg in zip(masks, targets):
-        r.append((_pooled_median(b, which, mask) - tg) / (0.05 * tg))
-        r.append((_pooled_surv(b, which, mask, tg) - 0.5) / S_SCALE)
+        r.append((_pooled_median(b, which, mask, rows) - tg) / (0.05 * tg))
+        r.append((_pooled_surv(b, which, mask, tg, pooled) - 0.5) / S_SCALE)
     return r
 
 
@@ -238,12 +261,13 @@ def _fit_pattern(sim, p, card, maxiter):
     return make(x)
 
 
-def _ratio_updates(sim, p, card, spec, rounds=6):
+def _ratio_updates(sim, p, card, spec, rounds=6, sites=False):
     """p <- p * target / E[count] for probability parameters (clipped to [0.001, 1]; a target
-    of 0 gives 0). A key is a field name, or (field, index) for an element of a tuple field."""
+    of 0 gives 0). A key is a field name, or (field, index) for an element of a tuple field;
+    ``sites``: the counts read the failure sites other than the brain or the location."""
     k = _scale(sim.n, card)
     for _ in range(rounds):
-        b = sim(p)
+        b = sim(p, sites=sites)
         ch: dict = {}
         for key, (target, count_fn) in spec.items():
             field, idx = (key, None) if isinstance(key, str) else key
@@ -287,7 +311,7 @@ def _fit_sites(sim, p, card):
         for field, code, pat in (("site_rate_of", 1, "of"), ("site_rate_odf", 3, "odf")):
             spec[(field, j)] = (_v(card, f"t2.{key}.{pat}.n"),
                                 lambda b, s=site, c=code: (b.pattern == c) & (b.fail[s] == 1))
-    return _ratio_updates(sim, p, card, spec)
+    return _ratio_updates(sim, p, card, spec, sites=True)
 
 
 def _fit_salvage(sim, p, card):

@@ -11,10 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["km_medians"]
+__all__ = ["km_medians", "km_order"]
 
 
-def km_medians(time: np.ndarray, event: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def km_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Each row's patients by time, events before censorings at a tie (a stable sort): the
+    ``order`` several :func:`km_medians` calls on the same rows can share.
+
+    Parameters
+    ----------
+    time, event : ndarray, shape (R, n)
+        Follow-up times; 1 = event.
+
+    Returns
+    -------
+    ndarray of int, shape (R, n)
+    """
+    time = np.atleast_2d(np.asarray(time, float))
+    event = np.atleast_2d(np.asarray(event)).astype(bool)
+    return np.argsort(time + np.where(event, 0.0, 1e-9), axis=1, kind="stable")
+
+
+def km_medians(time: np.ndarray, event: np.ndarray, mask: np.ndarray | None = None,
+               order: np.ndarray | None = None) -> np.ndarray:
     """Kaplan-Meier median of each row.
 
     Parameters
@@ -25,6 +44,10 @@ def km_medians(time: np.ndarray, event: np.ndarray, mask: np.ndarray | None = No
         1 = event.
     mask : ndarray, shape (R, n) or (n,), optional
         Which patients belong to the subgroup (all by default).
+    order : ndarray of int, shape (R, n), optional
+        :func:`km_order` of ``time`` and ``event`` (all patients), to sort once for many
+        masks. The result is the same, bit for bit: the subgroup keeps its order within the
+        rows' order, and the others only add factors of exactly 1 to the product.
 
     Returns
     -------
@@ -34,8 +57,9 @@ def km_medians(time: np.ndarray, event: np.ndarray, mask: np.ndarray | None = No
     time = np.atleast_2d(np.asarray(time, float))
     event = np.atleast_2d(np.asarray(event)).astype(bool)
     mask = np.ones_like(event) if mask is None else np.broadcast_to(np.asarray(mask, bool), time.shape)
-    key = np.where(mask, time + np.where(event, 0.0, 1e-9), np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
+    if order is None:
+        key = np.where(mask, time + np.where(event, 0.0, 1e-9), np.inf)
+        order = np.argsort(key, axis=1, kind="stable")
     t = np.take_along_axis(time, order, 1)
     m = np.take_along_axis(mask, order, 1)
     d = np.take_along_axis(event, order, 1) & m

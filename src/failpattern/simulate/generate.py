@@ -24,8 +24,8 @@ import numpy as np
 
 from failpattern.simulate.model import Params
 
-__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SALVAGE_DELAY_DAYS", "SITES", "Batch", "draw_batch",
-           "treatment_starts"]
+__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SALVAGE_DELAY_DAYS", "SITES", "Batch", "StageMemo",
+           "draw_batch", "treatment_starts"]
 
 DPM = 30.4375  # days per month, as the cohort loader
 ORIGIN = np.datetime64("2014-01-01")  # first possible crizotinib start
@@ -361,14 +361,30 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     Batch
     """
     shape = (replicates, n)
-    U = lambda: rng.random(shape)
-    b = finish_baseline(draw_baseline(p, rng, shape))
-    rt = b["rt"]
+    S: dict = {}
+    for name, fn, deps in _STAGES:
+        S[name] = fn(p, rng, shape, {d: S[d] for d in deps})
+    return _to_batch(S)
+
+
+# The model in stages, in the order of its draws. Each stage reads the parameters, its own
+# draws and the outputs of the stages it names (``deps``), nothing else: so that
+# :class:`StageMemo` can keep a stage whose parameters and inputs did not change.
+
+def _stage_baseline(p, rng, shape, S):
+    return finish_baseline(draw_baseline(p, rng, shape))
+
+
+def _stage_accrual(p, rng, shape, S):
+    b = S["baseline"]
     start = accrual_inv(b["u_start"], p.accrual_growth)
     lag = lag_days(p, b["prior_lines"], b["u_lag"], b["u_lag2"])
-    follow = CUTOFF_DAY - start  # potential follow-up from crizotinib start, days
-    # PFS1
-    u1, u_pd = U(), U()
+    return {"start": start, "lag": lag, "follow": CUTOFF_DAY - start}  # potential follow-up, days
+
+
+def _stage_pfs1(p, rng, shape, S):
+    b, follow = S["baseline"], S["accrual"]["follow"]
+    u1, u_pd = rng.random(shape), rng.random(shape)
     t1 = np.minimum(pfs1_inv(p, u1, b), 1200.0)
     lo, hi = p.pd_scan
     t1 = np.where(b["response"] == 3, lo + (hi - lo) * u_pd, t1)
@@ -376,14 +392,17 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     # a response (CR/PR/SD) is read on the first scan, ~6 weeks in: a progression the model places
     # before it is recorded at the next scan, 6 weeks later (medians, all beyond 12 weeks, unchanged)
     from failpattern.cohort.clinical import FIRST_ASSESSMENT_DAYS as first_scan
-    from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS as restage
 
     t1_d = np.where((b["response"] != 3) & (t1_d < first_scan), t1_d + first_scan, t1_d)
     # a progression on the cut-off day itself would leave no follow-up after it: censored there
     ev1 = t1_d < follow
-    pfs1_d = np.minimum(t1_d, follow)
-    u_of, u_df = U(), U()
-    u_br, u_bt = U(), U()
+    return {"ev1": ev1, "pfs1_d": np.minimum(t1_d, follow)}
+
+
+def _stage_pattern(p, rng, shape, S):
+    b, ev1 = S["baseline"], S["pfs1"]["ev1"]
+    u_of, u_df = rng.random(shape), rng.random(shape)
+    u_br, u_bt = rng.random(shape), rng.random(shape)
     # brain progression at first failure, by baseline brain disease and brain RT
     bbm = b["brain"]
     q = np.where(bbm == 1, np.where(b["brain_rt"] > 0, p.q_brain_rt, p.q_bbm_untreated), p.q_no_bbm)
@@ -403,10 +422,20 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
                                np.where((b["burden"] == 1) & (b["brain_rt"] == 1), 0.0, p.p_multiple_bbm_brain_rt)),
                       p.p_multiple_no_bbm)
     btype = np.where(fail_brain, np.where(u_bt < p_mult, 2, 1), 0).astype(np.int8)
+    return {"fail_brain": fail_brain, "pattern": pattern, "btype": btype}
+
+
+def _stage_sites(p, rng, shape, S):
     # other sites and location (Table 2 per pattern)
-    fail, location = draw_sites(rng, p, pattern, fail_brain, shape, mets=b)
-    # salvage RT
-    u_el, u_tr, u_cb, u_nx = U(), U(), U(), U()
+    pt = S["pattern"]
+    fail, location = draw_sites(rng, p, pt["pattern"], pt["fail_brain"], shape, mets=S["baseline"])
+    return {"fail": fail, "location": location}
+
+
+def _stage_salvage(p, rng, shape, S):
+    rt = S["baseline"]["rt"]
+    pattern, fail_brain, btype = S["pattern"]["pattern"], S["pattern"]["fail_brain"], S["pattern"]["btype"]
+    u_el, u_tr, u_cb, u_nx = rng.random(shape), rng.random(shape), rng.random(shape), rng.random(shape)
     elig = np.zeros(shape, np.int8)
     elig[btype == 2] = 1
     elig[(btype == 1) & (u_el < p.p_srs_eligible)] = 2
@@ -415,8 +444,16 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     salvage = np.where((rt == 1) & (elig > 0) & (u_tr < p_tr), elig, 0).astype(np.int8)
     cbpd = np.where(salvage > 0, u_cb < p.p_cbpd_salvage, u_cb < p.p_cbpd_other) & (pattern > 0)
     nxt = np.where(pattern == 0, -1, np.where(cbpd, 0, _cat(u_nx, p.p_next) + 1)).astype(np.int8)
+    return {"elig": elig, "salvage": salvage, "cbpd": cbpd, "next": nxt}
+
+
+def _stage_pfs2(p, rng, shape, S):
+    from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS as restage
+
+    salvage, cbpd = S["salvage"]["salvage"], S["salvage"]["cbpd"]
+    ev1, pfs1_d, follow = S["pfs1"]["ev1"], S["pfs1"]["pfs1_d"], S["accrual"]["follow"]
     # PFS2: a fraction never progresses again; the others Weibull PH
-    u2, u_d, u_c = U(), U(), U()
+    u2, u_d, u_c = rng.random(shape), rng.random(shape), rng.random(shape)
     lp2 = p.c_salvage * (salvage > 0) + p.c_cbpd * cbpd
     t2 = np.minimum(weibull_inv(u2, p.pfs2_scale, p.pfs2_shape, lp2), 1200.0)
     t2 = np.where(u_c < p.pfs2_no_progression, 1200.0, t2)
@@ -426,24 +463,173 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
     t2_d = np.where(t2_d < restage, t2_d + restage, t2_d)
     follow2 = np.where(ev1, follow - pfs1_d, 0)
     ev2 = ev1 & (t2_d <= follow2)
-    pfs2_d = np.where(ev1, np.minimum(t2_d, follow2), 0)
+    return {"ev2": ev2, "pfs2_d": np.where(ev1, np.minimum(t2_d, follow2), 0), "u_d": u_d}
+
+
+def _stage_death(p, rng, shape, S):
+    rt = S["baseline"]["rt"]
+    pfs1_d, pfs2_d, ev2, u_d = S["pfs1"]["pfs1_d"], S["pfs2"]["pfs2_d"], S["pfs2"]["ev2"], S["pfs2"]["u_d"]
+    follow, lag = S["accrual"]["follow"], S["accrual"]["lag"]
     # death after second progression
     rate = p.death_rate * np.exp(p.d_non_rt * (rt == 0))
     w_d = np.round(np.minimum(-np.log1p(-u_d) / rate, 1200.0) * DPM).astype(np.int64)
     death_day = pfs1_d + pfs2_d + w_d  # from crizotinib start
     died = ev2 & (death_day <= follow)
-    os_d = lag + np.where(died, death_day, follow)
-    salvage_start, first_rt = treatment_starts(U(), U(), salvage, pfs1_d, pfs2_d, lag, os_d, b["rt"],
-                                               (b["brain_rt"] > 0) | (b["xrt"] > 0))
-    return Batch(rt=rt, male=b["male"], non_adeno=b["non_adeno"], ecog=b["ecog"], size=b["size"],
+    return {"died": died, "os_d": lag + np.where(died, death_day, follow)}
+
+
+def _stage_starts(p, rng, shape, S):
+    b = S["baseline"]
+    salvage_start, first_rt = treatment_starts(rng.random(shape), rng.random(shape), S["salvage"]["salvage"],
+                                               S["pfs1"]["pfs1_d"], S["pfs2"]["pfs2_d"], S["accrual"]["lag"],
+                                               S["death"]["os_d"], b["rt"], (b["brain_rt"] > 0) | (b["xrt"] > 0))
+    return {"salvage_start": salvage_start, "first_rt": first_rt}
+
+
+#: (name, function, the stages whose outputs it reads), in the order of the draws.
+_STAGES = (("baseline", _stage_baseline, ()),
+           ("accrual", _stage_accrual, ("baseline",)),
+           ("pfs1", _stage_pfs1, ("baseline", "accrual")),
+           ("pattern", _stage_pattern, ("baseline", "pfs1")),
+           ("sites", _stage_sites, ("baseline", "pattern")),
+           ("salvage", _stage_salvage, ("baseline", "pattern")),
+           ("pfs2", _stage_pfs2, ("accrual", "pfs1", "salvage")),
+           ("death", _stage_death, ("baseline", "accrual", "pfs1", "pfs2")),
+           ("starts", _stage_starts, ("baseline", "accrual", "pfs1", "salvage", "pfs2", "death")))
+
+
+#: What a skipped stage leaves in the batch (:meth:`StageMemo.draw`); no other stage reads it.
+_SKIPPED = {"sites": lambda S: {"fail": {"brain": S["pattern"]["fail_brain"].astype(np.int8)}, "location": None},
+            "starts": lambda S: {"salvage_start": None, "first_rt": None}}
+
+
+def _to_batch(S: dict) -> Batch:
+    b, acc, pt, st, sv = S["baseline"], S["accrual"], S["pattern"], S["sites"], S["salvage"]
+    return Batch(rt=b["rt"], male=b["male"], non_adeno=b["non_adeno"], ecog=b["ecog"], size=b["size"],
                  t_stage=b["t_stage"], n_stage=b["n_stage"], organs=b["organs"], lesions=b["lesions"],
                  mets={k: b[k] for k in ("lung", "liver", "brain", "adrenal", "bone")}, age=b["age"],
                  prior_lines=b["prior_lines"], burden=b["burden"], brain_rt=b["brain_rt"], xrt=b["xrt"],
-                 response=b["response"], start_d=start, lag_d=lag, pfs1_d=pfs1_d,
-                 pfs1_event=ev1.astype(np.int8), pattern=pattern, location=location, fail=fail,
-                 btype=btype, elig=elig, salvage=salvage, next=nxt, pfs2_d=pfs2_d,
-                 pfs2_event=ev2.astype(np.int8), os_d=os_d, os_event=died.astype(np.int8),
-                 salvage_start_d=salvage_start, first_rt_d=first_rt)
+                 response=b["response"], start_d=acc["start"], lag_d=acc["lag"], pfs1_d=S["pfs1"]["pfs1_d"],
+                 pfs1_event=S["pfs1"]["ev1"].astype(np.int8), pattern=pt["pattern"], location=st["location"],
+                 fail=dict(st["fail"]), btype=pt["btype"], elig=sv["elig"], salvage=sv["salvage"], next=sv["next"],
+                 pfs2_d=S["pfs2"]["pfs2_d"], pfs2_event=S["pfs2"]["ev2"].astype(np.int8), os_d=S["death"]["os_d"],
+                 os_event=S["death"]["died"].astype(np.int8), salvage_start_d=S["starts"]["salvage_start"],
+                 first_rt_d=S["starts"]["first_rt"])
+
+
+class _TrackedParams:
+    """A :class:`Params` stand-in that records each field read (name -> ``repr`` of its value)."""
+
+    __slots__ = ("_p", "used")
+
+    def __init__(self, p: Params):
+        self._p, self.used = p, {}
+
+    def __getattr__(self, name):
+        value = getattr(self._p, name)
+        self.used[name] = repr(value)
+        return value
+
+
+class _ReplayDraws:
+    """A generator's stand-in that records its draws on the first pass and hands them out again
+    from position ``k`` after (each call checked against the recorded kind and shape)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng, self.calls, self.draws, self.k = rng, [], [], 0
+
+    def _next(self, kind: str, shape):
+        shape = tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape
+        if self.k == len(self.draws):
+            out = getattr(self.rng, kind)(shape)
+            out.flags.writeable = False
+            self.calls.append((kind, shape))
+            self.draws.append(out)
+        elif self.calls[self.k] != (kind, shape):
+            raise RuntimeError(f"draw {self.k}: {kind}{shape} where {self.calls[self.k]} was recorded: "
+                               "the simulator's draws must not depend on the parameters")
+        self.k += 1
+        return self.draws[self.k - 1]
+
+    def random(self, shape):
+        return self._next("random", shape)
+
+    def standard_normal(self, shape):
+        return self._next("standard_normal", shape)
+
+
+def _freeze(x):
+    if isinstance(x, np.ndarray):
+        x.flags.writeable = False
+    elif isinstance(x, dict):
+        for v in x.values():
+            _freeze(v)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _freeze(v)
+
+
+class StageMemo:
+    """Common random numbers for many draws of one seed and size, each stage kept while unchanged.
+
+    Why: the calibration draws the same cohorts (one seed) hundreds of times while it moves a
+    few parameters at a time; the stages of the model upstream of those parameters (the
+    baseline above all) come out the same every time. A stage is recomputed only when a
+    parameter it read, or a stage it reads, changed; the draws are recorded once and handed
+    out again. :meth:`draw` gives exactly what ``draw_batch(p, np.random.default_rng(seed),
+    replicates, n)`` gives (checked in ``tests/test_simulate.py``); the arrays of its batches
+    are read-only, as they are shared between batches.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the generator (``np.random.default_rng(seed)``).
+    replicates, n : int
+        Number of cohorts and patients per cohort.
+    """
+
+    def __init__(self, seed: int, replicates: int, n: int):
+        self.shape = (replicates, n)
+        self._draws = _ReplayDraws(np.random.default_rng(seed))
+        self._start: dict = {}  # stage -> index of its first draw
+        self._kept: dict = {}  # stage -> (params read, versions of its inputs, version, outputs)
+        self._version = 0
+
+    def draw(self, p: Params, skip: tuple = ()) -> Batch:
+        """The batch ``draw_batch`` gives for ``p`` and this memo's seed and size.
+
+        Parameters
+        ----------
+        p : Params
+            Model parameters.
+        skip : tuple of str
+            Stages no other stage reads, left out: ``"sites"`` (the batch's ``fail`` then holds
+            ``brain`` only and its ``location`` is None), ``"starts"`` (``salvage_start_d`` and
+            ``first_rt_d`` None). Every other field is as without.
+
+        Returns
+        -------
+        Batch
+        """
+        S: dict = {}
+        for name, fn, deps in _STAGES:
+            if name in skip and name in self._start:  # drawn once, so the later stages' draws are known
+                S[name] = _SKIPPED[name](S)
+                continue
+            inputs = tuple(self._kept[d][2] for d in deps)
+            kept = self._kept.get(name)
+            if (kept is not None and kept[1] == inputs
+                    and all(repr(getattr(p, f)) == v for f, v in kept[0].items())):
+                S[name] = kept[3]
+                continue
+            self._draws.k = self._start.setdefault(name, self._draws.k)
+            tracked = _TrackedParams(p)
+            out = fn(tracked, self._draws, self.shape, {d: S[d] for d in deps})
+            _freeze(out)
+            self._version += 1
+            self._kept[name] = (tracked.used, inputs, self._version, out)
+            S[name] = out
+        return _to_batch(S)
 
 
 #: First and last day after the first progression on which salvage radiotherapy begins (uniform):
@@ -578,9 +764,14 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     u_add2 = (u_add * 7919.0) % 1.0  # a second, practically independent uniform without another draw
 
     def add(need, allowed, u):
-        pick = _cat_rows(u, _FALLBACK, np.stack([allowed[s] for s in OTHER_SITES], -1))
+        # the site is picked only where one is needed (few patients): the same pick, elementwise
+        at = np.nonzero(need)
+        pick = _cat_rows(u[at], _FALLBACK,
+                         np.stack([np.broadcast_to(allowed[s], shape)[at] for s in OTHER_SITES], -1))
         for k, s in enumerate(OTHER_SITES):
-            fail[s] = (fail[s].astype(bool) | (need & (pick == k))).astype(np.int8)
+            f = fail[s].astype(bool)
+            f[at] |= pick == k
+            fail[s] = f.astype(np.int8)
 
     def any_of(allowed):
         return sum((fail[s].astype(bool) & allowed[s]).astype(np.int64) for s in OTHER_SITES) > 0
