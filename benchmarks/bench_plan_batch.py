@@ -7,8 +7,10 @@ per-cohort path (``study_task``: simulate a 93-patient cohort to a DataFrame,
 drawn from its own generator, stacked, ``run_plan_batch``; median over chunks,
 divided by the chunk size), their ratio, then the wall time of
 ``failpattern study --replicates N --workers 2`` (a fresh interpreter per run:
-start-up, worker pool, chunk files and the summary included; median of
-``--repeat`` runs). Targets: 10,000 replicates in under 10 s on 2 workers,
+start-up, worker pool, chunk files, the summary and the figures included; median of
+``--repeat`` runs, each with the load average before it and the CPU of every
+process of the study: the calling process, the workers' fork server, the two
+workers and the two figure processes, sampled from ``/proc``). Targets: 10,000 replicates in under 10 s on 2 workers,
 100,000 (``--large``) in under 2 minutes. Also the CPU per replicate of
 ``run_plan_batch`` alone (the cohorts already drawn), and with ``--rss N`` the
 wall time, peak resident memory and CPU of a study of ``N`` replicates: of the
@@ -19,17 +21,19 @@ which on a shared machine says what the study cost whatever the load).
 
 The chunks are independent, so a study's wall time is about
 ``replicates x CPU per replicate / workers`` plus what does not spread over the
-workers (start-up, the workers' imports, the summary and figures, and what each
-chunk costs the caller: receiving it, writing its file, reading it back for the
-summary); each study line prints that remainder as the measured overhead beside
-the CPU model (the batched path's CPU per replicate, measured here in one process,
-over 2 workers).
+workers (start-up, the summary and figures, and what each chunk costs the caller:
+receiving it, writing its file, taking it into the summary); each study line
+prints that remainder as the measured overhead beside the CPU model (the batched
+path's CPU per replicate, measured here in one process, over 2 workers). On a
+shared machine the wall time follows the other jobs; the CPU per process does not.
 Usage: python benchmarks/bench_plan_batch.py [--repeat 3] [--replicates 10000] [--large] [--rss N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +42,7 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
-from _harness import load_line, time_command
+from _harness import load_line
 
 from failpattern.replicate.store import replicate_rng
 from failpattern.replicate.study import _card, draw_stacked, study_chunk_task, study_task
@@ -89,9 +93,9 @@ def plan_only() -> tuple[float, float]:
 
 
 _RSS = """
-import os, resource, runpy, sys, threading, time
+import json, os, resource, runpy, sys, threading, time
 sys.argv = ["failpattern"] + sys.argv[1:]
-seen = {}  # descendant pid -> (CPU seconds, peak RSS kB), sampled from /proc every 0.2 s
+seen = {}  # descendant pid -> (CPU seconds, peak RSS kB, depth, command line), from /proc every 0.1 s
 
 
 def sample():
@@ -106,13 +110,14 @@ def sample():
                                      int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024)
             except (OSError, ValueError, IndexError):
                 pass
-        family = {me}
-        for _ in range(3):  # main -> fork server -> workers
-            family |= {p for p, (pp, _c, _r) in parents.items() if pp in family}
-        for p in family - {me}:
+        depth = {me: 0}
+        for level in (1, 2, 3):  # main -> fork server -> workers and figure processes
+            depth.update({p: level for p, (pp, _c, _r) in parents.items() if depth.get(pp) == level - 1
+                          and p not in depth})
+        for p in set(depth) - {me}:
             _pp, cpu, rss = parents[p]
-            seen[p] = (cpu, max(rss, seen.get(p, (0, 0))[1]))
-        time.sleep(0.2)
+            seen[p] = (cpu, max(rss, seen.get(p, (0, 0))[1]), depth[p])
+        time.sleep(0.1)
 
 
 threading.Thread(target=sample, daemon=True).start()
@@ -123,10 +128,34 @@ except SystemExit as exc:
     if exc.code:
         raise
 wall = time.perf_counter() - start
+time.sleep(0.15)  # a last sample of the processes still ending
 own = resource.getrusage(resource.RUSAGE_SELF)
-print(wall, own.ru_maxrss, max((r for _c, r in seen.values()), default=0), own.ru_utime + own.ru_stime,
-      sum(c for c, _r in seen.values()), file=sys.stderr)
+print(json.dumps({"wall": wall, "rss": own.ru_maxrss, "cpu": own.ru_utime + own.ru_stime,
+                  "children": [{"cpu": c, "rss": r, "depth": d} for c, r, d in seen.values()]}), file=sys.stderr)
 """
+
+
+def _study_run(n: int, out: Path) -> dict:
+    """One ``failpattern study --replicates n --workers 2 --quiet`` in a fresh interpreter, sampled
+    (:data:`_RSS`): wall, the calling process's CPU and peak RSS, and per descendant its CPU, peak
+    RSS and depth (1: the fork server, multiprocessing's resource tracker; 2: what the server
+    forked); with the load average before the run."""
+    load = os.getloadavg()
+    done = subprocess.run([sys.executable, "-c", _RSS, "study", "--replicates", str(n), "--workers", "2",
+                           "--out", str(out), "--quiet"],
+                          check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = json.loads(done.stderr.strip().splitlines()[-1])
+    run["load"] = load
+    return run
+
+
+def roles(run: dict) -> dict[str, list[float]]:
+    """CPU seconds of the processes of one study run, by role: ``main``, ``fork server`` (with
+    multiprocessing's resource tracker), ``workers`` (the two busiest processes the server forked)
+    and ``figures`` (the others it forked: the figure processes)."""
+    forked = sorted((c["cpu"] for c in run["children"] if c["depth"] >= 2), reverse=True)
+    return {"main": [run["cpu"]], "fork server": [sum(c["cpu"] for c in run["children"] if c["depth"] == 1)],
+            "workers": forked[:2], "figures": forked[2:]}
 
 
 def study_rss(n: int) -> tuple[float, float, float, float, float]:
@@ -134,11 +163,10 @@ def study_rss(n: int) -> tuple[float, float, float, float, float]:
     sampled from /proc), and the CPU seconds of the main process and of its children, of
     ``failpattern study --replicates n --workers 2``."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-c", _RSS, "study", "--replicates", str(n), "--workers", "2",
-                               "--out", str(Path(tmp) / "run"), "--quiet"],
-                              check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall, kb, kb_child, cpu, cpu_children = map(float, done.stderr.strip().splitlines()[-1].split())
-    return wall, kb / 1024.0, kb_child / 1024.0, cpu, cpu_children
+        run = _study_run(n, Path(tmp) / "run")
+    children = run["children"]
+    return (run["wall"], run["rss"] / 1024.0, max((c["rss"] for c in children), default=0) / 1024.0, run["cpu"],
+            sum(c["cpu"] for c in children))
 
 
 def overhead(n: int, wall: float, cpu: float) -> str:
@@ -147,11 +175,10 @@ def overhead(n: int, wall: float, cpu: float) -> str:
     return f"model {n:,} x {cpu * 1e3:.3f} ms / 2 workers = {ideal:.1f} s, overhead {wall - ideal:.1f} s"
 
 
-def study_wall(n: int, repeat: int) -> tuple[float, float, float]:
+def study_wall(n: int, repeat: int) -> list[dict]:
+    """``repeat`` sampled runs of the study (:func:`_study_run`), each in a new folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        return time_command(lambda k: ["-m", "failpattern", "study", "--replicates", str(n), "--workers", "2",
-                                       "--out", str(Path(tmp) / f"run{k}"), "--quiet"],
-                            repeat=repeat, warmup=0)
+        return [_study_run(n, Path(tmp) / f"run{k}") for k in range(repeat)]
 
 
 def main() -> None:
@@ -174,9 +201,18 @@ def main() -> None:
     print(f"  ratio per-cohort / batched: wall {w1 / wb:.1f}x, CPU {c1 / cb:.1f}x")
     per_rep = cb  # the batched path's CPU per replicate (draw + plan), one process
     print(load_line())
-    wall, cpu, best = study_wall(args.replicates, args.repeat)
+    runs = study_wall(args.replicates, args.repeat)
+    for k, run in enumerate(runs):
+        cpus = "; ".join(f"{role} {' + '.join(f'{v:.2f}' for v in v) or '-'}" for role, v in roles(run).items())
+        print(f"  run {k + 1}: wall {run['wall']:.2f} s at load {' '.join(f'{x:.2f}' for x in run['load'])}; "
+              f"CPU s: {cpus}")
+    walls = [r["wall"] for r in runs]
+    wall = median(walls)
+    cpu = {role: median(sum(roles(r)[role]) for r in runs) for role in ("main", "fork server", "workers", "figures")}
     print(f"failpattern study --replicates {args.replicates} --workers 2: median wall {wall:.1f} s "
-          f"(best {best:.1f} s, CPU of the main process and fork server {cpu:.1f} s; {args.repeat} runs); "
+          f"(best {min(walls):.1f} s; {args.repeat} runs); median CPU: main process {cpu['main']:.2f} s, fork server "
+          f"{cpu['fork server']:.2f} s, workers {cpu['workers']:.2f} s "
+          f"({cpu['workers'] / args.replicates * 1e3:.3f} ms a replicate), figure processes {cpu['figures']:.2f} s; "
           f"{overhead(args.replicates, wall, per_rep)}")
     print(load_line())
     for n in ([100_000] if args.large else []) + ([args.rss] if args.rss else []):

@@ -29,7 +29,10 @@ to resume).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -68,6 +71,20 @@ STUDY_ENTRIES = ("replicates/", f"{SUMMARY_DIR}/")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table (files are still written).")
 def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort, quiet):
     """Simulate cohorts, run the whole plan on each, summarise every published number."""
+    if cohort is not None and generator != "bootstrap":
+        click.echo("error: --cohort: only a bootstrap resamples a cohort; add --generator bootstrap", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if workers is not None and scheduler is not None:
+        click.echo("error: --workers and --scheduler exclude each other (the cluster decides)", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    local = scheduler is None and (workers if workers is not None else (os.cpu_count() or 1)) > 1
+    if local:
+        # first thing: the workers' fork server imports what they run (about a second) on another
+        # core while this process imports pandas and reads the card (failpattern.replicate.workers)
+        from failpattern.replicate.workers import STUDY_MODULES, start
+
+        start(STUDY_MODULES)
+
     from failpattern.errors import FailpatternError
     from failpattern.output import output_folder, owned_folder
     from failpattern.replicate import ReplicateError, StudyMismatchError
@@ -78,15 +95,10 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
     )
     from failpattern.study import load_study
 
-    if cohort is not None and generator != "bootstrap":
-        click.echo("error: --cohort: only a bootstrap resamples a cohort; add --generator bootstrap", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    if workers is not None and scheduler is not None:
-        click.echo("error: --workers and --scheduler exclude each other (the cluster decides)", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     try:
         card = load_study(study)
-        with owned_folder(out, kind="study", entries=STUDY_ENTRIES, force=force) as folder:
+        with owned_folder(out, kind="study", entries=STUDY_ENTRIES, force=force) as folder, \
+                _figure_drawers(local) as drawers:
             result = replicate_study(n, seed=seed, out_dir=folder, workers=workers, scheduler=scheduler,
                                      card=card, progress=not quiet, generator=generator, cohort=cohort)
             table = result.table
@@ -98,16 +110,7 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
             with output_folder(folder / SUMMARY_DIR, force=True, kind="study-summary") as tmp:
                 table.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
                 (tmp / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")
-                # plotting (matplotlib, about 1-2 s of imports) only now that there is a table to draw:
-                # a refused or failed study exits without paying for it
-                from failpattern.plots import save_figure
-                from failpattern.plots.study import (
-                    plot_study_estimates,
-                    plot_study_power,
-                )
-
-                save_figure(plot_study_power(table), tmp / "study_power")
-                save_figure(plot_study_estimates(table, title=title), tmp / "study_estimates")
+                drawers.draw(table, title, tmp)
     except ReplicateError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INTERNAL)
@@ -131,3 +134,82 @@ def study_cmd(n, workers, scheduler, seed, out, study, force, generator, cohort,
                f"estimates and {int(p['within_90'].sum())} of {len(p)} p-values inside the "
                f"replicates' 5%-95% range; wrote {summary}/summary.csv, summary.md, study_power.png/.svg, "
                "study_estimates.png/.svg")
+
+
+# ----------------------------------------------------------------------------- figures
+FIGURES = ("study_power", "study_estimates")
+
+
+def _import_figures() -> None:
+    """What a figure process does while the replicates run: import matplotlib and the figures."""
+    import failpattern.plots._save
+    import failpattern.plots.study  # noqa: F401
+
+
+def _draw_figure(name: str, table, title: str, folder) -> None:
+    """Draw figure ``name`` (:data:`FIGURES`) of the summary ``table`` and save it as PNG and SVG in ``folder``."""
+    from failpattern.plots._save import save_figure
+    from failpattern.plots.study import plot_study_estimates, plot_study_power
+
+    fig = plot_study_power(table) if name == "study_power" else plot_study_estimates(table, title=title)
+    save_figure(fig, Path(folder) / name)
+
+
+class _Drawers:
+    """Draws the two figures: in two processes made while the replicates run, or here.
+
+    Why: the figures are drawn after the last replicate, when nothing else runs, and cost about
+    2 s of CPU in one process (0.6 s of it importing matplotlib). With ``pool``, two processes
+    forked from the workers' fork server (pandas and numpy already imported) import matplotlib
+    while the workers compute, then draw one figure each at the same time. Without (one core, a
+    Dask cluster, no fork server), or when a figure process died, this process draws them: only
+    then, so a refused or failed study exits without paying for matplotlib.
+    """
+
+    def __init__(self, pool=None) -> None:
+        self.pool, self.ready = pool, []
+        if pool is not None:
+            try:  # a process each (forked now; the fork server has the workers' modules)
+                self.ready = [pool.submit(_import_figures) for _ in FIGURES]
+            except Exception:  # no process could be made (out of memory, a broken fork server): draw here
+                self.pool = None
+
+    def draw(self, table, title: str, folder: Path) -> None:
+        """Draw and save every figure in ``folder``; an error drawing one is raised here."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures = {}
+        if self.pool is not None:
+            try:
+                futures = {name: self.pool.submit(_draw_figure, name, table, title, str(folder)) for name in FIGURES}
+            except BrokenProcessPool:
+                futures = {}
+        for name in FIGURES:
+            try:
+                if name in futures:
+                    futures[name].result()
+                    continue
+            except BrokenProcessPool:  # the process died (killed, out of memory): draw it here
+                pass
+            _draw_figure(name, table, title, folder)
+
+
+@contextlib.contextmanager
+def _figure_drawers(parallel: bool) -> Iterator[_Drawers]:
+    """:class:`_Drawers`, with its two processes when ``parallel`` and there is a fork server;
+    the processes end when the block does (and with this process, even by ``kill -9``)."""
+    from failpattern.replicate.workers import STUDY_MODULES, context
+
+    ctx = context(STUDY_MODULES) if parallel else None
+    if ctx is None or ctx.get_start_method() != "forkserver":
+        yield _Drawers()
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    from failpattern._lifeline import die_with_parent
+
+    pool = ProcessPoolExecutor(max_workers=len(FIGURES), mp_context=ctx, initializer=die_with_parent)
+    try:
+        yield _Drawers(pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -10,6 +10,10 @@ depend on how the work was spread. :func:`load_replicates` reads a study
 folder back and :func:`summarise` describes each id's distribution, with the
 published value's percentile and, for p-values, the power.
 
+The names are imported on first use (PEP 562), so that
+:mod:`failpattern.replicate.workers` can start the workers' fork server
+before this process has paid for pandas (``failpattern study`` does, first thing).
+
 Example::
 
     from failpattern.replicate import run_replicates, summarise
@@ -18,11 +22,36 @@ Example::
     table = summarise(results, published=load_study().numbers)
 """
 
-from failpattern.replicate.engine import (ReplicateError, StudyMismatchError, default_chunk_size,
-                                          load_replicates, run_replicates, task_name)
-from failpattern.replicate.store import Manifest, replicate_rng, replicate_seed
-from failpattern.replicate.summary import is_p_value_method, published_frame, summarise
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+_WHERE = {
+    "failpattern.replicate.engine": ("ReplicateError", "StudyMismatchError", "default_chunk_size",
+                                     "load_replicates", "run_replicates", "task_name"),
+    "failpattern.replicate.store": ("Manifest", "replicate_rng", "replicate_seed"),
+    "failpattern.replicate.summary": ("is_p_value_method", "published_frame", "summarise"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = ["run_replicates", "load_replicates", "summarise", "published_frame", "is_p_value_method",
            "ReplicateError", "StudyMismatchError", "Manifest", "replicate_rng", "replicate_seed", "task_name",
            "default_chunk_size"]
+
+
+def __getattr__(name: str):
+    """Import a public name (or a sub-module) on first use; later look-ups find it in the module."""
+    module = _MODULE_OF.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,8 @@ def _prepare(out: Path, requested: store.Manifest, chunk_size_given: bool) -> st
 def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | os.PathLike,
                    workers: int | None = None, scheduler: Any = None,
                    chunk_size: int | None = None, progress: bool = True,
-                   task_version: str | None = None, load: bool = True) -> pd.DataFrame | None:
+                   task_version: str | None = None, load: bool = True,
+                   on_chunk: Callable[[int, pd.DataFrame], Any] | None = None) -> pd.DataFrame | None:
     """Run ``task`` for ``n_replicates`` replicates and store the results under ``out_dir``.
 
     Replicate ``i`` calls ``task(rng, i)`` with
@@ -170,6 +172,13 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
         Return the results. ``False`` returns None: a large study's results (tens of millions of
         rows) are then read from ``out_dir`` a chunk at a time
         (:func:`~failpattern.replicate.store.iter_chunks`) instead of held at once.
+    on_chunk : callable, optional
+        ``on_chunk(chunk, frame)``, called in this process for each chunk this run computes,
+        once its file is written, with the rows as they were stored (``frame`` may hold
+        categorical columns that the file stores as strings). Chunks found on disk are not
+        passed. Lets a caller summarise the results while the workers still compute, instead
+        of reading every chunk back afterwards (:func:`~failpattern.replicate.study.replicate_study`
+        does). An exception it raises stops the run as a failed write would.
 
     Returns
     -------
@@ -206,7 +215,7 @@ def run_replicates(task: Task, n_replicates: int, *, seed: int, out_dir: str | o
     todo = [c for c in range(manifest.n_chunks) if c not in done]
     on_disk = sum(b - a for a, b in (store.chunk_bounds(c, n, manifest.chunk_size) for c in done))
     bar = Progress(n, on_disk, enabled=progress)
-    sink = Sink(out, manifest, bar)
+    sink = Sink(out, manifest, bar, on_chunk)
     try:
         if not todo:
             pass

@@ -23,7 +23,6 @@ import contextlib
 import ctypes
 import functools
 import gc
-import multiprocessing
 import os
 import pickle
 import sys
@@ -40,6 +39,8 @@ from failpattern._lifeline import die_with_parent
 from failpattern.errors import InputError
 from failpattern.replicate import store
 from failpattern.replicate.progress import Progress
+from failpattern.replicate.workers import context as workers_context
+from failpattern.replicate.workers import task_modules
 
 __all__ = ["Task", "Sink", "run_in_process", "run_processes", "run_dask", "SCHEDULER_TIMEOUT"]
 
@@ -184,10 +185,12 @@ def _worker_chunk(task: Task, seed: int, chunk: int, start: int, stop: int) -> _
 
 # ----------------------------------------------------------------------------- runners
 class Sink:
-    """Receives chunk outcomes in the calling process: writes chunks, keeps the first failure."""
+    """Receives chunk outcomes in the calling process: writes chunks (then hands them to
+    ``on_chunk``), keeps the first failure."""
 
-    def __init__(self, out: Path, manifest: store.Manifest, bar: Progress) -> None:
-        self.out, self.manifest, self.bar = out, manifest, bar
+    def __init__(self, out: Path, manifest: store.Manifest, bar: Progress,
+                 on_chunk: Callable[[int, pd.DataFrame], Any] | None = None) -> None:
+        self.out, self.manifest, self.bar, self.on_chunk = out, manifest, bar, on_chunk
         self.failure: tuple[int, _Failure] | None = None
         self.n_failed = 0
         self.computed = 0
@@ -211,6 +214,8 @@ class Sink:
                              f"({type(exc).__name__}: {exc}); give each column one type and "
                              "string column names") from exc
         self.computed += 1
+        if self.on_chunk is not None:  # after the write: what it sees is on disk
+            self.on_chunk(outcome.chunk, outcome.frame)
         self.bar.update(stop - start)
 
     def died(self, chunk: int, exc: BaseException) -> None:
@@ -266,22 +271,6 @@ def _pump(todo: list[int], window: int, submit: Callable[[int], Any],
             fill()
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """Start method for local workers: forkserver where available, else spawn.
-
-    Not fork: the caller may hold threads (pyarrow's pool, a Dask client) that
-    fork would copy half-way. The fork server imports failpattern once and
-    forks workers from that clean process, so a pool starts in a fraction of
-    a second after the first (spawn re-imports pandas and failpattern in every
-    worker). ``__main__`` stays preloaded so tasks defined in a script unpickle.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", "failpattern.replicate.runners"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sink: Sink,
                    workers: int) -> None:
     if getattr(store.unwrap(task), "__module__", None) == "__main__" and not hasattr(
@@ -295,7 +284,7 @@ def run_processes(task: Task, seed: int, todo: list[int], m: store.Manifest, sin
         raise InputError(f"task: {store.task_name(task)} cannot be pickled for worker processes ({exc}); "
                          "use a module-level function (or functools.partial of one), "
                          "or workers=1") from None
-    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=workers_context(task_modules(task)),
                                 initializer=die_with_parent)
     try:
         _pump(todo, 2 * workers,

@@ -55,6 +55,7 @@ from failpattern.errors import InputError
 from failpattern.replicate import store
 from failpattern.replicate.engine import load_replicates, run_replicates
 from failpattern.replicate.summary import Accumulator, summarise
+from failpattern.replicate.workers import STUDY_MODULES
 
 __all__ = [
     "REPLICATES_DIR",
@@ -314,6 +315,10 @@ def study_chunk_task(rngs: list, indices, *, study: str = "ni2019",
 #: The engine runs :func:`study_chunk_task` a chunk at a time (``task(rngs, indices)``).
 study_chunk_task.chunked = True
 
+#: What the tasks' workers import, imported once by the fork server they are forked from
+#: (:mod:`failpattern.replicate.workers`) instead of by each worker at its first chunk.
+study_chunk_task.worker_modules = study_task.worker_modules = bootstrap_task.worker_modules = STUDY_MODULES
+
 
 @dataclass(frozen=True)
 class StudySummary:
@@ -350,15 +355,22 @@ class StudySummary:
         return load_replicates(self.out_dir / REPLICATES_DIR)
 
 
+def _data_numbers(card) -> pd.DataFrame:
+    """The card's numbers that are computed from patient data (the ones a study reports)."""
+    nums = card.numbers
+    return nums[~nums["method"].isin(_NOT_DATA)]
+
+
 def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.DataFrame:
     """Per published number: distribution of the reproduced values, percentile, power.
 
     Parameters
     ----------
-    results : pandas.DataFrame or iterable of pandas.DataFrame
+    results : pandas.DataFrame, iterable of pandas.DataFrame or Accumulator
         ``replicate``, ``id``, ``value`` (from :func:`~failpattern.replicate.load_replicates`), or
         the same rows as chunk frames of disjoint replicates, each by replicate
-        (:func:`~failpattern.replicate.store.iter_chunks`), summarised one at a time: the same table.
+        (:func:`~failpattern.replicate.store.iter_chunks`), summarised one at a time, or an
+        :class:`~failpattern.replicate.summary.Accumulator` that has taken them: the same table.
     card : StudyCard
     alpha : float
         Significance level of ``power``.
@@ -373,15 +385,16 @@ def summary_table(results: pd.DataFrame, card, *, alpha: float = 0.05) -> pd.Dat
         ``published_percentile`` (mid-rank, in %), ``within_90``
         (``p05 <= published <= p95``) and ``power`` (p-values only).
     """
-    nums = card.numbers
-    nums = nums[~nums["method"].isin(_NOT_DATA)]
+    nums = _data_numbers(card)
     if isinstance(results, pd.DataFrame):
         s = summarise(results, published=nums[["id", "value", "method"]], alpha=alpha)
         produced = set(results["id"].unique())
     else:  # chunk frames, taken one at a time (a large study's results are not held at once)
-        acc = Accumulator(keep=set(nums["id"]))  # only the card's numbers: the others are not reported
-        for frame in results:
-            acc.add(frame)
+        acc = results
+        if not isinstance(acc, Accumulator):
+            acc = Accumulator(keep=set(nums["id"]))  # only the card's numbers: the others are not reported
+            for frame in results:
+                acc.add(frame)
         s = acc.summary(nums[["id", "value", "method"]], alpha=alpha)
         produced = set(acc.ids)
     s = s[s["id"].isin(produced) & s["id"].isin(set(nums["id"]))]
@@ -513,11 +526,23 @@ def replicate_study(n_replicates: int, *, seed: int = 2019, out_dir: str | os.Pa
         version = f"{TASK_VERSION};study={key};n_patients={n_patients}"
         described = "the calibrated model (random mode)"
     folder = out / REPLICATES_DIR
+    # summarised a chunk at a time: the main process holds each id's values, not the long rows.
+    # The chunks this run computes are taken as they arrive (while the workers compute the
+    # others), not read back; only those an earlier run left on disk are read.
+    acc = Accumulator(keep=set(_data_numbers(card_obj)["id"]))
+    taken: set[int] = set()
+
+    def take(chunk: int, frame: pd.DataFrame) -> None:
+        acc.add(frame, position=chunk)
+        taken.add(chunk)
+
     run_replicates(task, n_replicates, seed=seed, out_dir=folder, workers=workers, scheduler=scheduler,
-                   chunk_size=chunk_size, progress=progress, task_version=version, load=False)
-    # summarised a chunk at a time: the main process holds each id's values, not the long rows
-    chunks = store.iter_chunks(folder, store.read_manifest(folder), categories=("id",))
-    table = summary_table(chunks, card_obj, alpha=alpha)
+                   chunk_size=chunk_size, progress=progress, task_version=version, load=False, on_chunk=take)
+    manifest = store.read_manifest(folder)
+    for c in range(manifest.n_chunks):
+        if c not in taken:
+            acc.add(store.read_chunk(folder, c, manifest.format, categories=("id",)), position=c)
+    table = summary_table(acc, card_obj, alpha=alpha)
     return StudySummary(table, int(n_replicates), int(seed), key, out, described)
 
 

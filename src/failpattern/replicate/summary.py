@@ -234,19 +234,27 @@ class Accumulator:
     ``(ids, replicates)`` (NaN where a replicate has no value) and dropped, so the memory is 8
     bytes per value plus one chunk. Chunks must hold disjoint replicates, each in order (a study's
     chunk files do); each id's values are then in replicate order, as :func:`summarise` groups
-    them, so the summary is the same, bit for bit.
+    them, so the summary is the same, bit for bit. Chunks may come in any order when each is
+    given its ``position`` (a study's chunk number): the values are then taken in position order,
+    so a study summarised as its chunks arrive from the workers gives the same summary, bit for
+    bit, as one read back in order.
     """
 
     def __init__(self, keep=None):
         """``keep``: the ids to summarise (default: every id); the others' rows are dropped as read."""
-        self.ids: list = []            # in order of first appearance
+        self.ids: list = []            # in the order taken (summary() orders them by position)
         self._col: dict = {}
         self._keep = None if keep is None else set(keep)
-        self._blocks: list[np.ndarray] = []
+        self._blocks: list[tuple[int, np.ndarray]] = []  # (position, block)
+        self._first: list[tuple[int, int]] = []  # per id: (position, rank in its chunk) where first seen
+        self._next = 0
         self.n_replicates = 0
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame, position: int | None = None) -> None:
         """Take one chunk: ``replicate``, ``id`` and ``value`` columns (``id`` may be categorical).
+
+        ``position``: where the chunk's replicates fall among the chunks (a study's chunk number),
+        for chunks taken out of order; by default after every chunk taken so far.
 
         Raises
         ------
@@ -258,6 +266,9 @@ class Accumulator:
             raise InputError(f"results: missing column(s) {missing}")
         if not pd.api.types.is_numeric_dtype(frame["value"]) and len(frame):
             raise InputError(f"results: column 'value' must be numeric, has dtype {frame['value'].dtype}")
+        if position is None:
+            position = self._next
+        self._next = max(self._next, position + 1)
         if not len(frame):
             return
         rep, reps = _replicate_codes(frame["replicate"])
@@ -278,25 +289,31 @@ class Accumulator:
                     continue
                 j = self._col[id_] = len(self.ids)
                 self.ids.append(id_)
+                self._first.append((position, k))
+            elif (position, k) < self._first[j]:  # seen so far only in chunks that come later
+                self._first[j] = (position, k)
             cols[k] = j
         block = np.full((len(self.ids), len(reps)), np.nan)
         at = cols[code]
         kept = at >= 0
         block[at[kept], rep[kept]] = frame["value"].to_numpy(dtype=np.float64)[kept]
-        self._blocks.append(block)
+        self._blocks.append((position, block))
         self.n_replicates += len(reps)
 
     def values(self, j: int) -> np.ndarray:
-        """The values of ``ids[j]`` in replicate order, NaN where missing."""
-        parts = [b[j] if j < b.shape[0] else np.full(b.shape[1], np.nan) for b in self._blocks]
+        """The values of ``ids[j]`` in replicate order (chunks by position), NaN where missing."""
+        blocks = sorted(self._blocks, key=lambda pb: pb[0])  # stable: equal positions as taken
+        parts = [b[j] if j < b.shape[0] else np.full(b.shape[1], np.nan) for _, b in blocks]
         return np.concatenate(parts) if parts else np.empty(0)
 
     def summary(self, published=None, *, alpha: float = 0.05) -> pd.DataFrame:
         """:func:`summarise` of everything added (same parameters and result)."""
         if not (isinstance(alpha, Real) and 0 < alpha < 1):
             raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
+        order = sorted(range(len(self.ids)), key=self._first.__getitem__)  # first appearance, by position
         def rows():  # one id's values at a time (_table keeps only their statistics)
-            for j, id_ in enumerate(self.ids):
+            for j in order:
+                id_ = self.ids[j]
                 v = self.values(j)
                 v = v[~np.isnan(v)]
                 yield id_, v, self.n_replicates - v.size
