@@ -74,8 +74,11 @@ def no_progression() -> pd.DataFrame:
 
 
 def one_patient() -> pd.DataFrame:
-    """The first canonical patient (a first failure before 12 months), dates included."""
-    return _canonical(dates=True).iloc[:1].copy()
+    """The first canonical patient with a first failure before 12 months, dates included."""
+    d = _canonical(dates=True)
+    early = (d["failure_pattern"].isin(["OF", "DF", "ODF"]).to_numpy()
+             & (pd.to_numeric(d["pfs1_months"], errors="coerce") < 12).to_numpy())
+    return d.iloc[early.argmax():early.argmax() + 1].copy()
 
 
 def one_censored_patient() -> pd.DataFrame:
@@ -189,7 +192,8 @@ def test_no_progression(plans):
 def test_one_and_two_patients(plans):
     plan, comparison = plans["one_patient"]
     assert "no variation in histology" in _reasons(plan, "pfs1.cox.uni.histology")
-    assert "every patient has any_rt = 0" in _reasons(plan, "os.by_any_rt")
+    rt = int(one_patient()["any_rt"].iloc[0])
+    assert f"every patient has any_rt = {rt}" in _reasons(plan, "os.by_any_rt")
     # the patient's PFS1 ends (a first failure) before 12 months: the incidence at 12 months is not
     # estimable (NA from cmprsk's timepoints), and the note says why
     pfs1 = float(one_patient()["pfs1_months"].iloc[0])

@@ -114,10 +114,12 @@ def test_exact_mode_is_the_reconstruction_same_seed_same_cohort(short_reconstruc
     from failpattern.cohort import check_clinical
 
     assert check_clinical(a).empty
-    # the progress callback sees every step, and the targets met never fall (the best so far)
+    # the progress callback sees every step; the best loss so far never rises (its targets met may fall:
+    # the loss also charges atypical latents and curves)
     assert [p.step for p in seen] == [1, 2, 3] and all(p.steps == 3 for p in seen)
-    met = [p.targets_met for p in seen]
-    assert met == sorted(met) and 0 < met[-1] <= seen[-1].n_targets
+    loss = [p.loss for p in seen]
+    assert loss == sorted(loss, reverse=True)
+    assert all(0 < p.targets_met <= p.n_targets for p in seen)
 
 
 def test_no_global_random_state_used():

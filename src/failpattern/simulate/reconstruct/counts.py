@@ -962,7 +962,7 @@ def _conflict(n: int, rules: list[CountRule], time_limit: float) -> list[str] | 
     return core
 
 
-def solve_counts(card, rng: np.random.Generator, *, time_limit: float = 60.0) -> CountSkeleton:
+def solve_counts(card, rng: np.random.Generator, *, time_limit: float = 600.0) -> CountSkeleton:
     """Solve the categorical skeleton of the cohort from the card's counts.
 
     Parameters
@@ -975,10 +975,13 @@ def solve_counts(card, rng: np.random.Generator, *, time_limit: float = 60.0) ->
         CP-SAT's random seeds, and a final shuffle of the patients
         (see the module docstring). The same card and generator state give the same
         skeleton.
-    time_limit : float, default 60.0
+    time_limit : float, default 600.0
         Wall-clock safety limit (seconds) of the whole call. Solves are bounded in
         *deterministic* time (``ATTEMPT_DTIME``, ``ROUND_DTIME``), so the result does
-        not depend on the machine's speed unless this limit is hit.
+        not depend on the machine's speed unless this limit is hit; it is set far above
+        a solve's duration (about 15 s of CPU here, a minute of wall time on a machine
+        loaded four times over, when a limit of 60 s cut a round and changed the skeleton
+        of a seed).
 
     Returns
     -------
