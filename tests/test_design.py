@@ -141,3 +141,40 @@ def test_design_is_shared_by_plan_and_analyses():
     assert _base.BINARIES is BINARIES and plan.BINARIES is BINARIES
     assert competing.T3_COVARIATES is T3_COVARIATES and survival.PFS1_COX is PFS1_COX
     assert tables.T1_ROWS is T1_ROWS and tables.T2_ROWS is T2_ROWS
+
+
+def test_the_random_simulator_follows_the_cards_calendar_ranges_and_sites(tmp_path):
+    """The random model reads the enrolment window, the cut-off, the printed age range and Table 2's
+    site counts from the card: an edited copy moves the cohorts it draws."""
+    from failpattern.simulate import simulate
+    from failpattern.simulate.generate import DF_SITES, OTHER_SITES, calendar_for, site_weights
+
+    text = YAML.read_text(encoding="utf-8")
+    text = text.replace('enrolment: {from: "2014-01", to: "2018-03"}', 'enrolment: {from: "2015-01", to: "2018-03"}')
+    text = text.replace('data_cutoff: "2018-05-31"', 'data_cutoff: "2018-12-31"')
+    path = tmp_path / "calendar.yaml"
+    path.write_text(text, encoding="utf-8")
+    moved = load_study(path)
+    cal = calendar_for(design_for(moved))
+    assert cal.origin == np.datetime64("2015-01-01") and cal.cutoff == (np.datetime64("2018-12-31") - cal.origin).astype(int)
+    frame = simulate(moved, seed=4)
+    alive = frame["last_followup_date"].notna()
+    assert (frame.loc[alive, "last_followup_date"] == "2018-12-31").all()
+    assert (frame["crizotinib_start_date"] >= "2015-01-01").all() and (frame["crizotinib_start_date"] <= "2018-03-31").all()
+    # Table 2: the DF column's sites are the DF failures' weights, the rows' totals the fallback's
+    card = _edited_card(tmp_path, "t2.bone.df.n", "4", ("t2.bone.all.n", "7"))
+    totals, df = site_weights(design_for(card))
+    base_totals, base_df = site_weights(design_for(CARD))
+    assert df[DF_SITES.index("bone")] == base_df[DF_SITES.index("bone")] + 1
+    assert totals[OTHER_SITES.index("bone")] == base_totals[OTHER_SITES.index("bone")] + 1
+
+
+def test_no_published_number_is_typed_in_the_random_simulator():
+    """generate.py holds no count or date of the paper: its numeric literals are codes, model
+    constants (days per month, AJCC size limits, numerical guards) and the salvage-delay assumption."""
+    src = (ROOT / "src" / "failpattern" / "simulate" / "generate.py").read_text(encoding="utf-8")
+    code = re.sub(r'"""[\s\S]*?"""', "", src)
+    code = re.sub(r"#[^\n]*", "", code)
+    assert not re.search(r"\b20[12]\d-\d\d", code), "a date typed in the simulator"
+    for literal in ("(26, 12, 14)", "[17, 3, 6, 1, 6, 4, 3]", "[2, 3, 1]", "75.0", "8.0"):
+        assert literal not in code, literal

@@ -8,7 +8,8 @@ import pytest
 from scipy.special import ndtr
 
 from failpattern.simulate.model import DEFAULT_PARAMS
-from failpattern.simulate.reconstruct.assemble import T_MAX_CM, baseline_details, fit_across_groups, place_quantiles
+from failpattern.simulate.generate import T_MAX_CM
+from failpattern.simulate.reconstruct.assemble import baseline_details, fit_across_groups, place_quantiles
 from failpattern.stats.fit import mann_whitney_fit
 from failpattern.study import design_for, load_study
 from skeletons import skeleton

@@ -227,8 +227,8 @@ class _Replay:
         return self._next("standard_normal", shape)
 
 
-def draw_stacked(params, rngs, n: int):
-    """The cohorts ``draw_batch(params, rngs[i], 1, n)`` for every ``i``, stacked as one Batch.
+def draw_stacked(params, rngs, n: int, *, design=None):
+    """The cohorts ``draw_batch(params, rngs[i], 1, n, design=design)`` for every ``i``, stacked as one Batch.
 
     Why not draw them one by one: ``draw_batch`` on one cohort is about 1 ms of small numpy
     calls, more than the batched plan of the cohort. The simulator draws every random number
@@ -246,8 +246,8 @@ def draw_stacked(params, rngs, n: int):
     states = [rng.bit_generator.state for rng in rngs]
     first = _Recorder(rngs[0])
     if len(rngs) == 1:
-        return draw_batch(params, first, 1, n)
-    draw_batch(params, first, 1, n)
+        return draw_batch(params, first, 1, n, design=design)
+    draw_batch(params, first, 1, n, design=design)
     calls = first.calls
     per = [np.concatenate(first.draws)]
     for rng in rngs[1:]:
@@ -269,13 +269,13 @@ def draw_stacked(params, rngs, n: int):
         at += size
     replay = _Replay(calls, blocks)
     try:
-        batch = draw_batch(params, replay, len(rngs), n)
+        batch = draw_batch(params, replay, len(rngs), n, design=design)
         if replay.k != len(calls):
             raise _ReplayMismatch(f"the simulator made {replay.k} calls for many replicates, {len(calls)} for one")
     except (_ReplayMismatch, IndexError):
         for rng, state in zip(rngs, states):
             rng.bit_generator.state = state
-        return stack_batches([draw_batch(params, rng, 1, n) for rng in rngs])
+        return stack_batches([draw_batch(params, rng, 1, n, design=design) for rng in rngs])
     return batch
 
 
@@ -301,11 +301,12 @@ def study_chunk_task(rngs: list, indices, *, study: str = "ni2019",
         with the engine's ``replicate`` column; the same rows whatever the chunk.
     """
     from failpattern.simulate import DEFAULT_PARAMS
+    from failpattern.study.design import design_for
     from failpattern.study.plan_batch import run_plan_batch
 
     card = _card(study)
     n = int(card.get("cohort.enrolled.n").value) if n_patients is None else n_patients
-    batch = draw_stacked(DEFAULT_PARAMS, list(rngs), n)
+    batch = draw_stacked(DEFAULT_PARAMS, list(rngs), n, design=design_for(card))
     with warnings.catch_warnings():  # a degenerate fit in one cohort gives NaN, counted as missing
         warnings.simplefilter("ignore", RuntimeWarning)
         # ids as categories: cheap to send to the main process; stored as strings (store.write_chunk)

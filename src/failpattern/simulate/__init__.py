@@ -109,7 +109,10 @@ def simulate_many(study="ni2019", n: int | None = None, *, replicates: int, seed
     if n is None:
         n = int(_card(study).get("cohort.enrolled.n").value)
     n = _check_n(n)
-    return draw_batch(DEFAULT_PARAMS if params is None else params, _rng(seed), replicates, n)
+    from failpattern.study.design import design_for
+
+    return draw_batch(DEFAULT_PARAMS if params is None else params, _rng(seed), replicates, n,
+                      design=design_for(_card(study)))
 
 
 def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "random",
@@ -164,4 +167,6 @@ def simulate(study="ni2019", n: int | None = None, seed=None, mode: str = "rando
         if n != size:
             raise InputError(f"n: exact mode reproduces the study's {size} patients; got n={n}")
         return reconstruct(card, rng, params=p, progress=progress).frame
-    return to_frame(draw_batch(p, rng, 1, n), 0)
+    from failpattern.study.design import design_for
+
+    return to_frame(draw_batch(p, rng, 1, n, design=design_for(card)), 0)

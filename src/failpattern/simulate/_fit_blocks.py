@@ -16,7 +16,7 @@ from scipy.optimize import brentq, least_squares, minimize
 from scipy.special import expit, logit, ndtri
 
 from failpattern.simulate._km import km_medians, km_order
-from failpattern.simulate.generate import CUTOFF_DAY, DPM, Batch, StageMemo
+from failpattern.simulate.generate import DPM, Batch, StageMemo
 from failpattern.simulate.model import Params
 from failpattern.simulate.moments import TARGETS
 
@@ -45,16 +45,16 @@ def _v(card, i):
 class _Sim:
     """Common random numbers: every evaluation draws the cohorts of the same seed.
 
-    Each call gives exactly ``draw_batch(p, np.random.default_rng(seed), replicates, n)``;
+    Each call gives exactly ``draw_batch(p, np.random.default_rng(seed), replicates, n, design=design)``;
     through a :class:`~failpattern.simulate.generate.StageMemo`, so that the stages of the
     model a block's parameters do not reach (the baseline above all) are drawn once, not at
     every evaluation.
     """
 
-    def __init__(self, replicates: int, n: int, seed: int):
+    def __init__(self, replicates: int, n: int, seed: int, *, design=None):
         self.replicates, self.n, self.seed = replicates, n, seed
         self.evals = 0
-        self._memo = StageMemo(seed, replicates, n)
+        self._memo = StageMemo(seed, replicates, n, design=design)
 
     def __call__(self, p: Params, sites: bool = False) -> Batch:
         """The cohorts for ``p``, without the dates of salvage RT and of the first RT course (no
@@ -216,7 +216,7 @@ def _shr_proxy(b: Batch, x: np.ndarray, months: float = 12.0) -> float:
     estimated among patients whose potential follow-up reaches ``months``
     (censoring is administrative, hence independent of ``x``).
     """
-    seen = (CUTOFF_DAY - b.start_d) >= months * DPM
+    seen = (b.calendar.cutoff - b.start_d) >= months * DPM
     of = (b.pattern == 1) & (b.pfs1_d <= months * DPM)
     f1 = of[seen & (x == 1)].mean()
     f0 = of[seen & (x == 0)].mean()

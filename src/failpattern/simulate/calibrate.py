@@ -223,7 +223,9 @@ def target_table(params: Params, card, *, replicates: int = 200, seed: int = 1, 
     """
     n_card = int(_v(card, "cohort.enrolled.n"))
     n = n_card if n is None else n
-    b = draw_batch(params, np.random.default_rng(seed), replicates, n)
+    from failpattern.study.design import design_for
+
+    b = draw_batch(params, np.random.default_rng(seed), replicates, n, design=design_for(card))
     use = [i for i in (TARGETS if ids is None else ids) if i in card]
     vals = per_cohort(b, use)
     rows = []
@@ -294,7 +296,9 @@ def calibrate(card, *, replicates: int = 1000, seed: int = 20190314, n: int | No
     """
     n = int(_v(card, "cohort.enrolled.n")) if n is None else int(n)
     p = closed_form(card, Params() if start is None else start)
-    sim = _Sim(replicates, n, seed)
+    from failpattern.study.design import design_for
+
+    sim = _Sim(replicates, n, seed, design=design_for(card))
     for _ in range(rounds):
         p = _fit_accrual(sim, p, card)
         p = _fit_pfs1(sim, p, card, maxiter)

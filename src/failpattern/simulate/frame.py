@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from failpattern.cohort.schema import ALL_COLUMNS
-from failpattern.simulate.generate import CUTOFF_DAY, DPM, ORIGIN, SITES, Batch
+from failpattern.simulate.generate import DPM, SITES, Batch
 
 __all__ = ["BURDEN_LABELS", "LOCATION_LABELS", "NEXT_LABELS", "PATTERN_LABELS", "RESPONSE_LABELS",
            "TECHNIQUE_LABELS", "to_frame"]
@@ -34,8 +34,8 @@ def _int(values, keep=None):
     return pd.arrays.IntegerArray(v, mask)
 
 
-def _date(days, keep=None):
-    d = (ORIGIN + np.asarray(days, dtype=np.int64).astype("timedelta64[D]")).astype(str).astype(object)
+def _date(day0, days, keep=None):
+    d = (day0 + np.asarray(days, dtype=np.int64).astype("timedelta64[D]")).astype(str).astype(object)
     if keep is not None:
         d[~np.asarray(keep, bool)] = pd.NA
     return pd.arrays.StringArray(d)
@@ -77,6 +77,7 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
     died = g["os_event"] == 1
     ev2 = g["pfs2_event"] == 1
     start = g["start_d"]
+    day0 = batch.calendar.origin  # the date of day 0
     out = {
         "patient_id": _cat([f"{id_prefix}{k + 1:03d}" for k in range(n)]),
         "pfs1_months": np.round(g["pfs1_d"] / DPM, 2),
@@ -86,12 +87,12 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
         "pfs2_event": _int(g["pfs2_event"], prog),
         "os_months": np.round(g["os_d"] / DPM, 2),
         "os_event": _int(g["os_event"]),
-        "diagnosis_date": _date(start - g["lag_d"]),
-        "crizotinib_start_date": _date(start),
-        "first_progression_date": _date(start + g["pfs1_d"], prog),
-        "second_progression_date": _date(start + g["pfs1_d"] + g["pfs2_d"], ev2),
-        "death_date": _date(start - g["lag_d"] + g["os_d"], died),
-        "last_followup_date": _date(np.full(n, CUTOFF_DAY), ~died),
+        "diagnosis_date": _date(day0, start - g["lag_d"]),
+        "crizotinib_start_date": _date(day0, start),
+        "first_progression_date": _date(day0, start + g["pfs1_d"], prog),
+        "second_progression_date": _date(day0, start + g["pfs1_d"] + g["pfs2_d"], ev2),
+        "death_date": _date(day0, start - g["lag_d"] + g["os_d"], died),
+        "last_followup_date": _date(day0, np.full(n, batch.calendar.cutoff), ~died),
         "age_years": np.round(g["age"]).astype(np.int64),
         "sex": _cat(np.where(g["male"] == 1, "male", "female")),
         "histology": _cat(np.where(g["non_adeno"] == 1, "other", "adenocarcinoma")),
@@ -134,12 +135,12 @@ def to_frame(batch: Batch, i: int = 0, id_prefix: str = "SIM") -> pd.DataFrame:
     # when treatments began (the methods audit's exposure timing), where the batch records it
     cbpd = prog & (g["next"] == 0)
     out["cbpd_months"] = pd.arrays.FloatingArray(np.zeros(n), ~cbpd)
-    out["cbpd_date"] = _date(start + g["pfs1_d"], cbpd)
-    for name, field, origin in (("salvage_rt", "salvage_start_d", start + g["pfs1_d"]),
-                                ("first_rt", "first_rt_d", start - g["lag_d"])):
+    out["cbpd_date"] = _date(day0, start + g["pfs1_d"], cbpd)
+    for name, field, zero in (("salvage_rt", "salvage_start_d", start + g["pfs1_d"]),
+                              ("first_rt", "first_rt_d", start - g["lag_d"])):
         days = getattr(batch, field)
         days = np.full(n, -1) if days is None else days[i]
         given = days >= 0
         out[f"{name}_months"] = pd.arrays.FloatingArray(np.round(np.maximum(days, 0) / DPM, 2), ~given)
-        out[f"{name}_date"] = _date(origin + np.maximum(days, 0), given)
+        out[f"{name}_date"] = _date(day0, zero + np.maximum(days, 0), given)
     return pd.DataFrame({c.name: out[c.name] for c in ALL_COLUMNS}, copy=False)

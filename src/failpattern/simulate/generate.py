@@ -18,33 +18,105 @@ with no second progression, the others Weibull PH) -> death after second progres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from failpattern.simulate.model import Params
 
-__all__ = ["ACCRUAL_DAYS", "CUTOFF_DAY", "DPM", "ORIGIN", "SALVAGE_DELAY_DAYS", "SITES", "Batch", "StageMemo",
-           "draw_batch", "treatment_starts"]
+__all__ = ["DF_SITES", "DPM", "OTHER_SITES", "SALVAGE_DELAY_DAYS", "SITES", "T_MAX_CM", "Batch", "Calendar",
+           "StageMemo", "calendar_for", "draw_batch", "site_weights", "treatment_starts"]
 
 DPM = 30.4375  # days per month, as the cohort loader
-ORIGIN = np.datetime64("2014-01-01")  # first possible crizotinib start
-ACCRUAL_DAYS = int((np.datetime64("2018-03-31") - ORIGIN).astype(int))  # last start
-CUTOFF_DAY = int((np.datetime64("2018-05-31") - ORIGIN).astype(int))  # data cut-off
 SITES = ("lung", "liver", "brain", "bone", "adrenal", "regional_ln", "distant_ln", "other")
 #: Failure sites other than the brain, in the order of ``Params.site_rate_of`` / ``site_rate_odf``.
 OTHER_SITES = ("lung", "liver", "bone", "adrenal", "regional_ln", "distant_ln", "other")
-#: Table 2 site counts per pattern (OF, DF, ODF), brain excluded (modelled separately).
-SITE_COUNTS = {"lung": (7, 2, 8), "liver": (2, 0, 1), "bone": (1, 3, 2), "adrenal": (0, 0, 1),
-               "regional_ln": (3, 0, 3), "distant_ln": (2, 0, 2), "other": (1, 1, 1)}
-PATTERN_N = (26, 12, 14)
-#: Initial failure location per pattern: primary only, metastasis only, both (Table 2).
-LOCATION_COUNTS = ((7, 16, 3), (0, 12, 0), (0, 7, 7))
-# a metastatic failure with no site drawn: sites in proportion to their Table 2 totals
-_FALLBACK_SITES = OTHER_SITES
-_FALLBACK = np.array([17, 3, 6, 1, 6, 4, 3], float)
-# DF without brain progression: exactly one site, lung : bone : other as Table 2's DF column
-_DF_SITES = np.array([2, 3, 1], float)
+#: The sites a DF failure without brain progression has (exactly one), as Table 2's DF column.
+DF_SITES = ("lung", "bone", "other")
+#: Largest primary tumour (cm) of each T category T1, T2 in the AJCC 7th edition
+#: (the edition in force for diagnoses of 2013-2018); T3/T4 may be by invasion at any size.
+T_MAX_CM = (3.0, 7.0)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The study's calendar, in days from its first day of enrolment (:func:`calendar_for`).
+
+    Attributes
+    ----------
+    origin : numpy.datetime64
+        The first day a patient could start crizotinib (day 0).
+    last_start : int
+        The last such day.
+    cutoff : int
+        The data cut-off.
+    """
+
+    origin: np.datetime64
+    last_start: int
+    cutoff: int
+
+
+def calendar_for(design) -> Calendar:
+    """The calendar of a study design: its enrolment window and data cut-off, in days.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`failpattern.study.design_for`.
+
+    Returns
+    -------
+    Calendar
+    """
+    first, last = design.enrolment
+    return Calendar(origin=first, last_start=int((last - first).astype(int)),
+                    cutoff=int((design.cutoff - first).astype(int)))
+
+
+def site_weights(design) -> tuple[np.ndarray, np.ndarray]:
+    """Table 2's site counts as sampling weights.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`failpattern.study.design_for`.
+
+    Returns
+    -------
+    totals : numpy.ndarray
+        Failures at each site but the brain, all patterns together, in :data:`OTHER_SITES` order
+        (a metastatic failure drawn without a site gets one in these proportions).
+    df : numpy.ndarray
+        DF failures at each of :data:`DF_SITES` (a DF failure without brain progression has one).
+    """
+    from failpattern.study.design import T2_ROWS
+
+    counts = design.site_counts()
+    row = {col.removeprefix("fail_"): name for name, col, _ in T2_ROWS}
+    totals = np.array([sum(counts[row[s]]) for s in OTHER_SITES], float)
+    df = np.array([counts[row[s]][1] for s in DF_SITES], float)  # (OF, DF, ODF): the DF column
+    return totals, df
+
+
+@dataclass(frozen=True)
+class _Study:
+    """What the model takes from the study's design: the calendar, the printed ranges of age and
+    tumour size, Table 2's site weights."""
+
+    calendar: Calendar
+    ranges: dict
+    totals: np.ndarray
+    df_weights: np.ndarray
+
+
+def _study(design) -> _Study:
+    if design is None:  # the default study card's
+        from failpattern.study import design_for, load_study
+
+        design = design_for(load_study("ni2019"))
+    totals, df = site_weights(design)
+    return _Study(calendar_for(design), dict(design.ranges), totals, df)
 
 
 @dataclass
@@ -59,7 +131,8 @@ class Batch:
     3 chemotherapy, -1 no progression. Times are whole days (``*_d``).
     ``salvage_start_d``: days from first progression to the first fraction of salvage RT;
     ``first_rt_d``: days from diagnosis to the first radiotherapy course; -1 where the
-    treatment was not given (None in a Batch made without them).
+    treatment was not given (None in a Batch made without them). ``calendar``: the study's
+    enrolment window and cut-off, the origin of the days (one for the whole batch).
     """
 
     rt: np.ndarray
@@ -95,6 +168,7 @@ class Batch:
     os_event: np.ndarray
     salvage_start_d: np.ndarray | None = None
     first_rt_d: np.ndarray | None = None
+    calendar: Calendar = field(kw_only=True)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -188,7 +262,7 @@ def of_logit(p: Params, bbm, size, non_adeno) -> np.ndarray:
     return p.of_intercept + p.of_bbm * bbm + p.of_size * (size >= 3.5) + p.of_non_adeno * non_adeno
 
 
-def accrual_inv(u, growth: float, span: int = ACCRUAL_DAYS) -> np.ndarray:
+def accrual_inv(u, growth: float, span: int) -> np.ndarray:
     """Start day (0 .. ``span``, the last start day) from uniforms, density ∝ exp(growth * s / S)."""
     if abs(growth) < 1e-9:
         s = u
@@ -197,8 +271,9 @@ def accrual_inv(u, growth: float, span: int = ACCRUAL_DAYS) -> np.ndarray:
     return np.floor(s * (span + 1)).clip(0, span).astype(np.int64)
 
 
-def draw_baseline(p: Params, rng: np.random.Generator, shape) -> dict:
-    """Baseline covariates and pre-crizotinib treatment (Table 1, Results ¶1-3)."""
+def draw_baseline(p: Params, rng: np.random.Generator, shape, ranges) -> dict:
+    """Baseline covariates and pre-crizotinib treatment (Table 1, Results ¶1-3); ``ranges``: the
+    printed ranges of ``age`` and ``tumor_size`` (:attr:`failpattern.study.Design.ranges`)."""
     U = lambda: rng.random(shape)
     rt = (U() < p.p_rt).astype(np.int8)
     out = {"rt": rt}
@@ -208,13 +283,16 @@ def draw_baseline(p: Params, rng: np.random.Generator, shape) -> dict:
                        ("brain", p.p_bbm), ("adrenal", p.p_adrenal), ("bone", p.p_bone)):
         out[name] = (U() < _by_group(pair, rt)).astype(np.int8)
     out["u_detail"] = [U() for _ in range(6)]  # ecog 0/1, T, N, organs, lesions, spare
-    # age and size: normal / log-normal truncated (by inverse CDF, one normal each) to the ranges Table 1
-    # prints (card t1.age.median.all 21-75, t1.tumor_size.median.all 0-8 cm); a T1-2 primary is at most
-    # 7 cm (AJCC 7th edition: larger is T3), so its size is truncated there
-    age_hi = (75.0 - _by_group(p.age_median, rt)) / p.age_sd
+    # age and size: normal / log-normal truncated above (by inverse CDF, one normal each) at the largest
+    # value Table 1 prints (t1.age.median.all, t1.tumor_size.median.all); a T1-2 primary is at most
+    # 7 cm (AJCC 7th edition: larger is T3), so its size is truncated there. Below, ages are clipped
+    # a year above the printed youngest and sizes at 0.5 cm (the printed 0.0 cm, an occult primary,
+    # is not drawn)
+    age_min, age_max = ranges["age"]
+    age_hi = (age_max - _by_group(p.age_median, rt)) / p.age_sd
     out["age"] = np.clip(_by_group(p.age_median, rt) + p.age_sd * _below(rng.standard_normal(shape), age_hi),
-                         22, 75)
-    size_max = np.where(out["t34"] == 1, 8.0, 7.0)
+                         age_min + 1, age_max)
+    size_max = np.where(out["t34"] == 1, ranges["tumor_size"][1], T_MAX_CM[1])
     size_hi = (np.log(size_max) - np.log(_by_group(p.size_median, rt))) / p.size_sigma
     out["size"] = np.clip(np.exp(np.log(_by_group(p.size_median, rt))
                                  + p.size_sigma * _below(rng.standard_normal(shape), size_hi)), 0.5, size_max)
@@ -310,7 +388,7 @@ def finish_baseline(b: dict) -> dict:
     b["ecog"] = np.where(b["ecog2"] == 1, 2, (u[0] < 0.6).astype(np.int8)).astype(np.int8)
     # T: T1 <= 3 cm else T2 within T1-2; T3 / T4 from a uniform within T3-4
     b["t_stage"] = np.where(b["t34"] == 1, np.where(u[1] < 0.55, 3, 4),
-                            np.where(b["size"] <= 3.0, 1, 2)).astype(np.int8)
+                            np.where(b["size"] <= T_MAX_CM[0], 1, 2)).astype(np.int8)
     b["n_stage"] = np.where(b["n0"] == 1, 0, 1 + (u[2] > 0.15) + (u[2] > 0.55)).astype(np.int8)
     # organ count: the Table 1 category decides (1-2 or 3-6); within it, at least the flagged
     # sites, and at most 5 with 1-5 lesions (each organ holds at least one lesion)
@@ -344,7 +422,7 @@ def lag_days(p: Params, prior_lines, u, u2) -> np.ndarray:
     return np.round(months * DPM).astype(np.int64)
 
 
-def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> Batch:
+def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int, *, design=None) -> Batch:
     """Draw ``replicates`` cohorts of ``n`` patients from the model.
 
     Parameters
@@ -355,34 +433,39 @@ def draw_batch(p: Params, rng: np.random.Generator, replicates: int, n: int) -> 
         Source of all randomness.
     replicates, n : int
         Number of cohorts and patients per cohort.
+    design : Design, optional
+        The study's design (:func:`failpattern.study.design_for`): its calendar, the printed
+        ranges of age and tumour size, Table 2's site counts. The default study card's
+        (``ni2019``) when not given.
 
     Returns
     -------
     Batch
     """
     shape = (replicates, n)
+    study = _study(design)
     S: dict = {}
     for name, fn, deps in _STAGES:
-        S[name] = fn(p, rng, shape, {d: S[d] for d in deps})
-    return _to_batch(S)
+        S[name] = fn(p, rng, shape, {d: S[d] for d in deps}, study)
+    return _to_batch(S, study)
 
 
 # The model in stages, in the order of its draws. Each stage reads the parameters, its own
 # draws and the outputs of the stages it names (``deps``), nothing else: so that
 # :class:`StageMemo` can keep a stage whose parameters and inputs did not change.
 
-def _stage_baseline(p, rng, shape, S):
-    return finish_baseline(draw_baseline(p, rng, shape))
+def _stage_baseline(p, rng, shape, S, study):
+    return finish_baseline(draw_baseline(p, rng, shape, study.ranges))
 
 
-def _stage_accrual(p, rng, shape, S):
+def _stage_accrual(p, rng, shape, S, study):
     b = S["baseline"]
-    start = accrual_inv(b["u_start"], p.accrual_growth)
+    start = accrual_inv(b["u_start"], p.accrual_growth, study.calendar.last_start)
     lag = lag_days(p, b["prior_lines"], b["u_lag"], b["u_lag2"])
-    return {"start": start, "lag": lag, "follow": CUTOFF_DAY - start}  # potential follow-up, days
+    return {"start": start, "lag": lag, "follow": study.calendar.cutoff - start}  # potential follow-up, days
 
 
-def _stage_pfs1(p, rng, shape, S):
+def _stage_pfs1(p, rng, shape, S, study):
     b, follow = S["baseline"], S["accrual"]["follow"]
     u1, u_pd = rng.random(shape), rng.random(shape)
     t1 = np.minimum(pfs1_inv(p, u1, b), 1200.0)
@@ -399,7 +482,7 @@ def _stage_pfs1(p, rng, shape, S):
     return {"ev1": ev1, "pfs1_d": np.minimum(t1_d, follow)}
 
 
-def _stage_pattern(p, rng, shape, S):
+def _stage_pattern(p, rng, shape, S, study):
     b, ev1 = S["baseline"], S["pfs1"]["ev1"]
     u_of, u_df = rng.random(shape), rng.random(shape)
     u_br, u_bt = rng.random(shape), rng.random(shape)
@@ -425,14 +508,15 @@ def _stage_pattern(p, rng, shape, S):
     return {"fail_brain": fail_brain, "pattern": pattern, "btype": btype}
 
 
-def _stage_sites(p, rng, shape, S):
+def _stage_sites(p, rng, shape, S, study):
     # other sites and location (Table 2 per pattern)
     pt = S["pattern"]
-    fail, location = draw_sites(rng, p, pt["pattern"], pt["fail_brain"], shape, mets=S["baseline"])
+    fail, location = draw_sites(rng, p, pt["pattern"], pt["fail_brain"], shape, (study.totals, study.df_weights),
+                                mets=S["baseline"])
     return {"fail": fail, "location": location}
 
 
-def _stage_salvage(p, rng, shape, S):
+def _stage_salvage(p, rng, shape, S, study):
     rt = S["baseline"]["rt"]
     pattern, fail_brain, btype = S["pattern"]["pattern"], S["pattern"]["fail_brain"], S["pattern"]["btype"]
     u_el, u_tr, u_cb, u_nx = rng.random(shape), rng.random(shape), rng.random(shape), rng.random(shape)
@@ -447,7 +531,7 @@ def _stage_salvage(p, rng, shape, S):
     return {"elig": elig, "salvage": salvage, "cbpd": cbpd, "next": nxt}
 
 
-def _stage_pfs2(p, rng, shape, S):
+def _stage_pfs2(p, rng, shape, S, study):
     from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS as restage
 
     salvage, cbpd = S["salvage"]["salvage"], S["salvage"]["cbpd"]
@@ -466,7 +550,7 @@ def _stage_pfs2(p, rng, shape, S):
     return {"ev2": ev2, "pfs2_d": np.where(ev1, np.minimum(t2_d, follow2), 0), "u_d": u_d}
 
 
-def _stage_death(p, rng, shape, S):
+def _stage_death(p, rng, shape, S, study):
     rt = S["baseline"]["rt"]
     pfs1_d, pfs2_d, ev2, u_d = S["pfs1"]["pfs1_d"], S["pfs2"]["pfs2_d"], S["pfs2"]["ev2"], S["pfs2"]["u_d"]
     follow, lag = S["accrual"]["follow"], S["accrual"]["lag"]
@@ -478,7 +562,7 @@ def _stage_death(p, rng, shape, S):
     return {"died": died, "os_d": lag + np.where(died, death_day, follow)}
 
 
-def _stage_starts(p, rng, shape, S):
+def _stage_starts(p, rng, shape, S, study):
     b = S["baseline"]
     salvage_start, first_rt = treatment_starts(rng.random(shape), rng.random(shape), S["salvage"]["salvage"],
                                                S["pfs1"]["pfs1_d"], S["pfs2"]["pfs2_d"], S["accrual"]["lag"],
@@ -503,7 +587,7 @@ _SKIPPED = {"sites": lambda S: {"fail": {"brain": S["pattern"]["fail_brain"].ast
             "starts": lambda S: {"salvage_start": None, "first_rt": None}}
 
 
-def _to_batch(S: dict) -> Batch:
+def _to_batch(S: dict, study: _Study) -> Batch:
     b, acc, pt, st, sv = S["baseline"], S["accrual"], S["pattern"], S["sites"], S["salvage"]
     return Batch(rt=b["rt"], male=b["male"], non_adeno=b["non_adeno"], ecog=b["ecog"], size=b["size"],
                  t_stage=b["t_stage"], n_stage=b["n_stage"], organs=b["organs"], lesions=b["lesions"],
@@ -514,7 +598,7 @@ def _to_batch(S: dict) -> Batch:
                  fail=dict(st["fail"]), btype=pt["btype"], elig=sv["elig"], salvage=sv["salvage"], next=sv["next"],
                  pfs2_d=S["pfs2"]["pfs2_d"], pfs2_event=S["pfs2"]["ev2"].astype(np.int8), os_d=S["death"]["os_d"],
                  os_event=S["death"]["died"].astype(np.int8), salvage_start_d=S["starts"]["salvage_start"],
-                 first_rt_d=S["starts"]["first_rt"])
+                 first_rt_d=S["starts"]["first_rt"], calendar=study.calendar)
 
 
 class _TrackedParams:
@@ -586,10 +670,13 @@ class StageMemo:
         Seed of the generator (``np.random.default_rng(seed)``).
     replicates, n : int
         Number of cohorts and patients per cohort.
+    design : Design, optional
+        As :func:`draw_batch`'s.
     """
 
-    def __init__(self, seed: int, replicates: int, n: int):
+    def __init__(self, seed: int, replicates: int, n: int, *, design=None):
         self.shape = (replicates, n)
+        self._study = _study(design)
         self._draws = _ReplayDraws(np.random.default_rng(seed))
         self._start: dict = {}  # stage -> index of its first draw
         self._kept: dict = {}  # stage -> (params read, versions of its inputs, version, outputs)
@@ -624,12 +711,12 @@ class StageMemo:
                 continue
             self._draws.k = self._start.setdefault(name, self._draws.k)
             tracked = _TrackedParams(p)
-            out = fn(tracked, self._draws, self.shape, {d: S[d] for d in deps})
+            out = fn(tracked, self._draws, self.shape, {d: S[d] for d in deps}, self._study)
             _freeze(out)
             self._version += 1
             self._kept[name] = (tracked.used, inputs, self._version, out)
             S[name] = out
-        return _to_batch(S)
+        return _to_batch(S, self._study)
 
 
 #: First and last day after the first progression on which salvage radiotherapy begins (uniform):
@@ -677,7 +764,7 @@ def _expit(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
+def draw_sites(rng, p: Params, pattern, fail_brain, shape, weights, mets=None):
     """Failure sites other than the brain and the initial failure location, per pattern.
 
     Location: an OF failure without brain progression is primary-only with probability
@@ -687,8 +774,9 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     site is present in a metastatic OF / ODF failure with its rate (``site_rate_of`` /
     ``site_rate_odf``, fitted to Table 2's per-pattern counts); DF patients without
     brain progression get exactly one site (Table 2's DF column has one site per
-    patient), lung : bone : other 2 : 3 : 1; a metastatic failure with no site drawn gets
-    one in proportion to the Table 2 totals.
+    patient), lung : bone : other as in that column; a metastatic failure with no site drawn
+    gets one in proportion to the Table 2 totals. ``weights``: those totals and that column
+    (:func:`site_weights`).
 
     With the baseline ``mets`` (a mapping with the 0/1 arrays ``lung``, ``liver``,
     ``bone``, ``adrenal``, ``brain``, ``rt``) the sites obey the pattern's definition
@@ -700,6 +788,7 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     totals). An OF lung failure is the primary's: a primary-only failure is in the lung
     (Table 2: OF lung 7 = OF primary only 7) and no other OF failure is.
     """
+    totals, df_weights = weights
     U = lambda: rng.random(shape)
     u_loc = U()
     fail = {"brain": fail_brain.astype(np.int8)}
@@ -712,7 +801,7 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     location = np.select([pattern == 0, primary, both], [0, 1, 3], 2).astype(np.int8)
     metastatic = location >= 2
     u_one = U()
-    df_pick = _cat(u_one, _DF_SITES)
+    df_pick = _cat(u_one, df_weights)
     us = {}
     for k, s in enumerate(OTHER_SITES):
         u = us[s] = U()
@@ -723,8 +812,8 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
         fail[s] = f.astype(np.int8)
     if mets is None:
         none = metastatic & (sum(fail[s].astype(np.int64) for s in SITES) == 0)
-        pick = _cat(U(), _FALLBACK)
-        for k, s in enumerate(_FALLBACK_SITES):
+        pick = _cat(U(), totals)
+        for k, s in enumerate(OTHER_SITES):
             fail[s] = (fail[s].astype(bool) | (none & (pick == k))).astype(np.int8)
         return fail, location
     # which failure sites can be original / new, from the baseline (OTHER_SITES order)
@@ -742,8 +831,8 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     prev = {s: _by_group(getattr(p, f"p_{s}"), rt) for s in ("lung", "liver", "bone", "adrenal")}
     # DF without brain progression: its one site among the new ones of lung : bone : other
     df_one = df & ~fail_brain
-    w_df = np.stack([_DF_SITES[0] / np.maximum(1.0 - prev["lung"], 1e-9),
-                     _DF_SITES[1] / np.maximum(1.0 - prev["bone"], 1e-9), np.full(shape, _DF_SITES[2])], -1)
+    w_df = np.stack([df_weights[0] / np.maximum(1.0 - prev["lung"], 1e-9),
+                     df_weights[1] / np.maximum(1.0 - prev["bone"], 1e-9), np.full(shape, df_weights[2])], -1)
     df_pick = _cat_rows(u_one, w_df, np.stack([new["lung"], new["bone"], new["other"]], -1))
     for k, s in enumerate(("lung", "bone", "other")):
         fail[s] = np.where(df_one, df_pick == k, fail[s]).astype(np.int8)
@@ -766,7 +855,7 @@ def draw_sites(rng, p: Params, pattern, fail_brain, shape, mets=None):
     def add(need, allowed, u):
         # the site is picked only where one is needed (few patients): the same pick, elementwise
         at = np.nonzero(need)
-        pick = _cat_rows(u[at], _FALLBACK,
+        pick = _cat_rows(u[at], totals,
                          np.stack([np.broadcast_to(allowed[s], shape)[at] for s in OTHER_SITES], -1))
         for k, s in enumerate(OTHER_SITES):
             f = fail[s].astype(bool)

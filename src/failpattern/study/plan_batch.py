@@ -232,7 +232,11 @@ def stack_batches(batches) -> Batch:
     out = {}
     for f in dataclasses.fields(Batch):
         first = getattr(batches[0], f.name)
-        if isinstance(first, dict):
+        if f.name == "calendar":  # one study's cohorts: one calendar
+            if any(b.calendar != first for b in batches):
+                raise InputError("stack_batches: the batches come from studies with different calendars")
+            out[f.name] = first
+        elif isinstance(first, dict):
             out[f.name] = {k: np.concatenate([getattr(b, f.name)[k] for b in batches]) for k in first}
         else:
             out[f.name] = np.concatenate([getattr(b, f.name) for b in batches])

@@ -18,14 +18,11 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from failpattern.simulate.generate import SITES, Batch
+from failpattern.simulate.generate import SITES, T_MAX_CM, Batch, calendar_for
 from failpattern.simulate.model import Params
 
-__all__ = ["SWAPPABLE", "assemble", "baseline_details", "place_quantiles"]
+__all__ = ["SWAPPABLE", "assemble", "baseline_details", "fit_across_groups", "place_quantiles"]
 
-#: Largest primary tumour (cm) of each T category T1, T2 in the AJCC 7th edition
-#: (the edition in force for diagnoses of 2013-2018); T3/T4 may be by invasion at any size.
-T_MAX_CM = (3.0, 7.0)
 
 
 def place_quantiles(values: np.ndarray, median: float, lo: float, hi: float, decimals: int) -> np.ndarray:
@@ -281,7 +278,7 @@ def baseline_details(skel, p: Params, design, rng: np.random.Generator) -> dict:
 SWAPPABLE = ("male", "non_adeno", "ecog", "n_stage", "age", "size", "t_stage", "response", "prior_lines")
 
 
-def assemble(skel, details: Mapping, times: Mapping, overrides: Mapping | None = None) -> Batch:
+def assemble(skel, details: Mapping, times: Mapping, overrides: Mapping | None = None, *, design) -> Batch:
     """Candidate cohorts as a :class:`Batch` of shape ``(k, n)``.
 
     Parameters
@@ -295,6 +292,8 @@ def assemble(skel, details: Mapping, times: Mapping, overrides: Mapping | None =
     overrides : Mapping, optional
         Per-candidate values ``(k, n)`` of fields in :data:`SWAPPABLE`, replacing the
         skeleton's or the details'.
+    design : Design
+        The study's design (its calendar: the date of day 0 and the cut-off).
 
     Returns
     -------
@@ -329,4 +328,5 @@ def assemble(skel, details: Mapping, times: Mapping, overrides: Mapping | None =
                  pfs1_d=times["pfs1_d"], pfs1_event=rep((pattern > 0).astype(np.int8)), pattern=rep(pattern),
                  location=rep(skel.location), fail=fail, btype=rep(skel.btype), elig=rep(skel.elig),
                  salvage=rep(skel.salvage), next=rep(skel.next), pfs2_d=times["pfs2_d"],
-                 pfs2_event=rep(skel.pfs2_event), os_d=times["os_d"], os_event=rep(skel.os_event))
+                 pfs2_event=rep(skel.pfs2_event), os_d=times["os_d"], os_event=rep(skel.os_event),
+                 calendar=calendar_for(design))

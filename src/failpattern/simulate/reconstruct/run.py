@@ -327,7 +327,7 @@ class _Problem:
         times = times_from_latents(self.params, self.design,
                                    {**self.s, **{f: over[f] for f in ("non_adeno", "response", "prior_lines")}},
                                    lat)
-        return assemble(self.skel, self.details, times, over)
+        return assemble(self.skel, self.details, times, over, design=self.design)
 
     def distances(self, cand: dict) -> np.ndarray:
         return distances(self.targets, self.values(self.batch(cand), self.card, self.targets))

@@ -36,6 +36,7 @@ from failpattern.cohort.clinical import SECOND_PROGRESSION_MIN_DAYS
 from failpattern.simulate.generate import (
     DPM,
     accrual_inv,
+    calendar_for,
     lag_days,
     pfs1_inv,
     pfs1_lp,
@@ -141,8 +142,8 @@ def times_from_latents(p: Params, design, s: Mapping, u: Mapping) -> dict:
         start), ``pfs1_d``, ``pfs2_d`` (0 without a first progression), ``os_d``
         (from diagnosis), ``death_d`` (from start; -1 alive).
     """
-    span = int((design.enrolment[1] - design.enrolment[0]).astype(int))
-    cutoff = int((design.cutoff - design.enrolment[0]).astype(int))
+    cal = calendar_for(design)
+    span, cutoff = cal.last_start, cal.cutoff
     first_scan = int(round(7 * design.scan_weeks[0]))
     ev1, ev2, died = (np.asarray(s[k]) == 1 for k in ("pfs1_event", "pfs2_event", "os_event"))
     pd = np.asarray(s["response"]) == 3
