@@ -181,12 +181,17 @@ def cox_task(d: pd.DataFrame, notes: list[str]):
     def sm():
         return PHReg(t, X, status=e, ties="efron").fit().params
 
+    def life_tight():  # the check: lifelines converged as far as ours (the timing keeps its default)
+        return CoxPHFitter().fit(frame, duration_col="time", event_col="event",
+                                 fit_options={"precision": 1e-12}).params_.to_numpy()
+
     ours = validated()
     assert np.array_equal(layer(), ours)
-    for name, fn in (("lifelines", life), ("statsmodels", sm)):
+    for name, fn in (("lifelines", life_tight), ("statsmodels", sm)):
         close(ours, fn(), 1e-5, f"Cox coefficients, {name}")
-    notes.append(f"Cox: coef {np.round(ours, 6).tolist()}; peers agree to 1e-5 (their own "
-                 "default convergence criteria; ours runs coxph's 1e-12)")
+    notes.append(f"Cox: coef {np.round(ours, 6).tolist()}; peers agree to 1e-5 (statsmodels at its default "
+                 "convergence, lifelines at precision 1e-12: at its default 1e-7 it stops up to 4e-5 away on "
+                 "this cohort; ours runs coxph's 1e-12; the timings are of the defaults)")
     return ("Cox, 3 covariates, Efron", validated, layer,
             {"lifelines CoxPHFitter": life, "statsmodels PHReg": sm})
 
