@@ -8,11 +8,10 @@ The public API (documented in the README) is re-exported here::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sys
 import types
 
+from failpattern._lazy import lazy_names
 from failpattern._version import __version__
 
 # Names are imported on first use (PEP 562), so that ``import failpattern`` -- and with it
@@ -30,7 +29,6 @@ _WHERE = {
     "failpattern.study": ("PlanResult", "StudyCard", "StudyCardError", "compare", "load_study",
                           "run_plan", "methods_audit"),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "__version__",
@@ -50,24 +48,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import a public name on first use (PEP 562); later look-ups find it in the module.
-
-    A sub-package (``failpattern.stats``) is imported too, as the eager imports did.
-    """
-    module = _MODULE_OF.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module 'failpattern' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# a sub-package (``failpattern.stats``) is imported too when asked for, as the eager imports did
+__getattr__, __dir__ = lazy_names(__name__, globals(), _WHERE, __all__)
 
 
 class _Package(types.ModuleType):

@@ -24,8 +24,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from failpattern._lazy import lazy_names
 
 _WHERE = {
     "failpattern.replicate.engine": ("ReplicateError", "StudyMismatchError", "default_chunk_size",
@@ -33,25 +32,10 @@ _WHERE = {
     "failpattern.replicate.store": ("Manifest", "replicate_rng", "replicate_seed"),
     "failpattern.replicate.summary": ("is_p_value_method", "published_frame", "summarise"),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = ["run_replicates", "load_replicates", "summarise", "published_frame", "is_p_value_method",
            "ReplicateError", "StudyMismatchError", "Manifest", "replicate_rng", "replicate_seed", "task_name",
            "default_chunk_size"]
 
 
-def __getattr__(name: str):
-    """Import a public name (or a sub-module) on first use; later look-ups find it in the module."""
-    module = _MODULE_OF.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _WHERE, __all__)
