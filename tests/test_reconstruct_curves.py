@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from failpattern.simulate import simulate_many
 from failpattern.simulate.generate import DPM
@@ -52,3 +53,14 @@ def test_a_cluster_of_progressions_costs_a_conclusion_and_typical_cohorts_little
     assert stats[("cluster", "PFS1")].iloc[0] >= 10
     assert ref.p_values(stats)[0, list(ref.stats.columns).index(("cluster", "PFS1"))] <= TAIL
     assert problem.curve_penalty(packed)[0] >= CONCLUSION_COST + typical[0]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n": 0}, "n: must be a positive integer"),
+                                           ({"replicates": 2.5}, "replicates: must be a positive integer"),
+                                           ({"rng": -1}, "seed: must be a non-negative integer")])
+def test_curve_reference_refuses_bad_arguments_in_words(kwargs, match):
+    from failpattern.errors import InputError
+
+    args = {"n": 93, "rng": 0, "replicates": 10, **kwargs}
+    with pytest.raises(InputError, match=match):
+        curve_reference(DEFAULT_PARAMS, args["n"], args["rng"], args["replicates"])

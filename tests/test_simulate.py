@@ -24,7 +24,7 @@ from failpattern.simulate import (
     to_frame,
 )
 from failpattern.simulate._km import km_medians
-from failpattern.simulate.moments import TARGETS, per_cohort
+from failpattern.simulate.moments import TARGETS
 from failpattern.stats.km import kaplan_meier
 from failpattern.study import load_study
 
@@ -53,11 +53,12 @@ def short_reconstruction(monkeypatch):
     import functools
     import importlib
 
-    rec = importlib.import_module("failpattern.simulate.reconstruct")  # failpattern.simulate is the function
-    from failpattern.simulate.reconstruct import counts
+    from skeletons import few_rounds
 
+    rec = importlib.import_module("failpattern.simulate.reconstruct")  # failpattern.simulate is the function
     monkeypatch.setattr(rec, "reconstruct", functools.partial(rec.reconstruct, skeletons=1, steps=3, batch=4))
-    monkeypatch.setattr(counts, "IMPROVE_ROUNDS", 1)
+    with few_rounds(1):
+        yield
 
 
 def test_random_cohort_passes_validation():

@@ -357,7 +357,7 @@ class CurveReference:
         return (at_least + 1) / (self.replicates + 1)
 
 
-def curve_reference(params: Params, n: int, rng: np.random.Generator, replicates: int = 1000) -> CurveReference:
+def curve_reference(params: Params, n: int, rng: np.random.Generator | int, replicates: int = 1000) -> CurveReference:
     """The plateaus and clusters of ``replicates`` random cohorts of ``n`` patients drawn from the model.
 
     Parameters
@@ -366,15 +366,23 @@ def curve_reference(params: Params, n: int, rng: np.random.Generator, replicates
         The model.
     n : int
         Patients per cohort.
-    rng : numpy.random.Generator
-        Source of the random cohorts.
+    rng : numpy.random.Generator or int
+        Source of the random cohorts (an int seeds a new generator).
     replicates : int
         Random cohorts.
 
     Returns
     -------
     CurveReference
+
+    Raises
+    ------
+    InputError
+        ``n`` or ``replicates`` not a positive integer, or a bad ``rng``.
     """
+    from failpattern.simulate import _check_n, _rng
+
+    n, replicates, rng = _check_n(n), _check_n(replicates, "replicates"), _rng(rng)
     return CurveReference(curve_statistics(course_arrays(draw_batch(params, rng, replicates, n))))
 
 
